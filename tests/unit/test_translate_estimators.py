@@ -1,0 +1,229 @@
+"""Every estimator against an independent float64 oracle, plus the properties DESIGN.md §5 names."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.translate import RelativeProjector, fit_translator
+from pipeline.translate import functional as F
+
+
+def rotated_copy(rng: np.random.Generator, k: int, d: int, scale: float = 2.5):
+    """Source anchors, a random rotation Q and shift t, and target = scale * source @ Q + t."""
+    source = rng.normal(size=(k, d)) + rng.normal(size=d)
+    rotation, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    shift = rng.normal(size=d)
+    return source, rotation, shift, scale * source @ rotation + shift
+
+
+def correlated_pair(rng: np.random.Generator, k: int, d_s: int, d_t: int, noise: float = 0.1):
+    """Anchors sharing a low-dimensional latent (so they are correlated, like real embeddings), plus noise."""
+    latent = rng.normal(size=(k, 16))
+    source = latent @ rng.normal(size=(16, d_s)) + noise * rng.normal(size=(k, d_s)) + 3.0
+    target = latent @ rng.normal(size=(16, d_t)) + noise * rng.normal(size=(k, d_t)) - 1.0
+    return source, target
+
+
+def unit(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    centred = x - mean
+    return centred / np.linalg.norm(centred, axis=1, keepdims=True)
+
+
+# --- float64 oracles, written from the formulas of DESIGN.md §2 without the library's helpers ---------------
+
+
+def irp_oracle(source, target, x, renormalize=True):
+    """The paper's literal formula with numpy's own pinv: y = normalise(r pinv(A_t^T)) * s_t + mu_t."""
+    mu_s, mu_t = source.mean(0), target.mean(0)
+    r = unit(x, mu_s) @ unit(source, mu_s).T
+    y_unit = r @ np.linalg.pinv(unit(target, mu_t).T)
+    if renormalize:
+        y_unit /= np.linalg.norm(y_unit, axis=1, keepdims=True)
+    return y_unit * np.linalg.norm(target - mu_t, axis=1).mean() + mu_t
+
+
+def procrustes_oracle(source, target, x):
+    """Isotropic standard scaling, zero padding, scipy's orthogonal Procrustes, back to target units."""
+    d_s, d_t = source.shape[1], target.shape[1]
+    width = max(d_s, d_t)
+    mu_s, mu_t = source.mean(0), target.mean(0)
+    sigma_s = np.sqrt(((source - mu_s) ** 2).sum() / source.size)
+    sigma_t = np.sqrt(((target - mu_t) ** 2).sum() / target.size)
+    pad = lambda a: np.hstack([a, np.zeros((a.shape[0], width - a.shape[1]))])  # noqa: E731
+    rotation, _ = scipy.linalg.orthogonal_procrustes(pad((source - mu_s) / sigma_s), pad((target - mu_t) / sigma_t))
+    return (pad((x - mu_s) / sigma_s) @ rotation)[:, :d_t] * sigma_t + mu_t
+
+
+def ridge_oracle(source, target, x, alpha):
+    """Ridge with an unpenalised intercept, solved as one augmented normal equation."""
+    design = np.hstack([source, np.ones((source.shape[0], 1))])
+    centred = source - source.mean(0)
+    penalty = np.eye(design.shape[1]) * alpha * (centred**2).sum() / source.shape[1]
+    penalty[-1, -1] = 0.0
+    coef = np.linalg.solve(design.T @ design + penalty, design.T @ target)
+    return np.hstack([x, np.ones((x.shape[0], 1))]) @ coef
+
+
+def test_plain_irp_matches_the_papers_formula():
+    rng = np.random.default_rng(1)
+    source, target = correlated_pair(rng, k=120, d_s=24, d_t=40)
+    x = rng.normal(size=(30, 24)) + 3.0
+    for renormalize in (True, False):
+        t = fit_translator(source, target, "irp", delta=None, subspaces=1, renormalize=renormalize)
+        np.testing.assert_allclose(t.transform(x), irp_oracle(source, target, x, renormalize), rtol=2e-4, atol=2e-4)
+
+
+def test_procrustes_matches_scipy():
+    rng = np.random.default_rng(2)
+    source, target = correlated_pair(rng, k=200, d_s=20, d_t=32)
+    x = rng.normal(size=(25, 20)) + 3.0
+    t = fit_translator(source, target, "procrustes")
+    np.testing.assert_allclose(t.transform(x), procrustes_oracle(source, target, x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.05, 1.0])
+def test_ridge_matches_normal_equations(alpha):
+    rng = np.random.default_rng(3)
+    source, target = correlated_pair(rng, k=150, d_s=12, d_t=18)
+    x = rng.normal(size=(20, 12)) + 3.0
+    t = fit_translator(source, target, "ridge", alpha=alpha)
+    np.testing.assert_allclose(t.transform(x), ridge_oracle(source, target, x, alpha), rtol=1e-4, atol=1e-4)
+
+
+def test_tikhonov_inverse_matches_regularised_normal_equations():
+    rng = np.random.default_rng(4)
+    anchors = unit(rng.normal(size=(50, 10)), 0.0)
+    ridge = 0.3
+    expected = anchors @ np.linalg.inv(anchors.T @ anchors + ridge * np.eye(10))
+    np.testing.assert_allclose(F.inverse_relative_basis(anchors, ridge), expected, atol=1e-12)
+
+
+def test_subspace_averaging_matches_explicit_average_of_subset_inverses():
+    rng = np.random.default_rng(5)
+    source, target = correlated_pair(rng, k=300, d_s=16, d_t=48)
+    anchors = unit(target, target.mean(0))
+    averaged, subsets = F.subspace_averaged_inverse(anchors, delta=0.6, subspaces=4, ridge=0.0, seed=9)
+    expected = np.zeros_like(anchors)
+    for subset in subsets:
+        expected[subset] += np.linalg.pinv(anchors[subset].T)
+    np.testing.assert_allclose(averaged, expected / 4, atol=1e-10)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), d=st.integers(2, 24), scale=st.floats(0.1, 20.0))
+def test_rotated_and_scaled_copies_are_recovered_exactly(seed, d, scale):
+    rng = np.random.default_rng(seed)
+    source, rotation, shift, target = rotated_copy(rng, k=3 * d + 8, d=d, scale=scale)
+    x = rng.normal(size=(10, d))
+    truth = scale * x @ rotation + shift
+    mu_t = target.mean(0)
+    # IRP recovers every direction; its scale is the anchors' mean radius (DESIGN.md §2, step 4).
+    irp = fit_translator(source, target, "irp", delta=None, subspaces=1).transform(x)
+    radius = np.linalg.norm(target - mu_t, axis=1).mean()
+    np.testing.assert_allclose(irp, unit(truth, mu_t) * radius + mu_t, rtol=1e-3, atol=1e-3 * radius)
+    # Procrustes with isotropic scaling recovers the vectors themselves.
+    procrustes = fit_translator(source, target, "procrustes").transform(x)
+    np.testing.assert_allclose(procrustes, truth, rtol=1e-3, atol=1e-3 * scale)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), d_s=st.integers(2, 20), d_t=st.integers(2, 20))
+def test_procrustes_map_is_orthogonal(seed, d_s, d_t):
+    rng = np.random.default_rng(seed)
+    source, target = correlated_pair(rng, k=60, d_s=d_s, d_t=d_t, noise=1.0)
+    for scaling in ("isotropic", "per_dimension"):
+        rotation = fit_translator(source, target, "procrustes", scaling=scaling).state["rotation"]
+        assert rotation.shape == (max(d_s, d_t),) * 2
+        np.testing.assert_allclose(rotation.T @ rotation, np.eye(rotation.shape[0]), atol=1e-10)
+
+
+def test_pruning_lowers_the_condition_number():
+    rng = np.random.default_rng(6)
+    # A power-law spectrum: a few dominant directions, like real embeddings whose anchors are highly correlated.
+    d = 64
+    basis, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    anchors = unit((rng.normal(size=(400, d)) / np.arange(1, d + 1)) @ basis + 2.0, 0.0)
+    anchors = unit(anchors, anchors.mean(0))
+    worst_so_far = F.condition_number(anchors)
+    for delta in (0.5, 0.7, 0.9):  # a stricter threshold keeps fewer, better-separated anchors
+        conditions = []
+        for start in (0, 17, 123):
+            subset = F.farthest_point_subset(anchors, delta, start)
+            assert 2 <= len(subset) < len(anchors)
+            cosines = np.abs(anchors[subset] @ anchors[subset].T)[~np.eye(len(subset), dtype=bool)]
+            assert cosines.max() <= 1 - delta + 1e-12  # every kept pair is at least delta apart
+            conditions.append(F.condition_number(anchors[subset]))
+        assert max(conditions) < worst_so_far
+        worst_so_far = max(conditions)
+
+
+def test_fused_plan_equals_unfused_path():
+    rng = np.random.default_rng(7)
+    source, target = correlated_pair(rng, k=300, d_s=24, d_t=40)
+    x = rng.normal(size=(50, 24)) + 3.0
+    for method, options in [("irp", {}), ("irp", {"delta": None, "subspaces": 1, "ridge": 0.5}), ("procrustes", {})]:
+        t = fit_translator(source, target, method, **options)
+        if method == "irp":
+            sender = RelativeProjector.fit(source, **t.options)
+            receiver = RelativeProjector.fit(target, **t.options)
+            unfused = receiver.from_relative(sender.to_relative(x))
+        else:  # standardise, pad, rotate, keep d_t columns, unstandardise, one step at a time
+            mean_s, spread_s = F.standard_scaling(source, per_dimension=False)
+            mean_t, spread_t = F.standard_scaling(target, per_dimension=False)
+            padded = F.zero_pad((x - mean_s) / spread_s, 40)
+            unfused = (padded @ t.state["rotation"])[:, :40] * spread_t + mean_t
+        np.testing.assert_allclose(t.transform(x), unfused, rtol=1e-4, atol=1e-4)
+
+
+def test_projector_halves_compose_to_the_irp_translator():
+    rng = np.random.default_rng(8)
+    source, target = correlated_pair(rng, k=250, d_s=30, d_t=20)
+    x = rng.normal(size=(40, 30)) + 3.0
+    options = {"delta": 0.6, "subspaces": 5, "ridge": 0.01, "seed": 3}
+    translator = fit_translator(source, target, "irp", **options)
+    sender = RelativeProjector.fit(source, **options)
+    receiver = RelativeProjector.fit(target, **options)
+    relative = sender.to_relative(x)
+    assert relative.shape == (40, 250)
+    np.testing.assert_allclose(receiver.from_relative(relative), translator.transform(x), rtol=1e-5, atol=1e-5)
+
+
+def test_receiver_can_fit_its_inverse_on_its_own_unpaired_samples():
+    rng = np.random.default_rng(9)
+    source, rotation, shift, target = rotated_copy(rng, k=60, d=32)
+    own_samples = 2.5 * (rng.normal(size=(2000, 32)) + source.mean(0)) @ rotation + shift  # never paired
+    receiver = RelativeProjector.fit(target, samples=own_samples, samples_alpha=1e-6)
+    assert receiver.report["inverse_fitted_on"] == "samples"
+    sender = RelativeProjector.fit(source)
+    x = rng.normal(size=(20, 32)) + source.mean(0)
+    truth = 2.5 * x @ rotation + shift
+    predicted = receiver.from_relative(sender.to_relative(x))
+    assert F.centred_cosine(predicted, truth, target.mean(0)).min() > 0.999
+
+
+def test_torch_plan_equals_numpy_plan():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(10)
+    source, target = correlated_pair(rng, k=200, d_s=16, d_t=24)
+    x = (rng.normal(size=(32, 16)) + 3.0).astype(np.float32)
+    plan = fit_translator(source, target, "irp").plan
+    on_torch = plan.to_torch("cpu").apply(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(on_torch, plan.apply(x), rtol=1e-5, atol=1e-5)
+    in_bf16 = plan.to_torch("cpu", torch.bfloat16).apply(torch.from_numpy(x)).float().numpy()
+    assert F.centred_cosine(in_bf16, plan.apply(x), target.mean(0)).min() > 0.99
+
+
+def test_centred_cosine_and_top_k_against_hand_computed_values():
+    centre = np.array([1.0, 1.0])
+    predicted = np.array([[2.0, 1.0], [1.0, 3.0], [0.0, 1.0]])
+    truth = np.array([[3.0, 1.0], [2.0, 2.0], [1.0, 0.0]])
+    # centred: p = (1,0), (0,2), (-1,0); t = (2,0), (1,1), (0,-1)
+    np.testing.assert_allclose(F.centred_cosine(predicted, truth, centre), [1.0, np.sqrt(0.5), 0.0])
+    # cosines to the truths: p0 -> [1, .71, 0], p1 -> [0, .71, -1], p2 -> [-1, -.71, 0]: each row's own is best
+    assert F.top_k_retrieval(predicted, truth, centre, k=1) == 1.0
+    # predicting p0 for every row: only row 0's own truth is the nearest
+    assert F.top_k_retrieval(np.tile(predicted[:1], (3, 1)), truth, centre, k=1) == pytest.approx(1 / 3)

@@ -1,0 +1,73 @@
+"""The Encoder contract every model family satisfies, and the registry that builds encoders by kind.
+
+An encoder turns a batch of raw items (texts, images) into float32 vectors. It holds one model and knows
+nothing about Ray, storage or translation; ``execution.py`` wraps it in actors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["ENCODERS", "Encoder", "build_encoder", "list_encoders"]
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Structural type of an encoder.
+
+    Attributes:
+        dim: Width ``d`` of the vectors it returns.
+        modality: ``"text"`` or ``"image"``: what ``encode`` accepts.
+    """
+
+    dim: int
+    modality: str
+
+    def encode(self, batch: Sequence[Any], /) -> np.ndarray:
+        """Encode ``n`` items.
+
+        Args:
+            batch: ``n`` items of this encoder's modality.
+
+        Returns:
+            ``(n, dim)`` float32, row ``i`` for ``batch[i]``.
+        """
+        ...
+
+
+def _hf_text(**options: Any) -> Encoder:
+    # Imported on use: transformers and torch take seconds to import, and config validation, the CLI and the
+    # math core must not pay for that.
+    from pipeline.encoders.hf_text import build_hf_text_encoder
+
+    return build_hf_text_encoder(**options)
+
+
+ENCODERS: dict[str, Callable[..., Encoder]] = {
+    "hf_text": _hf_text,
+}
+
+
+def list_encoders() -> list[str]:
+    """Encoder kinds accepted by :func:`build_encoder`, sorted."""
+    return sorted(ENCODERS)
+
+
+def build_encoder(kind: str, **options: Any) -> Encoder:
+    """Build an encoder of a registered kind.
+
+    Args:
+        kind: One of :func:`list_encoders`, as in a job config's ``encoder.kind``.
+        **options: The rest of the ``encoder`` block (``model``, ``pooling``, ...), passed to the factory.
+
+    Raises:
+        ValueError: ``kind`` is not registered.
+    """
+    try:
+        factory = ENCODERS[kind]
+    except KeyError as e:
+        raise ValueError(f"Unknown encoder kind {kind!r}; choose one of {list_encoders()}.") from e
+    return factory(**options)

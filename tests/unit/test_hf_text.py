@@ -1,0 +1,186 @@
+"""Unit tests of the transformers text encoder on a tiny random-weight BERT built in the test (no network)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.encoders import ENCODERS, Encoder, build_encoder, list_encoders
+from pipeline.encoders.hf_text import (
+    HFTextEncoder,
+    HFTextSpec,
+    build_hf_text_encoder,
+    invalid_text_rows,
+    plan_batches,
+    pool,
+    resolve_max_length,
+)
+
+WORDS = "the a cat dog sat on mat and ran far away quick brown fox jumps over lazy river stone".split()
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+# Lengths differ a lot, so length sorting reorders them and batches carry real padding.
+TEXTS = [
+    "the cat sat on the mat",
+    "dog",
+    "the quick brown fox jumps over the lazy dog and ran far away over the river stone",
+    "a cat and a dog",
+    "stone",
+    "the lazy dog sat on a stone by the river and the cat ran",
+    "fox jumps",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    path = tmp_path_factory.mktemp("tiny-bert")
+    # transformers 5 builds BertTokenizer from `vocab=` (a dict or a vocab.txt path); a `vocab_file=` keyword is
+    # silently ignored and gives a tokenizer that maps every word to [UNK].
+    tok = BertTokenizer(vocab={w: i for i, w in enumerate(SPECIAL + WORDS)}, model_max_length=64)
+    assert tok.unk_token_id not in tok("the cat")["input_ids"]
+    tok.save_pretrained(path)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(SPECIAL + WORDS), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+    BertModel(config).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def encoders(tiny_model_dir: Path) -> dict[str, HFTextEncoder]:
+    """One encoder per pooling, unnormalised, with small batches so that TEXTS span several of them."""
+    return {p: HFTextEncoder(HFTextSpec(model=str(tiny_model_dir), pooling=p, normalize=False, batch_size=3))
+            for p in ("mean", "cls", "last")}
+
+
+def _hidden_alone(enc: HFTextEncoder, text: str) -> np.ndarray:
+    """``(t, d)`` float64 last hidden state of one unpadded text."""
+    batch = enc.tokenizer([text], truncation=True, max_length=enc.max_length, return_tensors="pt")
+    with torch.inference_mode():
+        return enc.model(**batch).last_hidden_state[0].double().numpy()
+
+
+def test_shape_dtype_and_protocol(encoders: dict[str, HFTextEncoder]) -> None:
+    enc = encoders["mean"]
+    out = enc.encode(TEXTS)
+    assert out.shape == (len(TEXTS), 32) and out.dtype == np.float32
+    assert enc.dim == 32 and enc.modality == "text" and isinstance(enc, Encoder)
+    assert enc.attn_implementation == "sdpa" and enc.max_length == 64
+    assert enc.encode([]).shape == (0, 32)
+
+
+def test_output_order_is_input_order(encoders: dict[str, HFTextEncoder]) -> None:
+    enc = encoders["mean"]
+    together = enc.encode(TEXTS)
+    alone = np.stack([enc.encode([t])[0] for t in TEXTS])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    # Permuting the input permutes the output the same way.
+    perm = [3, 0, 6, 2, 5, 1, 4]
+    np.testing.assert_allclose(enc.encode([TEXTS[i] for i in perm]), together[perm], atol=1e-5)
+
+
+def test_mean_pooling_matches_float64_masked_mean(encoders: dict[str, HFTextEncoder]) -> None:
+    enc = encoders["mean"]
+    got = enc.encode(TEXTS)
+    want = np.stack([_hidden_alone(enc, t).mean(axis=0) for t in TEXTS])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize(("pooling", "row"), [("cls", 0), ("last", -1)])
+def test_cls_and_last_pooling(encoders: dict[str, HFTextEncoder], pooling: str, row: int) -> None:
+    got = encoders[pooling].encode(TEXTS)
+    want = np.stack([_hidden_alone(encoders[pooling], t)[row] for t in TEXTS])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_normalize_gives_unit_rows(tiny_model_dir: Path, encoders: dict[str, HFTextEncoder]) -> None:
+    enc = build_encoder("hf_text", model=tiny_model_dir, normalize=True, batch_size=4)
+    out = enc.encode(TEXTS)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-6)
+    raw = encoders["mean"].encode(TEXTS)
+    np.testing.assert_allclose(out, raw / np.linalg.norm(raw, axis=1, keepdims=True), atol=1e-6)
+
+
+def test_truncation_to_max_length(tiny_model_dir: Path, encoders: dict[str, HFTextEncoder]) -> None:
+    enc = HFTextEncoder(HFTextSpec(model=str(tiny_model_dir), pooling="mean", normalize=False, max_length=5))
+    assert enc.max_length == 5
+    # [CLS] + 3 words + [SEP]: the 5-token truncation of the long text.
+    np.testing.assert_allclose(enc.encode([TEXTS[2]]), encoders["mean"].encode(["the quick brown"]), atol=1e-5)
+
+
+def test_bad_inputs_raise_with_row_indices(encoders: dict[str, HFTextEncoder]) -> None:
+    texts = ["fine", "", None, "  \n", 3, "also fine"]
+    assert invalid_text_rows(texts) == {
+        1: "empty or whitespace-only",
+        2: "not a str (got NoneType)",
+        3: "empty or whitespace-only",
+        4: "not a str (got int)",
+    }
+    with pytest.raises(ValueError, match=r"rows \[1, 2, 3, 4\]"):
+        encoders["mean"].encode(texts)
+    with pytest.raises(TypeError, match="wrap it in a list"):
+        encoders["mean"].encode("a single string")
+    assert invalid_text_rows(TEXTS) == {}
+
+
+def test_pool_last_handles_left_padding() -> None:
+    hidden = torch.arange(2 * 4 * 3, dtype=torch.float32).reshape(2, 4, 3)
+    mask = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 0]])
+    np.testing.assert_array_equal(pool(hidden, mask, "last").numpy(), hidden[[0, 1], [3, 2]].numpy())
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        pool(hidden, mask, "max")
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 5), t=st.integers(1, 9), d=st.integers(1, 6))
+def test_pool_mean_property(seed: int, n: int, t: int, d: int) -> None:
+    rng = np.random.default_rng(seed)
+    hidden = rng.standard_normal((n, t, d))
+    lengths = rng.integers(1, t + 1, size=n)
+    mask = (np.arange(t)[None, :] < lengths[:, None]).astype(np.int64)
+    got = pool(torch.from_numpy(hidden).float(), torch.from_numpy(mask), "mean").numpy()
+    want = np.stack([hidden[i, : lengths[i]].mean(axis=0) for i in range(n)])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_plan_batches_covers_rows_once_longest_first() -> None:
+    lengths = np.array([3, 9, 1, 9, 5, 2, 7])
+    batches = plan_batches(lengths, 3)
+    assert [len(b) for b in batches] == [3, 3, 1]
+    assert sorted(np.concatenate(batches).tolist()) == list(range(7))
+    assert batches[0].tolist() == [1, 3, 6]  # stable: equal lengths keep input order
+
+
+def test_resolve_max_length(tmp_path: Path) -> None:
+    tok = SimpleNamespace(model_max_length=512)
+    assert resolve_max_length(str(tmp_path), tok, None) == 512
+    assert resolve_max_length(str(tmp_path), tok, 32) == 32
+    (tmp_path / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 256}))
+    assert resolve_max_length(str(tmp_path), tok, None) == 256
+    with pytest.raises(ValueError, match="set max_length"):
+        resolve_max_length("elsewhere", SimpleNamespace(model_max_length=int(1e30)), None)
+
+
+def test_spec_and_registry_validation(tiny_model_dir: Path) -> None:
+    assert "hf_text" in ENCODERS and list_encoders() == sorted(ENCODERS)
+    assert HFTextSpec(model=tiny_model_dir).model == str(tiny_model_dir)
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        HFTextSpec(model="m", pooling="max")
+    with pytest.raises(ValueError, match="batch_size"):
+        HFTextSpec(model="m", batch_size=0)
+    with pytest.raises(TypeError, match="normalize must be true or false"):
+        HFTextSpec(model="m", normalize="yes")
+    with pytest.raises(TypeError, match="valid options are"):
+        build_hf_text_encoder(model="m", poolign="mean")
+    with pytest.raises(TypeError, match="needs model"):
+        build_hf_text_encoder(pooling="mean")
+    with pytest.raises(ValueError, match="Unknown encoder kind 'nope'"):
+        build_encoder("nope")

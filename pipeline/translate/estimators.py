@@ -35,7 +35,7 @@ class Fit:
 
 def fit_irp(source: np.ndarray, target: np.ndarray, options: IRPOptions) -> Fit:
     """Inverse relative projection, built literally as a sender projector composed with a receiver projector."""
-    sender = RelativeProjector.fit(source, **as_dict(options))
+    sender = RelativeProjector.fit(source, receiver=False, **as_dict(options))  # composing needs no inverse
     receiver = RelativeProjector.fit(target, **as_dict(options))
     report = {"source": dict(sender.report), "target": dict(receiver.report)}
     return Fit(compose_plan(sender, receiver), {"target_inverse": receiver.inverse}, report)

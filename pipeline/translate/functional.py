@@ -68,13 +68,17 @@ def singular_values(matrix: np.ndarray) -> np.ndarray:
 
 def condition_number(matrix: np.ndarray) -> float:
     """Ratio of the largest to the smallest singular value; ``inf`` when the matrix is rank deficient."""
-    values = singular_values(matrix)
+    return condition_of(singular_values(matrix))
+
+
+def condition_of(values: np.ndarray) -> float:
+    """:func:`condition_number` from singular values already computed, in descending order."""
     if values[-1] <= values[0] * np.finfo(np.float64).eps:
         return float("inf")
     return float(values[0] / values[-1])
 
 
-def inverse_relative_basis(anchors_unit: np.ndarray, ridge: float = 0.0) -> np.ndarray:
+def inverse_relative_basis(anchors_unit: np.ndarray, ridge: float = 0.0) -> tuple[np.ndarray, float]:
     """The matrix P with y_unit ~= r @ P, solving ``y_unit @ anchors_unit.T ~= r`` by least squares.
 
     With ``ridge == 0`` this is the pseudo-inverse of ``anchors_unit.T``; with ``ridge > 0`` it is the Tikhonov
@@ -86,7 +90,7 @@ def inverse_relative_basis(anchors_unit: np.ndarray, ridge: float = 0.0) -> np.n
         ridge: Tikhonov weight, >= 0, on the scale of squared singular values.
 
     Returns:
-        (k, d) inverse basis.
+        ((k, d) inverse basis, condition number of ``anchors_unit`` from the same SVD).
     """
     u, s, vt = np.linalg.svd(anchors_unit, full_matrices=False)
     if ridge > 0:
@@ -94,7 +98,7 @@ def inverse_relative_basis(anchors_unit: np.ndarray, ridge: float = 0.0) -> np.n
     else:
         keep = s > s[0] * PINV_RCOND
         gain = np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0)
-    return (u * gain) @ vt
+    return (u * gain) @ vt, condition_of(s)
 
 
 def farthest_point_subset(anchors_unit: np.ndarray, delta: float, start: int) -> np.ndarray:
@@ -127,7 +131,7 @@ def farthest_point_subset(anchors_unit: np.ndarray, delta: float, start: int) ->
 
 def subspace_averaged_inverse(
     anchors_unit: np.ndarray, delta: float, subspaces: int, ridge: float, seed: int
-) -> tuple[np.ndarray, list[np.ndarray]]:
+) -> tuple[np.ndarray, list[np.ndarray], list[float]]:
     """Average the inverse bases of ``subspaces`` pruned anchor subsets (DESIGN.md §2, step 5).
 
     Each subset is a farthest-point sample from a different random start. Its inverse basis fills the rows of
@@ -141,17 +145,19 @@ def subspace_averaged_inverse(
         seed: seeds the random starts.
 
     Returns:
-        ((k, d) averaged inverse basis, the index array of each subset).
+        ((k, d) averaged inverse basis, the index array of each subset, each subset's condition number).
     """
     k = anchors_unit.shape[0]
     starts = np.random.default_rng(seed).choice(k, size=subspaces, replace=subspaces > k)
     basis = np.zeros_like(anchors_unit)
-    subsets = []
+    subsets, conditions = [], []
     for start in starts:
         subset = farthest_point_subset(anchors_unit, delta, int(start))
-        basis[subset] += inverse_relative_basis(anchors_unit[subset], ridge)
+        subset_basis, condition = inverse_relative_basis(anchors_unit[subset], ridge)
+        basis[subset] += subset_basis
         subsets.append(subset)
-    return basis / subspaces, subsets
+        conditions.append(condition)
+    return basis / subspaces, subsets, conditions
 
 
 def restore_scale(y_unit: np.ndarray, scale: float, mean: np.ndarray, renormalize: bool) -> np.ndarray:
@@ -256,22 +262,23 @@ def centred_cosine(predicted: np.ndarray, truth: np.ndarray, centre: np.ndarray)
     return np.sum(p * t, axis=1) / (np.linalg.norm(p, axis=1) * np.linalg.norm(t, axis=1))
 
 
-def top_k_retrieval(predicted: np.ndarray, truth: np.ndarray, centre: np.ndarray, k: int = 1) -> float:
-    """Share of rows whose own true vector is among the ``k`` nearest truths to their prediction.
-
-    Similarity is the centred cosine; the candidates are all rows of ``truth``.
+def truth_ranks(predicted: np.ndarray, truth: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Rank (1 = nearest) of each row's own true vector among all truths, by centred cosine to its prediction.
 
     Args:
         predicted: (n, d) translated vectors.
         truth: (n, d) true target vectors, row i the match of prediction i.
         centre: (d,) removed from both before comparing.
-        k: how many nearest neighbours count as a hit.
+
+    Returns:
+        (n,) int ranks. Ties count against the truth, so a constant prediction does not score.
     """
     p = predicted - centre
     t = truth - centre
     similarity = (p / np.linalg.norm(p, axis=1, keepdims=True)) @ (t / np.linalg.norm(t, axis=1, keepdims=True)).T
-    own = np.diagonal(similarity)[:, None]
-    # Rank = how many candidates beat the true one; ties count against us, so a constant output scores 0.
-    rank = np.sum(similarity >= own, axis=1) - 1
-    return float(np.mean(rank < k))
+    return np.sum(similarity >= np.diagonal(similarity)[:, None], axis=1)
 
+
+def top_k_retrieval(predicted: np.ndarray, truth: np.ndarray, centre: np.ndarray, k: int = 1) -> float:
+    """Share of rows whose own truth is among the ``k`` nearest to their prediction (see :func:`truth_ranks`)."""
+    return float(np.mean(truth_ranks(predicted, truth, centre) <= k))

@@ -26,7 +26,7 @@ class IRPOptions:
     """
 
     delta: float | None = 0.7
-    subspaces: int = 8
+    subspaces: int = 32
     ridge: float = 0.0
     renormalize: bool = True
     seed: int = 0

@@ -49,6 +49,7 @@ class RelativeProjector:
         cls,
         anchors: object,
         *,
+        receiver: bool = True,
         samples: object | None = None,
         samples_alpha: float = 1e-3,
         **options: Any,
@@ -57,6 +58,7 @@ class RelativeProjector:
 
         Args:
             anchors: (k, d) the shared anchor items embedded in this space, in the shared order.
+            receiver: fit the inverse too; False makes a sender-only projector and skips that cost.
             samples: optional (m, d) unpaired vectors of this space. When given, the inverse is a ridge
                 regression from their relative representation back to their direction, which is better
                 conditioned than inverting the anchors (DESIGN.md §2).
@@ -68,7 +70,10 @@ class RelativeProjector:
         mean = F.anchor_mean(anchor_array)
         anchors_unit = F.centre_normalise(anchor_array, mean)
         report: dict[str, Any] = {"anchor_condition_number": F.condition_number(anchors_unit)}
-        if samples is not None:
+        if not receiver:
+            inverse = None
+            report["inverse_unavailable"] = "this projector was fitted as a sender only (receiver=False)"
+        elif samples is not None:
             inverse = _inverse_from_samples(anchors_unit, mean, samples, samples_alpha, report)
         else:
             inverse = _inverse_from_anchors(anchors_unit, irp, report)
@@ -142,12 +147,12 @@ def _inverse_from_anchors(
             )
             return None
         report["subset_sizes"] = [k]
-        return F.inverse_relative_basis(anchors_unit, options.ridge)
-    inverse, subsets = F.subspace_averaged_inverse(
+        return F.inverse_relative_basis(anchors_unit, options.ridge)[0]
+    inverse, subsets, conditions = F.subspace_averaged_inverse(
         anchors_unit, options.delta, options.subspaces, options.ridge, options.seed
     )
     report["subset_sizes"] = [len(s) for s in subsets]
-    report["subset_condition_numbers"] = [F.condition_number(anchors_unit[s]) for s in subsets]
+    report["subset_condition_numbers"] = conditions
     return inverse
 
 

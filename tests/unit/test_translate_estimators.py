@@ -99,18 +99,21 @@ def test_tikhonov_inverse_matches_regularised_normal_equations():
     anchors = unit(rng.normal(size=(50, 10)), 0.0)
     ridge = 0.3
     expected = anchors @ np.linalg.inv(anchors.T @ anchors + ridge * np.eye(10))
-    np.testing.assert_allclose(F.inverse_relative_basis(anchors, ridge), expected, atol=1e-12)
+    basis, condition = F.inverse_relative_basis(anchors, ridge)
+    np.testing.assert_allclose(basis, expected, atol=1e-12)
+    assert condition == pytest.approx(np.linalg.cond(anchors))
 
 
 def test_subspace_averaging_matches_explicit_average_of_subset_inverses():
     rng = np.random.default_rng(5)
     source, target = correlated_pair(rng, k=300, d_s=16, d_t=48)
     anchors = unit(target, target.mean(0))
-    averaged, subsets = F.subspace_averaged_inverse(anchors, delta=0.6, subspaces=4, ridge=0.0, seed=9)
+    averaged, subsets, conditions = F.subspace_averaged_inverse(anchors, delta=0.6, subspaces=4, ridge=0.0, seed=9)
     expected = np.zeros_like(anchors)
     for subset in subsets:
         expected[subset] += np.linalg.pinv(anchors[subset].T)
     np.testing.assert_allclose(averaged, expected / 4, atol=1e-10)
+    np.testing.assert_allclose(conditions, [np.linalg.cond(anchors[subset]) for subset in subsets], rtol=1e-9)
 
 
 @settings(max_examples=25, deadline=None)

@@ -24,7 +24,7 @@ test-fast: setup
 	$(OFFLINE) $(PY) -m pytest -m "not real and not slow"
 
 demo: setup
-	$(OFFLINE) $(PY) -m jobs.demo
+	$(OFFLINE) $(PY) -m jobs.demo --config configs/demo.yaml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -13,7 +13,13 @@ from pipeline.translate.checks import bad_rows
 from pipeline.translate.fingerprint import fingerprint_arrays
 from pipeline.translate.plan import AffinePlan
 from pipeline.translate.projector import RelativeProjector, compose_plan
-from pipeline.translate.translators import FittedTranslator, Translator, fit_translator, list_methods
+from pipeline.translate.translators import (
+    FittedTranslator,
+    Translator,
+    fit_translator,
+    list_methods,
+    parse_method_options,
+)
 
 __all__ = [
     "AffinePlan",
@@ -27,4 +33,5 @@ __all__ = [
     "list_methods",
     "load_projector",
     "load_translator",
+    "parse_method_options",
 ]

@@ -122,11 +122,18 @@ def parse_options(kind: type[Options], given: Mapping[str, Any], method: str) ->
     ]
     if unknown or wrong_types:
         lines = [f"unknown option(s) {unknown}; {method} accepts {sorted(hints)}"] if unknown else []
-        raise TypeError(f"invalid options for {method!r}:\n  - " + "\n  - ".join(lines + wrong_types))
+        raise _invalid(TypeError, method, lines + wrong_types)
     options = kind(**given)
     if problems := options.problems():
-        raise ValueError(f"invalid options for {method!r}:\n  - " + "\n  - ".join(problems))
+        raise _invalid(ValueError, method, problems)
     return options
+
+
+def _invalid(error: type[Exception], method: str, problems: list[str]) -> Exception:
+    """An error listing every problem; ``.problems`` keeps them apart for callers that merge reports."""
+    exception = error(f"invalid options for {method!r}:\n  - " + "\n  - ".join(problems))
+    exception.problems = problems
+    return exception
 
 
 def as_dict(options: object) -> dict[str, Any]:

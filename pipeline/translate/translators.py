@@ -75,6 +75,17 @@ def list_methods() -> list[str]:
     return [*ESTIMATORS, "auto"]
 
 
+def parse_method_options(method: str, options: Mapping[str, Any]) -> Any:
+    """Check a method name and its options without fitting anything; returns the parsed options.
+
+    Raises:
+        ValueError, TypeError: unknown method, or the option problems of :func:`options.parse_options`.
+    """
+    if method not in list_methods():
+        raise ValueError(f"unknown translation method {method!r}; choose from {list_methods()}")
+    return parse_options(AutoOptions if method == "auto" else ESTIMATORS[method].options, options, method)
+
+
 def fit_translator(
     source_anchors: object, target_anchors: object, method: str = "auto", **options: Any
 ) -> FittedTranslator:
@@ -92,10 +103,8 @@ def fit_translator(
     Raises:
         ValueError, TypeError: bad anchors or options, all problems at once, before any fitting.
     """
-    if method not in list_methods():
-        raise ValueError(f"unknown translation method {method!r}; choose from {list_methods()}")
     # Options first: they are cheap to check and their errors are the likeliest.
-    parsed = parse_options(AutoOptions if method == "auto" else ESTIMATORS[method].options, options, method)
+    parsed = parse_method_options(method, options)
     source, target = require_anchor_pair(source_anchors, target_anchors)
     if method == "auto":
         selection = select_by_cross_validation(source, target, parsed)

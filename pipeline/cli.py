@@ -13,9 +13,16 @@ def _demo(argv: list[str]) -> int:
     return main(argv)
 
 
-# Imported on use, so `irp --help` does not pay for torch and transformers.
+def _embed(argv: list[str]) -> int:
+    from jobs.embed import main
+
+    return main(argv)
+
+
+# Imported on use, so `irp --help` does not pay for torch, transformers and Ray.
 JOBS: dict[str, Callable[[list[str]], int]] = {
     "demo": _demo,
+    "embed": _embed,
 }
 
 

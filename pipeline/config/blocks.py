@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,3 +34,123 @@ class TranslatorConfig:
             problems.extend(f"{where}: {problem}" for problem in getattr(e, "problems", [str(e)]))
             return None
         return cls(method, options)
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceConfig:
+    """Where the input rows come from (pipeline.io.sources).
+
+    Attributes:
+        path: a file, directory or glob as an fsspec URL (``s3://``, ``gs://``, local), or ``pkg://<package>/...``.
+        format: parquet, jsonl, csv, text (a folder of text files) or images (a folder of image files).
+        id_column: unique row ids (string or int64); text and image folders use the relative file path.
+        text_column, image_column, vector_column: the content to encode or, for vectors, to pass through.
+        files_per_shard: folder formats group this many files per shard.
+        storage_options: fsspec options (credentials); never written to logs or manifests.
+    """
+
+    path: str
+    format: Literal["parquet", "jsonl", "csv", "text", "images"] = "parquet"
+    id_column: str = "id"
+    text_column: str | None = None
+    image_column: str | None = None
+    vector_column: str | None = None
+    files_per_shard: int = 256
+    storage_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Folders have one implicit content column; naming it keeps the rest of the pipeline format-agnostic.
+        implicit = {"text": ("text_column", "text"), "images": ("image_column", "image")}.get(self.format)
+        if implicit and getattr(self, implicit[0]) is None:
+            object.__setattr__(self, implicit[0], implicit[1])
+
+    @property
+    def content_column(self) -> str | None:
+        return self.text_column or self.image_column or self.vector_column
+
+    @property
+    def modality(self) -> str:
+        return "text" if self.text_column else "image" if self.image_column else "vector"
+
+    def problems(self) -> list[str]:
+        named = [c for c in ("text_column", "image_column", "vector_column") if getattr(self, c)]
+        found = [] if len(named) == 1 else [f"name exactly one of text_column, image_column, vector_column; got {named}"]
+        return found + ([] if self.files_per_shard >= 1 else ["files_per_shard: must be >= 1"])
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderConfig:
+    """An ``encoder`` block: ``{kind: hf_text, model: <hub id, local dir or packaged:NAME>, pooling: mean, ...}``.
+
+    Attributes:
+        kind: one of ``pipeline.encoders.list_encoders()``.
+        options: the encoder's own options (model, pooling, normalize, max_length, ...), inline in YAML.
+    """
+
+    kind: str
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, value: Any, where: str, problems: list[str]) -> EncoderConfig | None:
+        from pipeline.encoders import list_encoders
+
+        if not isinstance(value, dict) or "kind" not in value:
+            problems.append(f"{where}: must be a mapping with a kind, e.g. {{kind: hf_text, model: ...}}")
+            return None
+        options = dict(value)
+        kind = options.pop("kind")
+        if kind not in list_encoders():
+            problems.append(f"{where}.kind: unknown encoder {kind!r}; choose from {list_encoders()}")
+            return None
+        return cls(kind, options)
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputConfig:
+    """Where the embedding table goes (pipeline.io.sink).
+
+    Attributes:
+        path: output directory as an fsspec URL.
+        space: name of the space the vectors live in; derived from the encoder when omitted.
+        overwrite: replace an output written by a different config instead of refusing.
+        storage_options: fsspec options (credentials); never written to logs or manifests.
+    """
+
+    path: str
+    space: str | None = None
+    overwrite: bool = False
+    storage_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutionConfig:
+    """How the job runs on Ray (pipeline.execution).
+
+    Attributes:
+        actors: encoder actors, each holding one model.
+        gpus_per_actor: GPUs each actor reserves; fractional shares a GPU; ``auto`` is 1 where the cluster has
+            GPUs and 0 otherwise.
+        cpus_per_actor: CPUs each actor reserves. Below 1 by default, so actors never starve the tasks that
+            feed them on a small machine (a 2-core deadlock is known, ENVIRONMENT.md).
+        batch_size: rows per encoder call.
+        address: None starts an embedded local Ray on 127.0.0.1; ``auto`` joins the cluster of a
+            ``ray job submit``; or a ``ray://`` / ``host:port`` address.
+        num_cpus: logical CPUs of an embedded local Ray (default: the machine's cores, at least 4).
+        num_gpus: logical GPUs of an embedded local Ray (default: what Ray detects).
+    """
+
+    actors: int = 1
+    gpus_per_actor: float | Literal["auto"] = "auto"
+    cpus_per_actor: float = 0.5
+    batch_size: int = 64
+    address: str | None = None
+    num_cpus: int | None = None
+    num_gpus: int | None = None
+
+    def problems(self) -> list[str]:
+        found = [] if self.actors >= 1 else ["actors: must be >= 1"]
+        if self.gpus_per_actor != "auto" and self.gpus_per_actor < 0:
+            found.append("gpus_per_actor: must be >= 0 or auto")
+        if self.cpus_per_actor <= 0:
+            found.append("cpus_per_actor: must be > 0")
+        return found + ([] if self.batch_size >= 1 else ["batch_size: must be >= 1"])

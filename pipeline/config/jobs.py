@@ -5,7 +5,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from pipeline.config.blocks import TranslatorConfig
+from pipeline.config.blocks import (
+    EncoderConfig,
+    ExecutionConfig,
+    OutputConfig,
+    SourceConfig,
+    TranslatorConfig,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,3 +48,18 @@ class DemoConfig:
         found += [f"{key}: must be >= {low}" for key, low in (("anchors", 3), ("test", 2), ("max_chars", 1))
                   if getattr(self, key) < low]
         return found + (["translators: name at least one"] if not self.translators else [])
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbedConfig:
+    """The ``embed`` job: encode a table's text or images into an embedding table (corpora and anchors alike)."""
+
+    source: SourceConfig
+    encoder: EncoderConfig
+    output: OutputConfig
+    execution: ExecutionConfig = dataclasses.field(default_factory=ExecutionConfig)
+
+    def problems(self) -> list[str]:
+        if self.source.modality == "vector":
+            return ["source: embed needs a text_column or image_column (vectors need no encoding)"]
+        return []

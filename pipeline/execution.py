@@ -1,0 +1,109 @@
+"""The only module that imports Ray: start or join a cluster, and run shard workers in a GPU-pinned actor pool.
+
+Each actor holds one model on its own GPU (``num_gpus`` per actor) and processes whole shards, so outputs
+follow input files and row groups, never Ray's block layout. Every actor is built before the first shard is
+handed out, so the pool is balanced from the start and a model that fails to load fails the job at once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+from pipeline.config import ExecutionConfig
+from pipeline.io.sources import Shard
+from pipeline.shard_worker import ShardResult
+
+# Ray binds to the machine's network address unless told otherwise, and a local run must stay on loopback.
+# Ray reads this switch when it is imported, so it is set here, before any import of ray (ENVIRONMENT.md).
+LOOPBACK = "127.0.0.1"
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
+def connect(execution: ExecutionConfig) -> None:
+    """Join the cluster named by ``execution.address``, or start an embedded local Ray on 127.0.0.1."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if execution.address is not None:
+        ray.init(address=execution.address, log_to_driver=True)
+        return
+    ray.init(
+        num_cpus=execution.num_cpus or max(4, os.cpu_count() or 1),
+        num_gpus=execution.num_gpus,
+        include_dashboard=False,
+        _node_ip_address=LOOPBACK,
+        log_to_driver=True,
+    )
+
+
+def gpus_per_actor(execution: ExecutionConfig) -> float:
+    """``auto`` is one GPU per actor where the cluster has GPUs, else none."""
+    import ray
+
+    if execution.gpus_per_actor != "auto":
+        return float(execution.gpus_per_actor)
+    return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+
+
+class _ShardActor:
+    """Builds the worker once per actor (it loads the model), then processes one shard per call."""
+
+    def __init__(self, make_worker: Callable[[], Callable[[Shard], ShardResult]]) -> None:
+        self.worker = make_worker()
+
+    def ready(self) -> bool:
+        return True
+
+    def process(self, shard: Shard) -> ShardResult:
+        return self.worker(shard)
+
+
+def run_shards(
+    shards: list[Shard],
+    make_worker: Callable[[], Callable[[Shard], ShardResult]],
+    execution: ExecutionConfig,
+) -> Iterator[ShardResult]:
+    """Process ``shards`` on an actor pool, yielding results as shards finish (in completion order).
+
+    Args:
+        shards: the shards still to do.
+        make_worker: builds the per-actor worker, called once inside each actor.
+        execution: actor count and resources.
+    """
+    import ray
+    from ray.util import ActorPool
+
+    if not shards:
+        return
+    actor_class = ray.remote(num_gpus=gpus_per_actor(execution), num_cpus=execution.cpus_per_actor)(_ShardActor)
+    actors = [actor_class.remote(make_worker) for _ in range(min(execution.actors, len(shards)))]
+    try:
+        ray.get([actor.ready.remote() for actor in actors])
+        yield from ActorPool(actors).map_unordered(lambda actor, shard: actor.process.remote(shard), shards)
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+
+
+class Progress:
+    """One line per finished shard with rows/s and an ETA, to stderr, so long jobs never look hung."""
+
+    def __init__(self, total_shards: int) -> None:
+        self.total, self.done, self.rows = total_shards, 0, 0
+        self.started = time.perf_counter()
+
+    def update(self, result: ShardResult) -> None:
+        self.done += 1
+        self.rows += result.rows_in
+        elapsed = time.perf_counter() - self.started
+        eta = elapsed / self.done * (self.total - self.done)
+        print(
+            f"[{self.done}/{self.total}] {result.shard}: {result.rows_out} rows, {result.rows_quarantined} "
+            f"quarantined; {self.rows / elapsed:.1f} rows/s, eta {eta:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )

@@ -1,0 +1,108 @@
+"""Write an output directory: ``part-*.parquet`` per shard, ``_quarantine/``, ``_manifest.json``, ``_SUCCESS``.
+
+Each file is written to a temporary name and moved into place. A shard's row counts go to ``_shards/`` after
+its part and quarantine files, so a shard with counts is complete: a killed job resumes by skipping those
+shards, and the manifest totals every shard, whichever run wrote it. ``_SUCCESS`` is written last.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+QUARANTINE_DIR = "_quarantine"
+SHARDS_DIR = "_shards"
+MANIFEST = "_manifest.json"
+SUCCESS = "_SUCCESS"
+QUARANTINE_SCHEMA = pa.schema([("id", pa.string()), ("reason", pa.string()), ("source", pa.string())])
+# Row groups of about this many bytes read well from object storage; one row group per batch would not.
+ROW_GROUP_BYTES = 64 << 20
+
+
+class OutputDir:
+    """An output directory on any fsspec filesystem."""
+
+    def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
+        self.fs, self.root = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
+        self.url = url
+
+    def part_path(self, name: str) -> str:
+        return posixpath.join(self.root, f"{name}.parquet")
+
+    def quarantine_path(self, name: str) -> str:
+        return posixpath.join(self.root, QUARANTINE_DIR, f"{name}.parquet")
+
+    def write_part(
+        self, name: str, table: pa.Table, quarantine: pa.Table | None, counts: Mapping[str, Any]
+    ) -> None:
+        """Write a shard's rows, its rejected rows (if any), and then its counts, each atomically."""
+        if quarantine is not None and quarantine.num_rows:
+            self._write_atomic(self.quarantine_path(name), quarantine.cast(QUARANTINE_SCHEMA))
+        self._write_atomic(self.part_path(name), table)
+        self._write_text(posixpath.join(self.root, SHARDS_DIR, f"{name}.json"), json.dumps(dict(counts)))
+
+    def finished_shards(self) -> dict[str, dict[str, Any]]:
+        """``{part name: counts}`` of every shard completely written, by this run or an earlier one."""
+        folder = posixpath.join(self.root, SHARDS_DIR)
+        if not self.fs.exists(folder):
+            return {}
+        finished = {}
+        for path in self.fs.glob(posixpath.join(folder, "part-*.json")):
+            with self.fs.open(path, "r") as f:
+                finished[posixpath.basename(path).removesuffix(".json")] = json.load(f)
+        return finished
+
+    def write_manifest(self, manifest: Mapping[str, Any]) -> None:
+        """Write ``_manifest.json`` and then ``_SUCCESS``: readers wait for ``_SUCCESS``."""
+        self._write_text(posixpath.join(self.root, MANIFEST), json.dumps(manifest, indent=2, sort_keys=True))
+        self._write_text(posixpath.join(self.root, SUCCESS), "")
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        path = posixpath.join(self.root, MANIFEST)
+        if not self.fs.exists(path):
+            return None
+        with self.fs.open(path, "r") as f:
+            return json.load(f)
+
+    def _write_atomic(self, path: str, table: pa.Table) -> None:
+        temporary = self._temporary(path)
+        with self.fs.open(temporary, "wb") as f:
+            pq.write_table(table, f, row_group_size=_rows_per_group(table), compression="zstd")
+        self.fs.mv(temporary, path)
+
+    def _write_text(self, path: str, text: str) -> None:
+        temporary = self._temporary(path)
+        with self.fs.open(temporary, "w") as f:
+            f.write(text)
+        self.fs.mv(temporary, path)
+
+    def _temporary(self, path: str) -> str:
+        self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        return posixpath.join(posixpath.dirname(path), f".tmp-{uuid.uuid4().hex}-{posixpath.basename(path)}")
+
+
+def quarantine_table(rows: Mapping[int, str], ids: pa.Array, source: str) -> pa.Table:
+    """Rejected rows of a shard: their ids (as text), the reason, and where they came from."""
+    index = sorted(rows)
+    return pa.table(
+        {
+            "id": [None if ids[i].as_py() is None else str(ids[i].as_py()) for i in index],
+            "reason": [rows[i] for i in index],
+            "source": [source] * len(index),
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+
+
+def _rows_per_group(table: pa.Table) -> int:
+    if table.num_rows == 0:
+        return 1
+    bytes_per_row = max(1, table.nbytes // table.num_rows)
+    return max(1, ROW_GROUP_BYTES // bytes_per_row)

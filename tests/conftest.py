@@ -1,0 +1,33 @@
+"""Fixtures shared by every test layer: a tiny random-weight BERT that loads in milliseconds, offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TINY_WORDS = "the a cat dog sat on mat and ran far away quick brown fox jumps over lazy river stone".split()
+TINY_SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def build_tiny_bert(path: Path, seed: int = 0) -> Path:
+    """Save a 2-layer, 32-wide BERT with its own word-level vocabulary into ``path``."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    vocab = TINY_SPECIAL + TINY_WORDS
+    # transformers 5 builds BertTokenizer from `vocab=`; a `vocab_file=` keyword is silently ignored and would
+    # map every word to [UNK].
+    tokenizer = BertTokenizer(vocab={word: i for i, word in enumerate(vocab)}, model_max_length=64)
+    assert tokenizer.unk_token_id not in tokenizer("the cat")["input_ids"]
+    tokenizer.save_pretrained(path)
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    BertModel(config).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))

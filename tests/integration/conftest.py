@@ -1,0 +1,19 @@
+"""A real local Ray for integration tests: loopback only, 4 logical CPUs and 2 logical GPUs on any machine."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.execution import LOOPBACK  # noqa: F401  (imported first: it pins Ray to loopback before ray loads)
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    import ray
+
+    # Logical GPUs let the tests prove GPU pinning on a CPU-only machine; more logical CPUs than cores avoid the
+    # 2-core actor-pool deadlock (ENVIRONMENT.md).
+    ray.init(num_cpus=4, num_gpus=2, include_dashboard=False, _node_ip_address=LOOPBACK)
+    assert {node["NodeManagerAddress"] for node in ray.nodes()} == {LOOPBACK}
+    yield ray
+    ray.shutdown()

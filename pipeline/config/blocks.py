@@ -74,7 +74,9 @@ class SourceConfig:
 
     def problems(self) -> list[str]:
         named = [c for c in ("text_column", "image_column", "vector_column") if getattr(self, c)]
-        found = [] if len(named) == 1 else [f"name exactly one of text_column, image_column, vector_column; got {named}"]
+        found = [] if len(named) == 1 else [
+            f"name exactly one of text_column, image_column, vector_column; got {named}"
+        ]
         return found + ([] if self.files_per_shard >= 1 else ["files_per_shard: must be >= 1"])
 
 
@@ -92,17 +94,16 @@ class EncoderConfig:
 
     @classmethod
     def from_config(cls, value: Any, where: str, problems: list[str]) -> EncoderConfig | None:
-        from pipeline.encoders import list_encoders
+        from pipeline.encoders import encoder_option_problems
 
         if not isinstance(value, dict) or "kind" not in value:
             problems.append(f"{where}: must be a mapping with a kind, e.g. {{kind: hf_text, model: ...}}")
             return None
         options = dict(value)
         kind = options.pop("kind")
-        if kind not in list_encoders():
-            problems.append(f"{where}.kind: unknown encoder {kind!r}; choose from {list_encoders()}")
-            return None
-        return cls(kind, options)
+        found = encoder_option_problems(kind, options)
+        problems.extend(f"{where}: {problem}" for problem in found)
+        return None if found else cls(kind, options)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """Load typed, strict job configs: YAML plus dotted ``key.sub=value`` overrides into frozen dataclasses.
 
-A job declares its config as nested frozen dataclasses (shared blocks in blocks.py, job schemas in jobs.py). :func:`load_config` reads the YAML, applies overrides,
-and builds the dataclasses, collecting every problem (unknown keys, missing keys, wrong types, bad values)
-with its dotted path before raising once, so a user fixes a config in one pass and no cluster time is spent on
-a config that was never going to run. A dataclass may add value checks in a ``problems() -> list[str]`` method.
+A job declares its config as nested frozen dataclasses (shared blocks in blocks.py, job schemas in jobs.py).
+:func:`load_config` reads the YAML, applies overrides, and builds the dataclasses, collecting every problem
+(unknown keys, missing keys, wrong types, bad values) with its dotted path before raising once, so a user fixes
+a config in one pass and no cluster time is spent on a config that was never going to run. A dataclass may add
+value checks in a ``problems() -> list[str]`` method.
 """
 
 from __future__ import annotations
@@ -114,14 +115,22 @@ def _build_dataclass(schema: Any, value: Any, path: str, problems: list[str]) ->
         close = difflib.get_close_matches(str(key), fields, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {sorted(fields)}"
         problems.append(f"{_join(path, key)}: unknown key{hint}")
-    built, missing = {}, False
+    built, complete = {}, True
     for name, field in fields.items():
-        if name in value:
-            built[name] = build(hints[name], value[name], _join(path, name), problems)
-        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-            problems.append(f"{_join(path, name)}: required")
-            missing = True
-    if missing:
+        required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        if name not in value:
+            if required:
+                problems.append(f"{_join(path, name)}: required")
+                complete = False
+            continue
+        already = len(problems)
+        candidate = build(hints[name], value[name], _join(path, name), problems)
+        if len(problems) == already:
+            built[name] = candidate
+        elif required:
+            complete = False
+        # An invalid optional field is already reported; its default stands in so the other value checks run.
+    if not complete:
         return None
     try:
         config = schema(**built)

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
-from pipeline.encoders.base import ENCODERS, Encoder, build_encoder, list_encoders
+from pipeline.encoders.base import (
+    ENCODER_SPECS,
+    ENCODERS,
+    Encoder,
+    build_encoder,
+    encoder_option_problems,
+    list_encoders,
+)
 
-__all__ = ["ENCODERS", "Encoder", "build_encoder", "list_encoders"]
+__all__ = ["ENCODERS", "ENCODER_SPECS", "Encoder", "build_encoder", "encoder_option_problems", "list_encoders"]

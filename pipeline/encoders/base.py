@@ -6,12 +6,13 @@ nothing about Ray, storage or translation; ``execution.py`` wraps it in actors.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["ENCODERS", "Encoder", "build_encoder", "list_encoders"]
+__all__ = ["ENCODERS", "ENCODER_SPECS", "Encoder", "build_encoder", "encoder_option_problems", "list_encoders"]
 
 
 @runtime_checkable
@@ -78,6 +79,57 @@ ENCODERS: dict[str, Callable[..., Encoder]] = {
     "torch_image": _torch_image,
     "precomputed": _precomputed,
 }
+
+
+def _hf_text_spec() -> type:
+    from pipeline.encoders.hf_text import HFTextSpec
+
+    return HFTextSpec
+
+
+def _open_clip_spec() -> type:
+    from pipeline.encoders.open_clip import OpenCLIPSpec
+
+    return OpenCLIPSpec
+
+
+def _torch_image_spec() -> type:
+    from pipeline.encoders.torch_image import TorchImageSpec
+
+    return TorchImageSpec
+
+
+def _precomputed_spec() -> type:
+    from pipeline.encoders.precomputed import PrecomputedSpec
+
+    return PrecomputedSpec
+
+
+# The frozen spec each kind's options build: checking options against it needs no model, so a job config is
+# validated completely before Ray starts or any weights load.
+ENCODER_SPECS: dict[str, Callable[[], type]] = {
+    "hf_text": _hf_text_spec,
+    "open_clip_image": _open_clip_spec,
+    "open_clip_text": _open_clip_spec,
+    "torch_image": _torch_image_spec,
+    "precomputed": _precomputed_spec,
+}
+
+
+def encoder_option_problems(kind: str, options: dict[str, Any]) -> list[str]:
+    """Everything wrong with an encoder block's options, without loading anything; empty when they are valid."""
+    if kind not in ENCODER_SPECS:
+        return [f"unknown encoder kind {kind!r}; choose one of {list_encoders()}"]
+    spec = ENCODER_SPECS[kind]()
+    valid = [f.name for f in dataclasses.fields(spec)]
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        return [f"unknown option(s) {unknown} for {kind}; valid options are {valid}"]
+    try:
+        spec(**options)
+    except (TypeError, ValueError) as e:
+        return [str(e)]
+    return []
 
 
 def list_encoders() -> list[str]:

@@ -89,7 +89,9 @@ def plan_shards(path: str, fmt: str, files_per_shard: int = 256, storage_options
     return [Shard(i, tuple(_url(fs, f) for f in chunk), root=root) for i, chunk in enumerate(chunks)]
 
 
-def read_shard(shard: Shard, fmt: str, columns: list[str] | None = None, storage_options: dict | None = None) -> pa.Table:
+def read_shard(
+    shard: Shard, fmt: str, columns: list[str] | None = None, storage_options: dict | None = None
+) -> pa.Table:
     """Read one shard as an Arrow table.
 
     Text folders give columns ``id`` (path relative to the folder) and ``text``; image folders give ``id``
@@ -119,16 +121,17 @@ def _list_files(path: str, fmt: str, options: dict) -> tuple[fsspec.AbstractFile
     if len(expanded) == 1 and fs.isdir(expanded[0]):
         root = expanded[0]
         # Names starting with "_" or "." are metadata or temporaries by the Hadoop convention, ours included.
-        files = [
-            f for f in fs.find(root)
-            if f.lower().endswith(SUFFIXES[fmt]) and not any(p[:1] in "_." for p in posixpath.relpath(f, root).split("/"))
-        ]
+        files = [f for f in fs.find(root) if f.lower().endswith(SUFFIXES[fmt]) and not _hidden(f, root)]
     else:
         root = posixpath.dirname(expanded[0]) if expanded else ""
         files = [f for f in expanded if fs.isfile(f)]
     if not files:
         raise ValueError(f"no {fmt} files found at {path!r} (suffixes {list(SUFFIXES[fmt])})")
     return fs, root, sorted(files)
+
+
+def _hidden(path: str, root: str) -> bool:
+    return any(part[:1] in "_." for part in posixpath.relpath(path, root).split("/"))
 
 
 def _row_groups(fs: fsspec.AbstractFileSystem, path: str) -> int:

@@ -150,7 +150,8 @@ def _header_problems(header: dict, kind: str, expected_fingerprint: str | None) 
     if header.get("format") != f"irp-pipeline.{kind}":
         problems.append(f"format is {header.get('format')!r}, expected 'irp-pipeline.{kind}'")
     if header.get("format_version") != FORMAT_VERSION:
-        problems.append(f"format_version {header.get('format_version')!r} is not supported (this reads {FORMAT_VERSION})")
+        version = header.get("format_version")
+        problems.append(f"format_version {version!r} is not supported (this reads {FORMAT_VERSION})")
     fingerprint = header.get("anchors_fingerprint")
     if not isinstance(fingerprint, str) or not _FINGERPRINT.match(fingerprint):
         problems.append(f"anchors_fingerprint {fingerprint!r} is not a sha256 hex digest")

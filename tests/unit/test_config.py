@@ -8,11 +8,16 @@ from typing import Literal
 
 import pytest
 
-from pipeline.config import ConfigError, DemoConfig, TranslatorConfig, load_config
+from pipeline.config import ConfigError, DemoConfig, EmbedConfig, TranslatorConfig, load_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 # Which job reads each file in configs/. A file missing here fails the test below: every config is loaded.
-SCHEMAS = {"demo.yaml": DemoConfig}
+SCHEMAS = {
+    "demo.yaml": DemoConfig,
+    "embed_bbc_minilm.yaml": EmbedConfig,
+    "embed_bbc_mpnet.yaml": EmbedConfig,
+    "embed_images.yaml": EmbedConfig,
+}
 
 
 @dataclass(frozen=True)
@@ -82,3 +87,17 @@ def test_demo_config_checks_values():
     assert "anchors: must be >= 3" in text
     assert "source_model: 'bert-base' is not a packaged model" in text
     assert "translators.x: unknown translation method 'pinv'" in text
+
+
+def test_embed_config_checks_encoder_options_without_loading_a_model():
+    base = ["source.path=x", "output.path=o", "encoder.kind=hf_text"]
+    with pytest.raises(ConfigError) as error:
+        load_config(EmbedConfig, None, [*base, "encoder.model=m", "encoder.pooling=max", "encoder.polling=x",
+                                        "execution.actors=0", "execution.gpus_per_actor=some"])
+    text = str(error.value)
+    assert "encoder: unknown option(s) ['polling'] for hf_text" in text
+    assert "execution.gpus_per_actor: must be float or Literal, got 'some'" in text
+    with pytest.raises(ConfigError, match="pooling must be one of"):
+        load_config(EmbedConfig, None, [*base, "encoder.model=m", "encoder.pooling=max"])
+    with pytest.raises(ConfigError, match="embed needs a text_column or image_column"):
+        load_config(EmbedConfig, None, [*base, "encoder.model=m", "source.vector_column=v"])

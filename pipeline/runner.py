@@ -14,7 +14,7 @@ from pipeline import __version__
 from pipeline.config import EmbedConfig
 from pipeline.io.sink import OutputDir
 from pipeline.io.sources import Shard, plan_shards
-from pipeline.shard_worker import EmbedWorker, ShardResult
+from pipeline.shard_worker import ShardJob, ShardResult, ShardWorker
 from pipeline.spaces import space_id
 
 JOB_FILE = "_job.json"
@@ -65,8 +65,10 @@ def run_embed(config: EmbedConfig) -> Summary:
                          dict(config.source.storage_options))
     output = OutputDir(config.output.path, config.output.storage_options)
     claim_output(output, provenance["job_fingerprint"], config.output.overwrite)
+    job = ShardJob(config.source, config.output.path, config.output.storage_options, provenance, config.encoder,
+                   batch_size=config.execution.batch_size)
     connect(config.execution)
-    return run_job(shards, lambda: EmbedWorker(config, provenance), output, config, snapshot, provenance)
+    return run_job(shards, lambda: ShardWorker(job), output, config, snapshot, provenance)
 
 
 def run_job(

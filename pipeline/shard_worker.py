@@ -1,24 +1,26 @@
-"""Process one shard without Ray: read it, set bad rows aside, encode the rest, write the part and quarantine.
+"""Process one shard without Ray: read it, set bad rows aside, vectorise the rest, translate, write.
 
-``execution.py`` runs one :class:`EmbedWorker` per actor (one model per actor) and hands it shards. Every
-input row ends up exactly once either in the part file or in the quarantine file, with its reason.
+``execution.py`` runs one :class:`ShardWorker` per actor (one model per actor) and hands it whole shards.
+Vectorising means encoding texts or images with the actor's encoder, or taking the vectors a source already
+holds. A translator, when the job has one, is applied in the same actor, so source vectors never travel.
+Every input row ends up exactly once, either in the part file or in the quarantine file with its reason.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from pipeline.config import EmbedConfig
+from pipeline.config import EncoderConfig, SourceConfig
 from pipeline.io.sink import OutputDir, quarantine_table
 from pipeline.io.sources import Shard, read_shard
-from pipeline.io.tables import embedding_table
+from pipeline.io.tables import embedding_table, vectors_of
 from pipeline.translate import bad_rows
 
 PACKAGED_PREFIX = "packaged:"
@@ -36,17 +38,84 @@ class ShardResult:
     worker: Mapping[str, Any] = field(default_factory=dict)
 
 
-def find_bad_rows(ids: pa.Array, content: Sequence[Any], modality: str) -> tuple[list[Any], dict[int, str]]:
-    """Rows that cannot be encoded, and the content prepared for the rest.
+@dataclass(frozen=True)
+class ShardJob:
+    """Everything a worker needs, small enough to ship to every actor.
 
-    Args:
-        ids: (n,) the shard's ids.
-        content: (n,) texts, or images as bytes / paths / URLs.
-        modality: "text" or "image".
-
-    Returns:
-        (prepared content, one item per row; ``{row: reason}`` for null or duplicate ids and bad content).
+    Attributes:
+        source: where rows come from and which column holds the content.
+        output_url, output_options: the output directory and its fsspec options.
+        provenance: JSON facts written into every part's metadata.
+        encoder: how to embed texts or images; None when the source holds vectors.
+        translator_dir: a saved translator to apply after vectorising; None to write the vectors as they are.
+        batch_size: images per encoder call (text encoders plan their own token-budget batches).
     """
+
+    source: SourceConfig
+    output_url: str
+    output_options: Mapping[str, Any]
+    provenance: Mapping[str, Any]
+    encoder: EncoderConfig | None = None
+    translator_dir: str | None = None
+    batch_size: int = 64
+
+
+class ShardWorker:
+    """Holds one encoder and/or one translator plan, loaded once per actor, and writes whole shards."""
+
+    def __init__(self, job: ShardJob) -> None:
+        from pipeline.encoders import build_encoder
+        from pipeline.translate import load_translator
+
+        self.job = job
+        self.output = OutputDir(job.output_url, job.output_options)
+        self.encoder = None
+        if job.encoder is not None:
+            self.encoder = build_encoder(job.encoder.kind, **resolve_encoder_options(job.encoder.options))
+        self.translator = load_translator(job.translator_dir) if job.translator_dir else None
+
+    def __call__(self, shard: Shard) -> ShardResult:
+        source = self.job.source
+        clock = {"start": time.perf_counter()}
+        table = read_shard(shard, source.format, [source.id_column, source.content_column], source.storage_options)
+        ids = table.column(source.id_column).combine_chunks()
+        clock["read"] = time.perf_counter()
+        keep, vectors, bad = self._vectorise(ids, table.column(source.content_column))
+        clock["encode"] = time.perf_counter()
+        if self.translator is not None and len(keep):
+            vectors = self.translator.plan.apply(vectors)
+        clock["translate"] = time.perf_counter()
+        for reason, rows in bad_rows(vectors).items():  # a model can emit NaN (fp16 overflow): never write it
+            bad.update({int(keep[i]): f"produced a {reason}" for i in rows})
+        good = np.array([i for i, row in enumerate(keep) if int(row) not in bad], dtype=np.int64)
+        part = embedding_table(ids.take(pa.array(keep[good], type=pa.int64())), vectors[good], self.job.provenance)
+        counts = {"rows_in": table.num_rows, "rows_out": part.num_rows, "rows_quarantined": len(bad)}
+        self.output.write_part(shard.name, part, quarantine_table(bad, ids, shard.files[0]), counts)
+        clock["write"] = time.perf_counter()
+        return ShardResult(shard.name, **counts, seconds=_durations(clock), worker=worker_info())
+
+    def _vectorise(self, ids: pa.Array, content: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+        """Rows kept, their ``(len(keep), d)`` vectors, and ``{row: reason}`` for the rest."""
+        bad = id_problems(ids)
+        if self.encoder is None:
+            dim = self.translator.source_dim if self.translator is not None else None
+            matrix, content_bad = stored_vectors(content, dim)
+            keep = _kept(len(ids), {**content_bad, **bad})
+            return keep, matrix[keep], {**content_bad, **bad}
+        prepared, content_bad = prepare_content(content.to_pylist(), self.job.source.modality)
+        bad = {**content_bad, **bad}
+        keep = _kept(len(ids), bad)
+        return keep, self._encode([prepared[row] for row in keep]), bad
+
+    def _encode(self, items: list[Any]) -> np.ndarray:
+        if not items:
+            return np.zeros((0, self.encoder.dim), dtype=np.float32)
+        step = self.job.batch_size if self.encoder.modality == "image" else len(items)
+        return np.concatenate([self.encoder.encode(items[i : i + step]) for i in range(0, len(items), step)])
+
+
+def id_problems(ids: pa.Array) -> dict[int, str]:
+    """Null and repeated ids of a shard (the first occurrence of an id is kept)."""
     bad: dict[int, str] = {}
     seen: set[Any] = set()
     for row, value in enumerate(ids.to_pylist()):
@@ -55,58 +124,42 @@ def find_bad_rows(ids: pa.Array, content: Sequence[Any], modality: str) -> tuple
         elif value in seen:
             bad[row] = f"duplicate id {value!r} (first occurrence kept)"
         seen.add(value)
+    return bad
+
+
+def prepare_content(content: list[Any], modality: str) -> tuple[list[Any], dict[int, str]]:
+    """Texts as they are, images decoded; plus ``{row: reason}`` for items that cannot be encoded."""
     if modality == "text":
         from pipeline.encoders.hf_text import invalid_text_rows
 
-        prepared, content_bad = list(content), invalid_text_rows(content)
-    else:
-        from pipeline.encoders.images import decode_images
+        return content, invalid_text_rows(content)
+    from pipeline.encoders.images import decode_images
 
-        prepared, content_bad = decode_images(content)
-    return prepared, {**content_bad, **bad}
+    return decode_images(content)
 
 
-class EmbedWorker:
-    """Holds one encoder and writes shards of an ``embed`` job.
+def stored_vectors(column: pa.ChunkedArray, dim: int | None) -> tuple[np.ndarray, dict[int, str]]:
+    """A vector column as ``(n, d)`` float32 plus ``{row: reason}`` for nulls, wrong widths and bad values.
 
-    Args:
-        config: the job config.
-        provenance: JSON facts written into every part's metadata (space, encoder, job fingerprint, ...).
+    The whole column converts in one zero-copy step when it is clean; only a column with nulls or ragged rows
+    falls back to checking row by row. Bad rows come back as zeros in the matrix, never used.
     """
+    from pipeline.encoders.precomputed import invalid_vector_rows
 
-    def __init__(self, config: EmbedConfig, provenance: Mapping[str, Any]) -> None:
-        from pipeline.encoders import build_encoder
-
-        self.config = config
-        self.provenance = dict(provenance)
-        self.output = OutputDir(config.output.path, config.output.storage_options)
-        self.encoder = build_encoder(config.encoder.kind, **resolve_encoder_options(config.encoder.options))
-
-    def __call__(self, shard: Shard) -> ShardResult:
-        source = self.config.source
-        clock = {"start": time.perf_counter()}
-        table = read_shard(shard, source.format, [source.id_column, source.content_column], source.storage_options)
-        clock["read"] = time.perf_counter()
-        ids = table.column(source.id_column).combine_chunks()
-        prepared, bad = find_bad_rows(ids, table.column(source.content_column).to_pylist(), source.modality)
-        keep = np.array([row for row in range(table.num_rows) if row not in bad], dtype=np.int64)
-        vectors = self._encode([prepared[row] for row in keep])
-        for reason, rows in bad_rows(vectors).items():  # a model can emit NaN (fp16 overflow): never write it
-            bad.update({int(keep[i]): f"encoder produced a {reason}" for i in rows})
-        good = np.array([i for i, row in enumerate(keep) if int(row) not in bad], dtype=np.int64)
-        clock["encode"] = time.perf_counter()
-        part = embedding_table(ids.take(pa.array(keep[good])), vectors[good], self.provenance)
-        counts = {"rows_in": table.num_rows, "rows_out": part.num_rows, "rows_quarantined": len(bad)}
-        self.output.write_part(shard.name, part, quarantine_table(bad, ids, shard.files[0]), counts)
-        clock["write"] = time.perf_counter()
-        return ShardResult(shard.name, **counts, seconds=_durations(clock), worker=worker_info())
-
-    def _encode(self, items: list[Any]) -> np.ndarray:
-        if not items:
-            return np.zeros((0, self.encoder.dim), dtype=np.float32)
-        step = self.config.execution.batch_size if self.encoder.modality == "image" else len(items)
-        # Text encoders plan their own token-budget batches over the whole shard; images go in fixed batches.
-        return np.concatenate([self.encoder.encode(items[i : i + step]) for i in range(0, len(items), step)])
+    try:
+        matrix = vectors_of(column)
+    except ValueError:
+        matrix = None
+    if matrix is not None and (dim is None or matrix.shape[1] == dim):
+        return matrix, invalid_vector_rows(matrix, matrix.shape[1])
+    rows = column.to_pylist()
+    width = dim or next((len(row) for row in rows if row is not None), 1)
+    bad = invalid_vector_rows(rows, width)
+    matrix = np.zeros((len(rows), width), dtype=np.float32)
+    for row, value in enumerate(rows):
+        if row not in bad:
+            matrix[row] = value
+    return matrix, bad
 
 
 def resolve_encoder_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -128,6 +181,10 @@ def resolve_encoder_options(options: Mapping[str, Any]) -> dict[str, Any]:
 def worker_info() -> dict[str, Any]:
     """Which process and device did the work: proves actor pinning in tests and in the summary."""
     return {"pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
+
+
+def _kept(n: int, bad: Mapping[int, str]) -> np.ndarray:
+    return np.array([row for row in range(n) if row not in bad], dtype=np.int64)
 
 
 def _durations(clock: dict[str, float]) -> dict[str, float]:

@@ -19,10 +19,18 @@ def _embed(argv: list[str]) -> int:
     return main(argv)
 
 
+def _translate_corpus(argv: list[str]) -> int:
+    from jobs.translate_corpus import main
+
+    return main(argv)
+
+
 # Imported on use, so `irp --help` does not pay for torch, transformers and Ray.
 JOBS: dict[str, Callable[[list[str]], int]] = {
     "demo": _demo,
     "embed": _embed,
+    "translate": _translate_corpus,
+    "translate_corpus": _translate_corpus,
 }
 
 

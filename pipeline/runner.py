@@ -6,18 +6,22 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from pipeline import __version__
-from pipeline.config import EmbedConfig
+from pipeline.anchors import load_paired_anchors
+from pipeline.config import EmbedConfig, TranslateConfig
 from pipeline.io.sink import OutputDir
 from pipeline.io.sources import Shard, plan_shards
 from pipeline.shard_worker import ShardJob, ShardResult, ShardWorker
 from pipeline.spaces import space_id
+from pipeline.translate import FittedTranslator, fit_translator
 
 JOB_FILE = "_job.json"
+TRANSLATOR_DIR = "_translator"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +73,56 @@ def run_embed(config: EmbedConfig) -> Summary:
                    batch_size=config.execution.batch_size)
     connect(config.execution)
     return run_job(shards, lambda: ShardWorker(job), output, config, snapshot, provenance)
+
+
+def run_translate(config: TranslateConfig, say: Callable[[str], None] = print) -> Summary:
+    """The ``translate_corpus`` job: fit on the paired anchors, then translate every shard in the actors."""
+    from pipeline.execution import connect
+
+    anchors = load_paired_anchors(
+        config.anchors.target, config.anchors.source, config.anchors.storage_options,
+        corpus_url=config.source.path, corpus_columns=(config.source.id_column, config.source.content_column or ""),
+    )
+    say(f"anchors: {len(anchors.ids)} paired on id ({anchors.unmatched} ids in only one table)")
+    translator = fit_translator(anchors.source, anchors.target, config.translator.method, **config.translator.options)
+    say(f"translator: {translator.method} {dict(translator.options)}" + _cv_line(translator))
+    snapshot = {**config_snapshot(config), "anchors_fingerprint": anchors.fingerprint}
+    source_space = anchors.source_space or (
+        space_id(config.encoder.kind, config.encoder.options) if config.encoder else "source")
+    provenance = {
+        "space": config.output.space or anchors.target_space or "target",
+        "source_space": source_space,
+        "method": translator.method,
+        "translator_options": dict(translator.options),
+        "anchors_fingerprint": anchors.fingerprint,
+        "job_fingerprint": fingerprint(snapshot),
+        "package_version": __version__,
+    }
+    shards = plan_shards(config.source.path, config.source.format, config.source.files_per_shard,
+                         dict(config.source.storage_options))
+    output = OutputDir(config.output.path, config.output.storage_options)
+    claim_output(output, provenance["job_fingerprint"], config.output.overwrite)
+    save_translator_next_to(output, translator)
+    job = ShardJob(config.source, config.output.path, config.output.storage_options, provenance, config.encoder,
+                   translator, config.execution.batch_size)
+    connect(config.execution)
+    return run_job(shards, lambda: ShardWorker(job), output, config, snapshot, provenance)
+
+
+def save_translator_next_to(output: OutputDir, translator: FittedTranslator) -> None:
+    """Keep the fitted translator (and the ``auto`` CV table) in ``<output>/_translator/``, on any filesystem."""
+    with tempfile.TemporaryDirectory() as local:
+        translator.save(local)
+        output.fs.put(f"{local}/", f"{output.root}/{TRANSLATOR_DIR}/", recursive=True)
+
+
+def _cv_line(translator: FittedTranslator) -> str:
+    auto = translator.report.get("auto")
+    if not auto:
+        return ""
+    best = sorted((row for row in auto["cv"] if "centred_cosine" in row), key=lambda row: -row["centred_cosine"])[:3]
+    shown = "; ".join(f"{row['method']} {row['centred_cosine']:.3f}" for row in best)
+    return f" (chosen by {auto['folds']}-fold CV on the anchors; best centred cosines: {shown})"
 
 
 def run_job(

@@ -21,7 +21,7 @@ from pipeline.config import EncoderConfig, SourceConfig
 from pipeline.io.sink import OutputDir, quarantine_table
 from pipeline.io.sources import Shard, read_shard
 from pipeline.io.tables import embedding_table, vectors_of
-from pipeline.translate import bad_rows
+from pipeline.translate import FittedTranslator, bad_rows
 
 PACKAGED_PREFIX = "packaged:"
 
@@ -47,7 +47,8 @@ class ShardJob:
         output_url, output_options: the output directory and its fsspec options.
         provenance: JSON facts written into every part's metadata.
         encoder: how to embed texts or images; None when the source holds vectors.
-        translator_dir: a saved translator to apply after vectorising; None to write the vectors as they are.
+        translator: applied after vectorising (its fused plan, one matmul per shard); None writes the vectors
+            as they are. Shipped with the job, so every actor holds it once, wherever the actor runs.
         batch_size: images per encoder call (text encoders plan their own token-budget batches).
     """
 
@@ -56,7 +57,7 @@ class ShardJob:
     output_options: Mapping[str, Any]
     provenance: Mapping[str, Any]
     encoder: EncoderConfig | None = None
-    translator_dir: str | None = None
+    translator: FittedTranslator | None = None
     batch_size: int = 64
 
 
@@ -65,14 +66,13 @@ class ShardWorker:
 
     def __init__(self, job: ShardJob) -> None:
         from pipeline.encoders import build_encoder
-        from pipeline.translate import load_translator
 
         self.job = job
         self.output = OutputDir(job.output_url, job.output_options)
         self.encoder = None
         if job.encoder is not None:
             self.encoder = build_encoder(job.encoder.kind, **resolve_encoder_options(job.encoder.options))
-        self.translator = load_translator(job.translator_dir) if job.translator_dir else None
+        self.translator = job.translator
 
     def __call__(self, shard: Shard) -> ShardResult:
         source = self.job.source

@@ -1,10 +1,18 @@
 """Typed, strict job configs (YAML + dotted overrides), every error reported at once, before Ray starts."""
 
-from pipeline.config.blocks import EncoderConfig, ExecutionConfig, OutputConfig, SourceConfig, TranslatorConfig
-from pipeline.config.jobs import DemoConfig, EmbedConfig
+from pipeline.config.blocks import (
+    AnchorsConfig,
+    EncoderConfig,
+    ExecutionConfig,
+    OutputConfig,
+    SourceConfig,
+    TranslatorConfig,
+)
+from pipeline.config.jobs import DemoConfig, EmbedConfig, TranslateConfig
 from pipeline.config.loader import ConfigError, load_config
 
 __all__ = [
+    "AnchorsConfig",
     "ConfigError",
     "DemoConfig",
     "EmbedConfig",
@@ -12,6 +20,7 @@ __all__ = [
     "ExecutionConfig",
     "OutputConfig",
     "SourceConfig",
+    "TranslateConfig",
     "TranslatorConfig",
     "load_config",
 ]

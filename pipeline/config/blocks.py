@@ -155,3 +155,19 @@ class ExecutionConfig:
         if self.cpus_per_actor <= 0:
             found.append("cpus_per_actor: must be > 0")
         return found + ([] if self.batch_size >= 1 else ["batch_size: must be >= 1"])
+
+
+@dataclasses.dataclass(frozen=True)
+class AnchorsConfig:
+    """The shared anchors: one embedding table per space, joined on ``id``.
+
+    Attributes:
+        source: anchor table in the source space; omit it to take the source vectors straight from the corpus
+            rows whose ids are in the target table (a vector-store migration embeds only the new side).
+        target: anchor table in the target space.
+        storage_options: fsspec options for both tables; never written to logs or manifests.
+    """
+
+    target: str
+    source: str | None = None
+    storage_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)

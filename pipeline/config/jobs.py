@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from pipeline.config.blocks import (
+    AnchorsConfig,
     EncoderConfig,
     ExecutionConfig,
     OutputConfig,
@@ -62,4 +63,29 @@ class EmbedConfig:
     def problems(self) -> list[str]:
         if self.source.modality == "vector":
             return ["source: embed needs a text_column or image_column (vectors need no encoding)"]
+        return []
+
+
+@dataclasses.dataclass(frozen=True)
+class TranslateConfig:
+    """The ``translate_corpus`` job: a corpus into another model's space through shared anchors.
+
+    A source that holds vectors (``vector_column``) is translated without touching any model. A source of texts
+    or images names an ``encoder``; each actor then encodes and translates in one pass.
+    """
+
+    source: SourceConfig
+    anchors: AnchorsConfig
+    output: OutputConfig
+    translator: TranslatorConfig = dataclasses.field(default_factory=TranslatorConfig)
+    encoder: EncoderConfig | None = None
+    execution: ExecutionConfig = dataclasses.field(default_factory=ExecutionConfig)
+
+    def problems(self) -> list[str]:
+        if self.source.modality == "vector" and self.encoder is not None:
+            return ["encoder: the source already holds vectors (vector_column); drop the encoder block"]
+        if self.source.modality != "vector" and self.encoder is None:
+            return [f"encoder: required to embed the source's {self.source.content_column} column"]
+        if self.anchors.source is None and self.source.modality != "vector":
+            return ["anchors.source: required unless the corpus holds the source vectors (vector_column)"]
         return []

@@ -8,7 +8,7 @@ from typing import Literal
 
 import pytest
 
-from pipeline.config import ConfigError, DemoConfig, EmbedConfig, TranslatorConfig, load_config
+from pipeline.config import ConfigError, DemoConfig, EmbedConfig, TranslateConfig, TranslatorConfig, load_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 # Which job reads each file in configs/. A file missing here fails the test below: every config is loaded.
@@ -17,6 +17,7 @@ SCHEMAS = {
     "embed_bbc_minilm.yaml": EmbedConfig,
     "embed_bbc_mpnet.yaml": EmbedConfig,
     "embed_images.yaml": EmbedConfig,
+    "translate_vector_store.yaml": TranslateConfig,
 }
 
 
@@ -101,3 +102,15 @@ def test_embed_config_checks_encoder_options_without_loading_a_model():
         load_config(EmbedConfig, None, [*base, "encoder.model=m", "encoder.pooling=max"])
     with pytest.raises(ConfigError, match="embed needs a text_column or image_column"):
         load_config(EmbedConfig, None, [*base, "encoder.model=m", "source.vector_column=v"])
+
+
+def test_translate_config_needs_an_encoder_exactly_when_the_source_has_no_vectors():
+    base = ["source.path=c.parquet", "anchors.target=t.parquet", "output.path=o"]
+    with pytest.raises(ConfigError, match="encoder: required to embed the source's text column"):
+        load_config(TranslateConfig, None, [*base, "source.text_column=text", "anchors.source=s.parquet"])
+    with pytest.raises(ConfigError, match="drop the encoder block"):
+        load_config(TranslateConfig, None, [*base, "source.vector_column=v", "encoder.kind=hf_text",
+                                            "encoder.model=m"])
+    config = load_config(TranslateConfig, None, [*base, "source.vector_column=v", "translator.method=irp",
+                                                 "translator.delta=0.6"])
+    assert config.anchors.source is None and config.translator == TranslatorConfig("irp", {"delta": 0.6})

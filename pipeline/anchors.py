@@ -1,0 +1,114 @@
+"""Anchor sets: read anchor embedding tables, pair two spaces' anchors on ``id``, take them from a corpus.
+
+Anchor tables are small (hundreds to thousands of rows), so they are read whole on the driver; the pairing is
+what every translator is fitted on, and its fingerprint names the fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from pipeline.io.sources import resolve_path
+from pipeline.io.tables import EMBEDDING_COLUMN, ID_COLUMN, read_provenance, vectors_of
+from pipeline.translate import fingerprint_arrays
+
+
+@dataclass(frozen=True)
+class PairedAnchors:
+    """The same anchor items in two spaces, rows aligned.
+
+    Attributes:
+        ids: (k,) the shared ids, sorted.
+        source: (k, d_s) float32.
+        target: (k, d_t) float32.
+        unmatched: how many ids only one side had (reported, not fatal).
+        source_space, target_space: space names from the tables' provenance, when they carry one.
+    """
+
+    ids: list[Any]
+    source: np.ndarray
+    target: np.ndarray
+    unmatched: int
+    source_space: str | None = None
+    target_space: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over the aligned vectors of both sides (see translate.fingerprint_arrays)."""
+        return fingerprint_arrays(self.source, self.target)
+
+
+def read_embeddings(
+    url: str, storage_options: Mapping[str, Any] | None = None, id_column: str = ID_COLUMN,
+    vector_column: str = EMBEDDING_COLUMN, ids: list[Any] | None = None,
+) -> tuple[list[Any], np.ndarray, dict[str, Any]]:
+    """Read an embedding table: a Parquet file or a directory of parts (an ``embed`` output).
+
+    Args:
+        url: fsspec URL or ``pkg://`` path.
+        storage_options: fsspec options.
+        id_column, vector_column: column names (the table contract's by default).
+        ids: keep only these ids (pushed down to the scan, for taking anchors out of a large corpus).
+
+    Returns:
+        (ids, (n, d) float32 vectors, provenance from the Parquet metadata).
+    """
+    fs, path = fsspec.core.url_to_fs(resolve_path(url), **dict(storage_options or {}))
+    # Names starting with "_" or "." (quarantine, manifest, temporaries) are skipped by the dataset reader.
+    dataset = ds.dataset(path, format="parquet", filesystem=fs, ignore_prefixes=[".", "_"])
+    row_filter = pc.field(id_column).isin(pa.array(ids)) if ids is not None else None
+    table = dataset.to_table(columns=[id_column, vector_column], filter=row_filter)
+    return table.column(id_column).to_pylist(), vectors_of(table.column(vector_column)), read_provenance(dataset.schema)
+
+
+def pair_on_id(
+    source_ids: list[Any], source: np.ndarray, target_ids: list[Any], target: np.ndarray
+) -> tuple[list[Any], np.ndarray, np.ndarray, int]:
+    """Align two anchor tables on their shared ids, sorted for a deterministic order.
+
+    Raises:
+        ValueError: an id repeats within a table, or fewer than 3 ids are shared.
+    """
+    problems = [f"{side} anchor table repeats ids" for side, ids in (("source", source_ids), ("target", target_ids))
+                if len(set(ids)) != len(ids)]
+    shared = sorted(set(source_ids) & set(target_ids), key=lambda value: (str(type(value)), value))
+    if len(shared) < 3:
+        problems.append(f"only {len(shared)} anchor ids are in both tables; at least 3 are needed (check the ids)")
+    if problems:
+        raise ValueError("cannot pair anchors:\n  - " + "\n  - ".join(problems))
+    source_row = {value: row for row, value in enumerate(source_ids)}
+    target_row = {value: row for row, value in enumerate(target_ids)}
+    unmatched = len(source_ids) + len(target_ids) - 2 * len(shared)
+    return (shared, source[[source_row[v] for v in shared]], target[[target_row[v] for v in shared]], unmatched)
+
+
+def load_paired_anchors(
+    target_url: str, source_url: str | None, storage_options: Mapping[str, Any] | None = None,
+    corpus_url: str | None = None, corpus_columns: tuple[str, str] = (ID_COLUMN, EMBEDDING_COLUMN),
+) -> PairedAnchors:
+    """Read the target anchor table and the source one, or take the source side from the corpus rows.
+
+    Args:
+        target_url: anchor table in the target space.
+        source_url: anchor table in the source space; None to read the anchor ids out of ``corpus_url``.
+        storage_options: fsspec options for all of them.
+        corpus_url, corpus_columns: the corpus and its (id, vector) columns, used when ``source_url`` is None.
+    """
+    target_ids, target, target_meta = read_embeddings(target_url, storage_options)
+    if source_url is not None:
+        source_ids, source, source_meta = read_embeddings(source_url, storage_options)
+    else:
+        id_column, vector_column = corpus_columns
+        source_ids, source, source_meta = read_embeddings(corpus_url, storage_options, id_column, vector_column,
+                                                          ids=target_ids)
+    ids, source_aligned, target_aligned, unmatched = pair_on_id(source_ids, source, target_ids, target)
+    return PairedAnchors(ids, source_aligned, target_aligned, unmatched,
+                         source_meta.get("space"), target_meta.get("space"))

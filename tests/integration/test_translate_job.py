@@ -88,3 +88,31 @@ def test_source_anchors_can_come_from_the_corpus_itself(local_ray, tmp_path, spa
     table = pq.read_table(tmp_path / "out" / "part-00000.parquet")
     expected = fit_translator(old[:60], new[:60], "ridge", alpha=0.01).transform(old)
     np.testing.assert_allclose(vectors_of(table.column("embedding")), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_raw_texts_are_encoded_and_translated_in_the_same_actor(local_ray, tmp_path, tiny_bert_dir):
+    from pipeline.encoders.hf_text import HFTextEncoder, HFTextSpec
+
+    words = "the a cat dog sat on mat and ran far away quick brown fox jumps over lazy river stone".split()
+    rng = np.random.default_rng(1)
+    texts = [" ".join(rng.choice(words, size=rng.integers(2, 9))) for _ in range(80)]
+    encoder = HFTextEncoder(HFTextSpec(model=str(tiny_bert_dir)))
+    source_vectors = encoder.encode(texts)
+    target_vectors = source_vectors @ rng.normal(size=(32, 20)).astype(np.float32) + 0.5  # another "model"
+    write(tmp_path / "anchors_src.parquet", list(range(50)), source_vectors[:50])
+    write(tmp_path / "anchors_tgt.parquet", list(range(50)), target_vectors[:50])
+    (tmp_path / "corpus.jsonl").write_text("".join(
+        json.dumps({"id": 100 + i, "text": text}) + "\n" for i, text in enumerate(texts[50:] + [""])))
+    (tmp_path / "job.yaml").write_text(
+        f"source: {{path: {tmp_path}/corpus.jsonl, format: jsonl, text_column: text}}\n"
+        f"encoder: {{kind: hf_text, model: {tiny_bert_dir}}}\n"
+        f"anchors: {{source: {tmp_path}/anchors_src.parquet, target: {tmp_path}/anchors_tgt.parquet}}\n"
+        "translator: {method: ridge, alpha: 0.001}\n"
+    )
+    summary = run_translate(config(tmp_path), say=lambda line: None)
+    assert (summary.rows_in, summary.rows_out, summary.rows_quarantined) == (31, 30, 1)  # the empty text
+    table = pq.read_table(tmp_path / "out" / "part-00000.parquet")
+    expected = fit_translator(source_vectors[:50], target_vectors[:50], "ridge", alpha=0.001).transform(
+        source_vectors[50:])
+    np.testing.assert_allclose(vectors_of(table.column("embedding")), expected, rtol=1e-4, atol=1e-4)
+    assert read_provenance(table.schema)["source_space"] == f"hf_text/{tiny_bert_dir.name}"

@@ -1,0 +1,83 @@
+"""`ray job submit` against a real Ray head on 127.0.0.1, the way a user runs translate_corpus on a cluster."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.io.tables import embedding_table, read_provenance, vectors_of
+from pipeline.translate import load_translator
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ray_cli(*args: str, env: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "ray"), *args], env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def ray_head():
+    """A Ray head on loopback only, with this virtualenv's python first on its PATH (as on a real cluster)."""
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+           "RAY_AUTH_MODE": "token"}
+    dashboard = free_port()
+    started = ray_cli("start", "--head", "--node-ip-address=127.0.0.1", f"--port={free_port()}",
+                      "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--num-cpus=4",
+                      "--disable-usage-stats", env=env, timeout=120)
+    assert started.returncode == 0, started.stderr[-3000:]
+    try:
+        yield f"http://127.0.0.1:{dashboard}", env
+    finally:
+        ray_cli("stop", "--force", env=env, timeout=120)
+
+
+def test_translate_corpus_submitted_as_a_ray_job(ray_head, tmp_path):
+    address, env = ray_head
+    rng = np.random.default_rng(0)
+    latent = rng.normal(size=(300, 12))
+    old = (latent @ rng.normal(size=(12, 16)) + 1.0).astype(np.float32)
+    new = (latent @ rng.normal(size=(12, 24))).astype(np.float32)
+    ids = [f"d{i}" for i in range(300)]
+    pq.write_table(embedding_table(ids, old), tmp_path / "corpus.parquet", row_group_size=100)
+    pq.write_table(embedding_table(ids[:80], old[:80]), tmp_path / "anchors_old.parquet")
+    pq.write_table(embedding_table(ids[:80], new[:80]), tmp_path / "anchors_new.parquet")
+    (tmp_path / "job.yaml").write_text(
+        f"source: {{path: {tmp_path}/corpus.parquet, format: parquet, id_column: id, vector_column: embedding}}\n"
+        f"anchors: {{source: {tmp_path}/anchors_old.parquet, target: {tmp_path}/anchors_new.parquet}}\n"
+        "translator: {method: auto}\n"
+        f"output: {{path: {tmp_path}/out}}\n"
+        "execution: {address: auto, actors: 2}\n"
+    )
+    submitted = ray_cli(
+        "job", "submit", "--address", address, "--working-dir", ".",
+        "--runtime-env-json", '{"excludes": [".venv", ".cache", ".git", "out", "*.egg-info"]}',
+        "--", "python", "-m", "jobs.translate_corpus", "--config", str(tmp_path / "job.yaml"), env=env,
+    )
+    assert submitted.returncode == 0, (submitted.stdout + submitted.stderr)[-4000:]
+    assert "rows:        300 in, 300 out, 0 quarantined" in submitted.stdout
+
+    out = tmp_path / "out"
+    assert (out / "_SUCCESS").exists()
+    table = pa.concat_tables(pq.read_table(p) for p in sorted(out.glob("part-*.parquet")))
+    assert table.column("id").to_pylist() == ids
+    translator = load_translator(out / "_translator")
+    np.testing.assert_allclose(vectors_of(table.column("embedding")), translator.transform(old), atol=1e-5)
+    assert read_provenance(table.schema)["method"] == translator.method

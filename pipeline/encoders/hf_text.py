@@ -1,16 +1,19 @@
 """Encode texts with a Hugging Face transformers model: tokenise, forward, pool, optionally L2-normalise.
 
-The pieces are split so that faster paths can replace one at a time: :func:`plan_batches` (later: token-budget
-buckets of a few fixed shapes), :meth:`HFTextEncoder._tokenize` (later: parallel tokeniser workers feeding the
-model) and :meth:`HFTextEncoder._forward` (later: bf16 on CUDA). :func:`pool` and :func:`invalid_text_rows` are
-pure and shared with the pipeline.
+Speed path (DESIGN.md §3, step 2): texts are tokenised once, unpadded, chunk by chunk, the next chunk in a
+background thread while the model runs this one. Each chunk becomes token-budget batches of a few bucketed
+shapes, packed with vectorised numpy (:mod:`pipeline.encoders.batching`). On CUDA the model runs in bf16 by
+default; pooling and normalisation stay float32. :meth:`HFTextEncoder.tokenize` and
+:meth:`HFTextEncoder.encode_tokens` are public so that tokeniser workers can feed a GPU actor.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -20,20 +23,24 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModel, AutoTokenizer
 
+from pipeline.encoders.batching import Ragged, pack, plan_token_batches, prefetched, ragged_from_lists
+
 __all__ = [
+    "DTYPES",
     "POOLINGS",
     "HFTextEncoder",
     "HFTextSpec",
     "build_hf_text_encoder",
     "check_texts",
     "invalid_text_rows",
-    "plan_batches",
     "pool",
+    "resolve_dtype",
     "resolve_max_length",
 ]
 
 Pooling = Literal["mean", "cls", "last"]
 POOLINGS: tuple[str, ...] = ("mean", "cls", "last")
+DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # Tokenizers that declare no limit report int(1e30) as model_max_length; anything this large is "no limit".
 _NO_LIMIT = 1_000_000
 
@@ -52,9 +59,17 @@ class HFTextSpec:
         normalize: L2-normalise each output row.
         max_length: Truncate to this many tokens. ``None``: ``max_seq_length`` from sentence-transformers'
             ``sentence_bert_config.json`` when the directory has one, else the tokenizer's ``model_max_length``.
-        batch_size: Texts per forward pass.
+        batch_size: Most texts per forward pass; the token budget may allow fewer. Raise it on a GPU (e.g. 1024).
         trust_remote_code: Run model code shipped with the checkpoint. Off unless asked: it executes that code.
         device: Torch device string, e.g. ``"cpu"`` or ``"cuda:0"``.
+        token_budget: Most padded tokens (rows x padded length) per forward pass; at least ``max_length``. The
+            default suits a CPU; a GPU wants far more (e.g. 131072 = 1024 rows x 128 tokens).
+        bucket: Pad each batch to a multiple of this many tokens (or ``max_length``), so only a few shapes
+            occur. 1 pads each batch to its own longest row.
+        dtype: Model weights' dtype: ``"auto"`` (bfloat16 on CUDA, else float32) or a key of :data:`DTYPES`.
+        overlap_tokenization: Tokenise the next chunk in a background thread while the model runs.
+        chunk_size: Texts tokenised and planned together. Larger sorts better (less padding); smaller starts
+            the model sooner. ``None``: ``max(256, 4 * batch_size)``.
     """
 
     model: str
@@ -64,6 +79,11 @@ class HFTextSpec:
     batch_size: int = 64
     trust_remote_code: bool = False
     device: str = "cpu"
+    token_budget: int = 8192
+    bucket: int = 32
+    dtype: str = "auto"
+    overlap_tokenization: bool = True
+    chunk_size: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.model, os.PathLike):
@@ -73,14 +93,22 @@ class HFTextSpec:
             raise TypeError(f"model must be a model directory or hub id (a non-empty str), got {self.model!r}.")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}.")
-        for name in ("normalize", "trust_remote_code"):
+        for name in ("normalize", "trust_remote_code", "overlap_tokenization"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be true or false, got {getattr(self, name)!r}.")
         if self.max_length is not None and (not _is_int(self.max_length) or self.max_length < 2):
             raise ValueError(f"max_length must be an int >= 2 (room for the special tokens) or None, got "
                              f"{self.max_length!r}.")
-        if not _is_int(self.batch_size) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}.")
+        for name in ("batch_size", "token_budget", "bucket"):
+            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}.")
+        if self.chunk_size is not None and (not _is_int(self.chunk_size) or self.chunk_size < 1):
+            raise ValueError(f"chunk_size must be a positive int or None, got {self.chunk_size!r}.")
+        if self.max_length is not None and self.token_budget < self.max_length:
+            raise ValueError(f"token_budget ({self.token_budget}) must be at least max_length ({self.max_length}); "
+                             "raise token_budget or lower max_length.")
+        if not isinstance(self.dtype, str) or (self.dtype != "auto" and self.dtype not in DTYPES):
+            raise ValueError(f"dtype must be 'auto' or one of {sorted(DTYPES)}, got {self.dtype!r}.")
 
 
 def invalid_text_rows(texts: Sequence[object]) -> dict[int, str]:
@@ -147,19 +175,19 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
     raise ValueError(f"pooling must be one of {POOLINGS}, got {mode!r}.")
 
 
-def plan_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Group rows of similar length so that little of each batch is padding.
+def resolve_dtype(name: str, device: str) -> torch.dtype:
+    """The torch dtype of a spec's ``dtype`` on ``device``.
 
-    Args:
-        lengths: ``(n,)`` a length proxy per row (characters now; token counts once texts are pre-tokenised).
-        batch_size: Rows per batch.
-
-    Returns:
-        Row-index arrays that together cover ``range(n)`` once each, longest rows first: a batch that runs out
-        of memory then fails at the start, not after an hour. The stable sort keeps the plan deterministic.
+    ``"auto"`` is bfloat16 on CUDA (the tensor cores' fast path, with float32's exponent range where float16
+    can overflow) and float32 elsewhere, where vectors match the float32 reference. CPUs with bf16 units can
+    run ``"bfloat16"`` faster (cosine to float32 about 0.9999 for MiniLM); it is asked for, never assumed.
     """
-    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if name == "auto":
+        return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    try:
+        return DTYPES[name]
+    except KeyError as e:
+        raise ValueError(f"dtype must be 'auto' or one of {sorted(DTYPES)}, got {name!r}.") from e
 
 
 def resolve_max_length(model_dir: str, tokenizer: Any, explicit: int | None) -> int:
@@ -185,12 +213,14 @@ def resolve_max_length(model_dir: str, tokenizer: Any, explicit: int | None) -> 
     return limit
 
 
-def _load_model(spec: HFTextSpec) -> tuple[torch.nn.Module, str]:
-    """Load the bare encoder with SDPA attention where the architecture has it, else eager.
+def _load_model(spec: HFTextSpec, dtype: torch.dtype) -> tuple[torch.nn.Module, str]:
+    """Load the bare encoder in ``dtype`` on the spec's device, with SDPA attention where it exists, else eager.
 
     Asking for SDPA and falling back on the ValueError is the one check that stays true as transformers adds
     SDPA to more architectures (MPNet lacks it in transformers 5); a list of model types would go stale. If the
-    error had another cause, the eager load raises it again.
+    error had another cause, the eager load raises it again. Weights are cast rather than run under autocast:
+    half the bytes and no per-op casts, while :meth:`HFTextEncoder._forward` pools in float32 either way. The
+    cast is unconditional so that the dtype never depends on how the checkpoint was saved.
     """
     kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
     try:
@@ -200,7 +230,15 @@ def _load_model(spec: HFTextSpec) -> tuple[torch.nn.Module, str]:
         model = AutoModel.from_pretrained(spec.model, attn_implementation="eager", **kwargs)
         impl = "eager"
     # from_pretrained already returns eval mode; said again because dropout would make vectors random.
-    return model.eval().to(spec.device), impl
+    return model.eval().to(device=spec.device, dtype=dtype), impl
+
+
+def _token_columns(tokenizer: Any, model: torch.nn.Module) -> tuple[str, ...]:
+    """``input_ids``, plus ``token_type_ids`` where the tokenizer makes them and the model's forward takes them."""
+    takes = inspect.signature(model.forward).parameters
+    extra = ("token_type_ids",) if "token_type_ids" in tokenizer.model_input_names and "token_type_ids" in takes \
+        else ()
+    return ("input_ids", *extra)
 
 
 class HFTextEncoder:
@@ -211,6 +249,7 @@ class HFTextEncoder:
         dim: Width of the output vectors (the model's hidden size).
         max_length: Token limit in use (see :func:`resolve_max_length`).
         attn_implementation: ``"sdpa"`` or ``"eager"``, as loaded.
+        dtype: The model weights' torch dtype (see :func:`resolve_dtype`).
     """
 
     modality = "text"
@@ -221,9 +260,20 @@ class HFTextEncoder:
         if self.tokenizer.pad_token is None and self.tokenizer.eos_token is not None:
             # Decoder-only checkpoints ship without a pad token; any id works because the mask hides padding.
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model, self.attn_implementation = _load_model(spec)
+        self.dtype = resolve_dtype(spec.dtype, spec.device)
+        self.model, self.attn_implementation = _load_model(spec, self.dtype)
         self.dim: int = int(self.model.config.hidden_size)
         self.max_length = resolve_max_length(spec.model, self.tokenizer, spec.max_length)
+        if spec.token_budget < self.max_length:
+            raise ValueError(f"token_budget ({spec.token_budget}) must be at least max_length ({self.max_length}) "
+                             f"of {spec.model}; raise token_budget or lower max_length.")
+        self._columns = _token_columns(self.tokenizer, self.model)
+        pad_id = self.tokenizer.pad_token_id
+        # Always right-padded, whatever the tokenizer's padding side: real tokens then keep positions 0..len-1,
+        # which causal models need too, and every pooling reads the mask.
+        self._pad_values = {"input_ids": 0 if pad_id is None else int(pad_id), "token_type_ids": 0}
+        self._chunk_size = spec.chunk_size or max(256, 4 * spec.batch_size)
+        self._cuda = torch.device(spec.device).type == "cuda"
 
     def encode(self, texts: Sequence[str], /) -> np.ndarray:
         """Encode texts.
@@ -238,26 +288,53 @@ class HFTextEncoder:
             ValueError: Some rows are not non-blank strings (see :func:`invalid_text_rows`).
         """
         check_texts(texts)
+        texts = list(texts)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
-        for rows in plan_batches(lengths, self.spec.batch_size):
-            out[rows] = self._forward(self._tokenize([texts[i] for i in rows])).numpy()
+        size = self._chunk_size
+        starts = range(0, len(texts), size)
+        chunks = prefetched(lambda s: self.tokenize(texts[s : s + size]), starts,
+                            ahead=self.spec.overlap_tokenization)
+        with closing(chunks):  # stops the prefetch thread at once if the model raises
+            for start, tokens in zip(starts, chunks):
+                out[start : start + len(tokens)] = self.encode_tokens(tokens)
         return out
 
-    def _tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        return dict(
-            self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-        )
+    def tokenize(self, texts: Sequence[str]) -> Ragged:
+        """Tokenise without padding, truncating at ``max_length``: ``n`` texts -> ``n`` rows of token ids."""
+        enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length, padding=False,
+                             return_attention_mask=False,
+                             return_token_type_ids="token_type_ids" in self._columns)
+        return ragged_from_lists({name: enc[name] for name in self._columns})
 
     @torch.inference_mode()
-    def _forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """``batch`` tensors ``(b, t)`` -> ``(b, dim)`` float32 on the CPU."""
-        batch = {k: v.to(self.spec.device) for k, v in batch.items()}
-        hidden = self.model(**batch).last_hidden_state
-        vectors = pool(hidden, batch["attention_mask"], self.spec.pooling).float()
-        if self.spec.normalize:
-            vectors = F.normalize(vectors, p=2.0, dim=1)
-        return vectors.cpu()
+    def encode_tokens(self, tokens: Ragged) -> np.ndarray:
+        """Encode tokenised rows (from :meth:`tokenize`): ``n`` rows -> ``(n, dim)`` float32 in row order."""
+        out = np.empty((len(tokens), self.dim), dtype=np.float32)
+        batches = plan_token_batches(tokens.lengths, token_budget=self.spec.token_budget, bucket=self.spec.bucket,
+                                     max_length=self.max_length, max_rows=self.spec.batch_size)
+        if not batches:
+            return out
+        # Vectors stay on the device until the chunk is done: a copy back per batch would wait for the GPU each
+        # time, while one per chunk lets the CPU pack the next batch as the GPU still runs this one.
+        vectors = torch.cat([self._forward(pack(tokens, b.rows, b.length, self._pad_values)) for b in batches])
+        out[np.concatenate([b.rows for b in batches])] = vectors.cpu().numpy()
+        return out
+
+    def _forward(self, arrays: dict[str, np.ndarray]) -> torch.Tensor:
+        """``arrays`` ``(b, t)`` int64 -> ``(b, dim)`` float32 on the model's device."""
+        batch = {k: self._to_device(torch.from_numpy(v)) for k, v in arrays.items()}
+        # Pooling and normalisation in float32 whatever the model's dtype, so that a bf16 model's vectors carry
+        # the forward's rounding only, not a second rounding of the mean and the norm.
+        hidden = self.model(**batch).last_hidden_state.float()
+        vectors = pool(hidden, batch["attention_mask"], self.spec.pooling)
+        return F.normalize(vectors, p=2.0, dim=1) if self.spec.normalize else vectors
+
+    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
+        if not self._cuda:
+            return x
+        # Pinned and non-blocking: a pageable copy waits for the GPU to finish the batch before, and the CPU
+        # could not pack the next batch meanwhile.
+        return x.pin_memory().to(self.spec.device, non_blocking=True)
 
 
 def build_hf_text_encoder(**options: Any) -> HFTextEncoder:

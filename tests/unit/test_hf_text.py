@@ -18,13 +18,14 @@ from pipeline.encoders.hf_text import (
     HFTextSpec,
     build_hf_text_encoder,
     invalid_text_rows,
-    plan_batches,
     pool,
+    resolve_dtype,
     resolve_max_length,
 )
 
-WORDS = "the a cat dog sat on mat and ran far away quick brown fox jumps over lazy river stone".split()
-SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+from tests.conftest import TINY_SPECIAL as SPECIAL
+from tests.conftest import TINY_WORDS as WORDS
+
 # Lengths differ a lot, so length sorting reorders them and batches carry real padding.
 TEXTS = [
     "the cat sat on the mat",
@@ -38,20 +39,8 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    path = tmp_path_factory.mktemp("tiny-bert")
-    # transformers 5 builds BertTokenizer from `vocab=` (a dict or a vocab.txt path); a `vocab_file=` keyword is
-    # silently ignored and gives a tokenizer that maps every word to [UNK].
-    tok = BertTokenizer(vocab={w: i for i, w in enumerate(SPECIAL + WORDS)}, model_max_length=64)
-    assert tok.unk_token_id not in tok("the cat")["input_ids"]
-    tok.save_pretrained(path)
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(SPECIAL + WORDS), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
-    BertModel(config).save_pretrained(path)
-    return path
+def tiny_model_dir(tiny_bert_dir: Path) -> Path:
+    return tiny_bert_dir
 
 
 @pytest.fixture(scope="module")
@@ -151,14 +140,6 @@ def test_pool_mean_property(seed: int, n: int, t: int, d: int) -> None:
     np.testing.assert_allclose(got, want, atol=1e-5)
 
 
-def test_plan_batches_covers_rows_once_longest_first() -> None:
-    lengths = np.array([3, 9, 1, 9, 5, 2, 7])
-    batches = plan_batches(lengths, 3)
-    assert [len(b) for b in batches] == [3, 3, 1]
-    assert sorted(np.concatenate(batches).tolist()) == list(range(7))
-    assert batches[0].tolist() == [1, 3, 6]  # stable: equal lengths keep input order
-
-
 def test_resolve_max_length(tmp_path: Path) -> None:
     tok = SimpleNamespace(model_max_length=512)
     assert resolve_max_length(str(tmp_path), tok, None) == 512
@@ -176,6 +157,16 @@ def test_spec_and_registry_validation(tiny_model_dir: Path) -> None:
         HFTextSpec(model="m", pooling="max")
     with pytest.raises(ValueError, match="batch_size"):
         HFTextSpec(model="m", batch_size=0)
+    with pytest.raises(ValueError, match="bucket must be a positive int"):
+        HFTextSpec(model="m", bucket=0)
+    with pytest.raises(ValueError, match="chunk_size"):
+        HFTextSpec(model="m", chunk_size=0)
+    with pytest.raises(ValueError, match="raise token_budget or lower max_length"):
+        HFTextSpec(model="m", token_budget=100, max_length=128)
+    with pytest.raises(ValueError, match="dtype must be 'auto' or one of"):
+        HFTextSpec(model="m", dtype="fp8")
+    with pytest.raises(TypeError, match="overlap_tokenization must be true or false"):
+        HFTextSpec(model="m", overlap_tokenization=1)
     with pytest.raises(TypeError, match="normalize must be true or false"):
         HFTextSpec(model="m", normalize="yes")
     with pytest.raises(TypeError, match="valid options are"):
@@ -184,3 +175,92 @@ def test_spec_and_registry_validation(tiny_model_dir: Path) -> None:
         build_hf_text_encoder(pooling="mean")
     with pytest.raises(ValueError, match="Unknown encoder kind 'nope'"):
         build_encoder("nope")
+
+
+def _forward_inputs(enc: HFTextEncoder) -> list[dict[str, tuple[int, ...]]]:
+    """Record the shape of every input the model's forward receives from now on."""
+    seen: list[dict[str, tuple[int, ...]]] = []
+    enc.model.register_forward_pre_hook(
+        lambda _m, _args, kwargs: seen.append({k: tuple(v.shape) for k, v in kwargs.items() if v is not None}),
+        with_kwargs=True,
+    )
+    return seen
+
+
+def test_bucketed_token_budget_batches_match_encoding_alone(tiny_model_dir: Path,
+                                                            encoders: dict[str, HFTextEncoder]) -> None:
+    # Budget 64 at bucket 8: TEXTS (3 to 19 tokens) span several batches, all of lengths 8, 16 or 24.
+    enc = HFTextEncoder(HFTextSpec(model=str(tiny_model_dir), normalize=False, token_budget=64, bucket=8))
+    seen = _forward_inputs(enc)
+    got = enc.encode(TEXTS)
+    alone = np.stack([encoders["mean"].encode([t])[0] for t in TEXTS])
+    np.testing.assert_allclose(got, alone, atol=1e-5)
+    assert len(seen) > 1
+    for shapes in seen:
+        b, t = shapes["input_ids"]
+        assert t % 8 == 0 and b * t <= 64
+        assert shapes["attention_mask"] == shapes["token_type_ids"] == (b, t)  # BERT takes token_type_ids
+
+
+def test_overlapped_tokenisation_gives_identical_vectors(tiny_model_dir: Path) -> None:
+    texts = TEXTS * 3  # chunk_size 4: six chunks, so the prefetch thread really runs ahead
+    spec = {"model": str(tiny_model_dir), "chunk_size": 4, "batch_size": 2}
+    on = HFTextEncoder(HFTextSpec(**spec, overlap_tokenization=True)).encode(texts)
+    off = HFTextEncoder(HFTextSpec(**spec, overlap_tokenization=False)).encode(texts)
+    np.testing.assert_array_equal(on, off)
+    np.testing.assert_allclose(on[: len(TEXTS)], on[len(TEXTS) : 2 * len(TEXTS)], atol=1e-6)
+
+
+def test_tokenizer_error_in_the_prefetch_thread_reaches_the_caller(tiny_model_dir: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    enc = HFTextEncoder(HFTextSpec(model=str(tiny_model_dir), chunk_size=2))
+    real = enc.tokenize
+    calls: list[int] = []
+
+    def flaky(texts: list[str]):  # type: ignore[no-untyped-def]
+        calls.append(len(texts))
+        if len(calls) == 3:
+            raise RuntimeError("tokenizer broke")
+        return real(texts)
+
+    monkeypatch.setattr(enc, "tokenize", flaky)
+    with pytest.raises(RuntimeError, match="tokenizer broke"):
+        enc.encode(TEXTS)
+
+
+def test_model_without_token_type_ids_gets_none(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from transformers import DistilBertConfig, DistilBertModel
+
+    # The BERT tokenizer makes token_type_ids; DistilBERT's forward has no such argument and would raise.
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        if (tiny_model_dir / name).is_file():
+            (tmp_path / name).write_bytes((tiny_model_dir / name).read_bytes())
+    torch.manual_seed(0)
+    DistilBertModel(DistilBertConfig(vocab_size=len(SPECIAL + WORDS), dim=32, n_layers=1, n_heads=2,
+                                     hidden_dim=64, max_position_embeddings=64)).save_pretrained(tmp_path)
+    enc = HFTextEncoder(HFTextSpec(model=str(tmp_path), normalize=False))
+    seen = _forward_inputs(enc)
+    got = enc.encode(TEXTS)
+    assert got.shape == (len(TEXTS), 32) and all("token_type_ids" not in s for s in seen)
+    alone = np.stack([enc.encode([t])[0] for t in TEXTS])
+    np.testing.assert_allclose(got, alone, atol=1e-5)
+
+
+def test_bfloat16_model_pools_in_float32(tiny_model_dir: Path, encoders: dict[str, HFTextEncoder]) -> None:
+    enc = HFTextEncoder(HFTextSpec(model=str(tiny_model_dir), normalize=False, dtype="bfloat16"))
+    assert enc.dtype == torch.bfloat16 and next(enc.model.parameters()).dtype == torch.bfloat16
+    got, ref = enc.encode(TEXTS), encoders["mean"].encode(TEXTS)
+    assert got.dtype == np.float32
+    cos = (got * ref).sum(axis=1) / np.linalg.norm(got, axis=1) / np.linalg.norm(ref, axis=1)
+    assert cos.min() > 0.99
+
+
+def test_resolve_dtype_and_budget_check(tiny_model_dir: Path) -> None:
+    assert resolve_dtype("auto", "cpu") == torch.float32
+    assert resolve_dtype("auto", "cuda:1") == torch.bfloat16
+    assert resolve_dtype("float16", "cpu") == torch.float16
+    with pytest.raises(ValueError, match="dtype must be"):
+        resolve_dtype("half", "cpu")
+    # max_length comes from the tokenizer (64) here, so only the encoder can see that a budget of 32 is too small.
+    with pytest.raises(ValueError, match="raise token_budget or lower max_length"):
+        HFTextEncoder(HFTextSpec(model=str(tiny_model_dir), token_budget=32))

@@ -6,7 +6,6 @@ nothing about Ray, storage or translation; ``execution.py`` wraps it in actors.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -120,13 +119,10 @@ def encoder_option_problems(kind: str, options: dict[str, Any]) -> list[str]:
     """Everything wrong with an encoder block's options, without loading anything; empty when they are valid."""
     if kind not in ENCODER_SPECS:
         return [f"unknown encoder kind {kind!r}; choose one of {list_encoders()}"]
-    spec = ENCODER_SPECS[kind]()
-    valid = [f.name for f in dataclasses.fields(spec)]
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        return [f"unknown option(s) {unknown} for {kind}; valid options are {valid}"]
+    from pipeline.encoders.specs import spec_from_options
+
     try:
-        spec(**options)
+        spec_from_options(ENCODER_SPECS[kind](), kind, options)
     except (TypeError, ValueError) as e:
         return [str(e)]
     return []

@@ -14,7 +14,7 @@ import json
 import os
 from collections.abc import Sequence
 from contextlib import closing
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from transformers import AutoModel, AutoTokenizer
 
 from pipeline.encoders.batching import Ragged, pack, plan_token_batches, prefetched, ragged_from_lists
+from pipeline.encoders.specs import is_int, spec_from_options
 
 __all__ = [
     "DTYPES",
@@ -43,10 +44,6 @@ POOLINGS: tuple[str, ...] = ("mean", "cls", "last")
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # Tokenizers that declare no limit report int(1e30) as model_max_length; anything this large is "no limit".
 _NO_LIMIT = 1_000_000
-
-
-def _is_int(x: object) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
 
 
 @dataclass(frozen=True)
@@ -96,13 +93,13 @@ class HFTextSpec:
         for name in ("normalize", "trust_remote_code", "overlap_tokenization"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be true or false, got {getattr(self, name)!r}.")
-        if self.max_length is not None and (not _is_int(self.max_length) or self.max_length < 2):
+        if self.max_length is not None and (not is_int(self.max_length) or self.max_length < 2):
             raise ValueError(f"max_length must be an int >= 2 (room for the special tokens) or None, got "
                              f"{self.max_length!r}.")
         for name in ("batch_size", "token_budget", "bucket"):
-            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
+            if not is_int(getattr(self, name)) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}.")
-        if self.chunk_size is not None and (not _is_int(self.chunk_size) or self.chunk_size < 1):
+        if self.chunk_size is not None and (not is_int(self.chunk_size) or self.chunk_size < 1):
             raise ValueError(f"chunk_size must be a positive int or None, got {self.chunk_size!r}.")
         if self.max_length is not None and self.token_budget < self.max_length:
             raise ValueError(f"token_budget ({self.token_budget}) must be at least max_length ({self.max_length}); "
@@ -205,10 +202,10 @@ def resolve_max_length(model_dir: str, tokenizer: Any, explicit: int | None) -> 
             value = json.loads(st_config.read_text()).get("max_seq_length")
         except (OSError, json.JSONDecodeError) as e:
             raise ValueError(f"{st_config} is unreadable; fix or delete it, or set max_length.") from e
-        if _is_int(value) and value > 0:
+        if is_int(value) and value > 0:
             return min(value, tokenizer.model_max_length)
     limit = tokenizer.model_max_length
-    if not _is_int(limit) or limit >= _NO_LIMIT:
+    if not is_int(limit) or limit >= _NO_LIMIT:
         raise ValueError(f"The tokenizer of {model_dir} declares no length limit; set max_length explicitly.")
     return limit
 
@@ -344,10 +341,5 @@ def build_hf_text_encoder(**options: Any) -> HFTextEncoder:
         TypeError: An option is unknown (the message lists the valid ones) or has the wrong type.
         ValueError: An option has a bad value.
     """
-    valid = [f.name for f in fields(HFTextSpec)]
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise TypeError(f"Unknown hf_text encoder option(s) {unknown}; valid options are {valid}.")
-    if "model" not in options:
-        raise TypeError("The hf_text encoder needs model: a local model directory (or a reachable hub id).")
-    return HFTextEncoder(HFTextSpec(**options))
+    spec = spec_from_options(HFTextSpec, "hf_text", options, "a local model directory (or a reachable hub id)")
+    return HFTextEncoder(spec)

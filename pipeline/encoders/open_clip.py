@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -21,6 +21,7 @@ from PIL import Image
 
 from pipeline.encoders.hf_text import check_texts
 from pipeline.encoders.images import ImageItem, check_images
+from pipeline.encoders.specs import is_int, spec_from_options
 from pipeline.encoders.weights import load_state_dict_file, load_weights_into
 
 __all__ = [
@@ -35,10 +36,6 @@ __all__ = [
 
 Precision = Literal["fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
-
-
-def _is_int(x: object) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
 
 
 @dataclass(frozen=True)
@@ -86,7 +83,7 @@ class OpenCLIPSpec:
                 raise TypeError(f"{name} must be a non-empty str or null, got {value!r}.")
         if not isinstance(self.normalize, bool):
             raise TypeError(f"normalize must be true or false, got {self.normalize!r}.")
-        if not _is_int(self.batch_size) or self.batch_size < 1:
+        if not is_int(self.batch_size) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}.")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
@@ -271,13 +268,7 @@ class OpenCLIPTextEncoder:
 
 
 def _spec(kind: str, options: dict[str, Any]) -> OpenCLIPSpec:
-    valid = [f.name for f in fields(OpenCLIPSpec)]
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise TypeError(f"Unknown {kind} encoder option(s) {unknown}; valid options are {valid}.")
-    if "model" not in options:
-        raise TypeError(f"The {kind} encoder needs model: an open_clip model name (open_clip.list_models()).")
-    return OpenCLIPSpec(**options)
+    return spec_from_options(OpenCLIPSpec, kind, options, "an open_clip model name (open_clip.list_models())")
 
 
 def build_open_clip_image_encoder(**options: Any) -> OpenCLIPImageEncoder:

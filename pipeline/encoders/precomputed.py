@@ -10,11 +10,12 @@ then just returns float32.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from pipeline.encoders.specs import spec_from_options
 from pipeline.translate.checks import bad_rows
 
 __all__ = [
@@ -181,10 +182,4 @@ def build_precomputed_encoder(**options: Any) -> PrecomputedEncoder:
         TypeError: An option is unknown (the message lists the valid ones) or ``dim`` is missing.
         ValueError: ``dim`` is not a positive int.
     """
-    valid = [f.name for f in fields(PrecomputedSpec)]
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise TypeError(f"Unknown precomputed encoder option(s) {unknown}; valid options are {valid}.")
-    if "dim" not in options:
-        raise TypeError("The precomputed encoder needs dim: the width of the stored vectors.")
-    return PrecomputedEncoder(PrecomputedSpec(**options))
+    return PrecomputedEncoder(spec_from_options(PrecomputedSpec, "precomputed", options, "the width of the vectors"))

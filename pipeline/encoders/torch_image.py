@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -21,6 +21,7 @@ from torch import nn
 from torchvision import transforms
 
 from pipeline.encoders.images import ImageItem, check_images
+from pipeline.encoders.specs import is_int, spec_from_options
 from pipeline.encoders.weights import load_state_dict_file, load_weights_into
 
 __all__ = [
@@ -104,10 +105,6 @@ def imagenet_eval_transform(image_size: int) -> Callable[[Image.Image], torch.Te
     ])
 
 
-def _is_int(x: object) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
 @dataclass(frozen=True)
 class TorchImageSpec:
     """What to build, which weights to load and how to preprocess.
@@ -142,9 +139,9 @@ class TorchImageSpec:
         if not isinstance(self.normalize, bool):
             raise TypeError(f"normalize must be true or false, got {self.normalize!r}.")
         # Below 32 px the five stride-2 stages of these networks leave less than one pixel to pool.
-        if not _is_int(self.image_size) or self.image_size < 32:
+        if not is_int(self.image_size) or self.image_size < 32:
             raise ValueError(f"image_size must be an int >= 32, got {self.image_size!r}.")
-        if not _is_int(self.batch_size) or self.batch_size < 1:
+        if not is_int(self.batch_size) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}.")
         if self.precision not in ("fp32", *_AUTOCAST):
             raise ValueError(f"precision must be one of {('fp32', *_AUTOCAST)}, got {self.precision!r}.")
@@ -220,12 +217,5 @@ def build_torch_image_encoder(**options: Any) -> TorchImageEncoder:
         TypeError: An option is unknown (the message lists the valid ones), missing or of the wrong type.
         ValueError: An option has a bad value, or the weights file is missing, unsafe or does not fit.
     """
-    valid = [f.name for f in fields(TorchImageSpec)]
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise TypeError(f"Unknown torch_image encoder option(s) {unknown}; valid options are {valid}.")
-    missing = [name for name in ("architecture", "weights") if name not in options]
-    if missing:
-        raise TypeError(f"The torch_image encoder needs {missing}: architecture (one of {list_backbones()}) and "
-                        "weights (a local state-dict file).")
-    return TorchImageEncoder(TorchImageSpec(**options))
+    needs = f"architecture (one of {list_backbones()}) and weights (a local state-dict file)"
+    return TorchImageEncoder(spec_from_options(TorchImageSpec, "torch_image", options, needs))

@@ -96,7 +96,7 @@ def test_embed_config_checks_encoder_options_without_loading_a_model():
         load_config(EmbedConfig, None, [*base, "encoder.model=m", "encoder.pooling=max", "encoder.polling=x",
                                         "execution.actors=0", "execution.gpus_per_actor=some"])
     text = str(error.value)
-    assert "encoder: unknown option(s) ['polling'] for hf_text" in text
+    assert "encoder: Unknown hf_text encoder option(s) ['polling']" in text
     assert "execution.gpus_per_actor: must be float or Literal, got 'some'" in text
     with pytest.raises(ConfigError, match="pooling must be one of"):
         load_config(EmbedConfig, None, [*base, "encoder.model=m", "encoder.pooling=max"])

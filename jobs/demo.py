@@ -12,23 +12,16 @@ import time
 
 import numpy as np
 
-from pipeline.cli import job_arguments
-from pipeline.config import ConfigError, DemoConfig, load_config
+from pipeline.cli import run_configured_job
+from pipeline.config import DemoConfig
 
 
 def main(argv: list[str] | None = None) -> int:
-    path, overrides = job_arguments("irp demo", __doc__.splitlines()[0], argv)
-    try:
-        config = load_config(DemoConfig, path, overrides)
-    except ConfigError as e:
-        print(e, file=sys.stderr)
-        return 2
-    run(config)
-    return 0
+    return run_configured_job(argv, "irp demo", __doc__.splitlines()[0], DemoConfig, run)
 
 
-def run(config: DemoConfig) -> None:
-    """Embed, split, and print one table per direction."""
+def run(config: DemoConfig) -> list[str]:
+    """Embed, split, and print one table per direction (as it goes: embedding takes minutes)."""
     from pipeline.evaluation import make_split, train_decoder
     from pipeline.packaged import load_bbc_news
 
@@ -44,6 +37,7 @@ def run(config: DemoConfig) -> None:
         for label, translator in config.translators.items():
             _print_row(label, translator, spaces[source], spaces[target], corpus.labels, split, decoder)
         print()
+    return []
 
 
 def _print_row(label, translator, source, target, labels, split, decoder) -> None:

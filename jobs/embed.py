@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import sys
 
-from pipeline.cli import job_arguments
-from pipeline.config import ConfigError, EmbedConfig, load_config
+from pipeline.cli import run_configured_job
+from pipeline.config import EmbedConfig
 
 
 def main(argv: list[str] | None = None) -> int:
-    path, overrides = job_arguments("irp embed", __doc__.splitlines()[0], argv)
-    try:
-        config = load_config(EmbedConfig, path, overrides)
-    except ConfigError as e:
-        print(e, file=sys.stderr)
-        return 2
     from pipeline.runner import run_embed
 
-    summary = run_embed(config)
-    print("\n".join(summary.lines()))
-    return 0
+    return run_configured_job(argv, "irp embed", __doc__.splitlines()[0], EmbedConfig,
+                              lambda config: run_embed(config).lines())
 
 
 if __name__ == "__main__":

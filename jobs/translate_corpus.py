@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import sys
 
-from pipeline.cli import job_arguments
-from pipeline.config import ConfigError, TranslateConfig, load_config
+from pipeline.cli import run_configured_job
+from pipeline.config import TranslateConfig
 
 
 def main(argv: list[str] | None = None) -> int:
-    path, overrides = job_arguments("irp translate", __doc__.splitlines()[0], argv)
-    try:
-        config = load_config(TranslateConfig, path, overrides)
-    except ConfigError as e:
-        print(e, file=sys.stderr)
-        return 2
     from pipeline.runner import run_translate
 
-    summary = run_translate(config)
-    print("\n".join(summary.lines()))
-    return 0
+    return run_configured_job(argv, "irp translate", __doc__.splitlines()[0], TranslateConfig,
+                              lambda config: run_translate(config).lines())
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 
 def _demo(argv: list[str]) -> int:
@@ -45,6 +46,27 @@ def job_arguments(prog: str, description: str, argv: Sequence[str] | None) -> tu
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="override config values")
     args = parser.parse_args(argv)
     return args.config, args.overrides
+
+
+def run_configured_job(
+    argv: Sequence[str] | None, prog: str, description: str, schema: type, run: Callable[[Any], Sequence[str]]
+) -> int:
+    """What every job's ``main`` does: parse argv, load and check the config, run, print the summary lines.
+
+    Returns:
+        0 on success, 2 for an invalid config (every problem printed, nothing started).
+    """
+    from pipeline.config import ConfigError, load_config
+
+    path, overrides = job_arguments(prog, description, argv)
+    try:
+        config = load_config(schema, path, overrides)
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return 2
+    for line in run(config):
+        print(line)
+    return 0
 
 
 def list_jobs() -> list[str]:

@@ -56,8 +56,6 @@ class Summary:
 
 def run_embed(config: EmbedConfig) -> Summary:
     """The ``embed`` job: encode a source into an embedding table on a Ray actor pool."""
-    from pipeline.execution import connect
-
     snapshot = config_snapshot(config)
     provenance = {
         "space": config.output.space or space_id(config.encoder.kind, config.encoder.options),
@@ -65,20 +63,11 @@ def run_embed(config: EmbedConfig) -> Summary:
         "job_fingerprint": fingerprint(snapshot),
         "package_version": __version__,
     }
-    shards = plan_shards(config.source.path, config.source.format, config.source.files_per_shard,
-                         dict(config.source.storage_options))
-    output = OutputDir(config.output.path, config.output.storage_options)
-    claim_output(output, provenance["job_fingerprint"], config.output.overwrite)
-    job = ShardJob(config.source, config.output.path, config.output.storage_options, provenance, config.encoder,
-                   batch_size=config.execution.batch_size)
-    connect(config.execution)
-    return run_job(shards, lambda: ShardWorker(job), output, config, snapshot, provenance)
+    return run_shard_job(config, snapshot, provenance)
 
 
 def run_translate(config: TranslateConfig, say: Callable[[str], None] = print) -> Summary:
     """The ``translate_corpus`` job: fit on the paired anchors, then translate every shard in the actors."""
-    from pipeline.execution import connect
-
     anchors = load_paired_anchors(
         config.anchors.target, config.anchors.source, config.anchors.storage_options,
         corpus_url=config.source.path, corpus_columns=(config.source.id_column, config.source.content_column or ""),
@@ -98,15 +87,7 @@ def run_translate(config: TranslateConfig, say: Callable[[str], None] = print) -
         "job_fingerprint": fingerprint(snapshot),
         "package_version": __version__,
     }
-    shards = plan_shards(config.source.path, config.source.format, config.source.files_per_shard,
-                         dict(config.source.storage_options))
-    output = OutputDir(config.output.path, config.output.storage_options)
-    claim_output(output, provenance["job_fingerprint"], config.output.overwrite)
-    save_translator_next_to(output, translator)
-    job = ShardJob(config.source, config.output.path, config.output.storage_options, provenance, config.encoder,
-                   translator, config.execution.batch_size)
-    connect(config.execution)
-    return run_job(shards, lambda: ShardWorker(job), output, config, snapshot, provenance)
+    return run_shard_job(config, snapshot, provenance, translator)
 
 
 def save_translator_next_to(output: OutputDir, translator: FittedTranslator) -> None:
@@ -125,26 +106,42 @@ def _cv_line(translator: FittedTranslator) -> str:
     return f" (chosen by {auto['folds']}-fold CV on the anchors; best centred cosines: {shown})"
 
 
-def run_job(
-    shards: list[Shard],
-    make_worker: Callable[[], Callable[[Shard], ShardResult]],
-    output: OutputDir,
-    config: Any,
+def run_shard_job(
+    config: EmbedConfig | TranslateConfig,
     snapshot: Mapping[str, Any],
     provenance: Mapping[str, Any],
+    translator: FittedTranslator | None = None,
 ) -> Summary:
-    """Run the shards not yet written, then write the manifest (per-shard counts) and ``_SUCCESS``."""
-    from pipeline.execution import Progress, run_shards
+    """Plan shards, claim the output, start Ray, run the shards not yet written, then write the manifest."""
+    from pipeline.execution import Progress, connect, run_shards
 
+    source = config.source
+    shards = plan_shards(source.path, source.format, source.files_per_shard, dict(source.storage_options))
+    output = OutputDir(config.output.path, config.output.storage_options)
+    claim_output(output, provenance["job_fingerprint"], config.output.overwrite)
+    if translator is not None:
+        save_translator_next_to(output, translator)
+    job = ShardJob(source, config.output.path, config.output.storage_options, provenance, config.encoder,
+                   translator, config.execution.batch_size)
+    connect(config.execution)
     started = time.perf_counter()
     finished_before = output.finished_shards()
     todo = [shard for shard in shards if shard.name not in finished_before]
     progress = Progress(len(todo))
     results = []
-    for result in run_shards(todo, make_worker, config.execution):
+    for result in run_shards(todo, lambda: ShardWorker(job), config.execution):
         progress.update(result)
         results.append(result)
     summary = summarise(output.url, shards, results, time.perf_counter() - started)
+    write_manifest(output, shards, snapshot, provenance, summary)
+    return summary
+
+
+def write_manifest(
+    output: OutputDir, shards: list[Shard], snapshot: Mapping[str, Any], provenance: Mapping[str, Any],
+    summary: Summary,
+) -> None:
+    """Config snapshot, provenance and per-shard counts of every planned shard, whichever run wrote it."""
     planned = {shard.name for shard in shards}
     per_shard = {name: counts for name, counts in sorted(output.finished_shards().items()) if name in planned}
     output.write_manifest({
@@ -154,7 +151,6 @@ def run_job(
         "totals": {key: sum(c[key] for c in per_shard.values()) for key in ("rows_in", "rows_out", "rows_quarantined")},
         "this_run": dataclasses.asdict(summary),
     })
-    return summary
 
 
 def claim_output(output: OutputDir, job_fingerprint: str, overwrite: bool) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -33,20 +35,37 @@ def ray_cli(*args: str, env: dict[str, str], timeout: int = 300) -> subprocess.C
                           timeout=timeout)
 
 
+def stop_head(temp_dir: str) -> None:
+    """Kill this head's processes and their children only; `ray stop` would kill every Ray on the machine."""
+    import psutil
+
+    roots = [p for p in psutil.process_iter(["cmdline"]) if temp_dir in " ".join(p.info["cmdline"] or [])]
+    victims = {process for root in roots for process in [root, *root.children(recursive=True)]}
+    for process in victims:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(list(victims), timeout=60)
+
+
 @pytest.fixture(scope="module")
 def ray_head():
     """A Ray head on loopback only, with this virtualenv's python first on its PATH (as on a real cluster)."""
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
            "RAY_AUTH_MODE": "token"}
     dashboard = free_port()
-    started = ray_cli("start", "--head", "--node-ip-address=127.0.0.1", f"--port={free_port()}",
-                      "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--num-cpus=4",
-                      "--disable-usage-stats", env=env, timeout=120)
-    assert started.returncode == 0, started.stderr[-3000:]
+    # A short, unique temp dir: Ray's socket paths must stay short, and it tells our processes from others'.
+    temp_dir = tempfile.mkdtemp(prefix="irp-e2e-", dir="/tmp")
     try:
+        started = ray_cli("start", "--head", "--node-ip-address=127.0.0.1", f"--port={free_port()}",
+                          "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--num-cpus=4",
+                          f"--temp-dir={temp_dir}", "--disable-usage-stats", env=env, timeout=120)
+        assert started.returncode == 0, started.stderr[-3000:]
         yield f"http://127.0.0.1:{dashboard}", env
     finally:
-        ray_cli("stop", "--force", env=env, timeout=120)
+        stop_head(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_translate_corpus_submitted_as_a_ray_job(ray_head, tmp_path):

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from transformers import AutoModel, AutoTokenizer
 
 from pipeline.encoders.batching import Ragged, pack, plan_token_batches, prefetched, ragged_from_lists
+from pipeline.encoders.rows import bad_rows_error
 from pipeline.encoders.specs import is_int, spec_from_options
 
 __all__ = [
@@ -139,12 +140,7 @@ def check_texts(texts: Sequence[object]) -> None:
         raise TypeError("texts must be a sequence of str, not a single string; wrap it in a list.")
     bad = invalid_text_rows(texts)
     if bad:
-        shown = "; ".join(f"row {i}: {why}" for i, why in list(bad.items())[:20])
-        more = f" (and {len(bad) - 20} more)" if len(bad) > 20 else ""
-        raise ValueError(
-            f"{len(bad)} of {len(texts)} texts cannot be encoded, rows {sorted(bad)[:20]}{more}: {shown}. "
-            "Drop or fix those rows first; invalid_text_rows() lists them."
-        )
+        raise bad_rows_error(bad, len(texts), "texts cannot be encoded", "invalid_text_rows")
 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:

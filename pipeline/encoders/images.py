@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import fsspec
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from pipeline.encoders.rows import bad_rows_error
 
 __all__ = ["ImageItem", "check_images", "decode_images", "invalid_image_rows", "load_image"]
 
@@ -25,7 +27,6 @@ _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.Decompressio
 # fsspec raises OSError for missing or unreadable files, ValueError for an unknown protocol and ImportError when
 # the protocol's package (s3fs, gcsfs, ...) is not installed.
 _READ_ERRORS = (OSError, ValueError, ImportError)
-_SHOWN = 20  # rows quoted in an error message
 _REASON_CHARS = 200  # a reason is stored per quarantined row, so long library messages are cut
 
 
@@ -162,10 +163,27 @@ def check_images(items: Sequence[ImageItem | None]) -> list[Image.Image]:
     """
     images, bad = decode_images(items)
     if bad:
-        shown = "; ".join(f"row {i}: {why}" for i, why in list(bad.items())[:_SHOWN])
-        more = f" (and {len(bad) - _SHOWN} more)" if len(bad) > _SHOWN else ""
-        raise ValueError(
-            f"{len(bad)} of {len(items)} images cannot be decoded, rows {sorted(bad)[:_SHOWN]}{more}: {shown}. "
-            "Drop or fix those rows first; invalid_image_rows() lists them."
-        )
+        raise bad_rows_error(bad, len(items), "images cannot be decoded", "invalid_image_rows")
     return images  # type: ignore[return-value]  # no None is left once bad is empty
+
+
+def encode_in_batches(
+    items: Sequence[ImageItem], dim: int, batch_size: int, forward: Callable[[list[Image.Image]], np.ndarray]
+) -> np.ndarray:
+    """Decode a batch that must be entirely valid, then run ``forward`` on ``batch_size`` images at a time.
+
+    Args:
+        items: ``n`` images as bytes, paths/URLs or PIL images.
+        dim: width of ``forward``'s output rows.
+        batch_size: images per ``forward`` call.
+        forward: ``m`` RGB images -> ``(m, dim)`` vectors.
+
+    Returns:
+        ``(n, dim)`` float32, row ``i`` for ``items[i]``.
+    """
+    decoded = check_images(items)
+    out = np.empty((len(decoded), dim), dtype=np.float32)
+    for start in range(0, len(decoded), batch_size):
+        chunk = decoded[start : start + batch_size]
+        out[start : start + len(chunk)] = forward(chunk)
+    return out

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pipeline.encoders.hf_text import check_texts
-from pipeline.encoders.images import ImageItem, check_images
+from pipeline.encoders.images import ImageItem, encode_in_batches
 from pipeline.encoders.specs import is_int, spec_from_options
 from pipeline.encoders.weights import load_state_dict_file, load_weights_into
 
@@ -208,12 +208,8 @@ class OpenCLIPImageEncoder:
         Raises:
             ValueError: Some rows cannot be decoded (see :func:`~pipeline.encoders.images.invalid_image_rows`).
         """
-        decoded = check_images(images)
-        out = np.empty((len(decoded), self.dim), dtype=np.float32)
-        for start in range(0, len(decoded), self.spec.batch_size):
-            chunk = decoded[start : start + self.spec.batch_size]
-            out[start : start + len(chunk)] = self._forward(torch.stack([self.preprocess(im) for im in chunk]))
-        return out
+        return encode_in_batches(images, self.dim, self.spec.batch_size,
+                                 lambda chunk: self._forward(torch.stack([self.preprocess(im) for im in chunk])))
 
     @torch.inference_mode()
     def _forward(self, pixels: torch.Tensor) -> np.ndarray:

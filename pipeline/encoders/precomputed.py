@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.encoders.rows import bad_rows_error
 from pipeline.encoders.specs import spec_from_options
 from pipeline.translate.checks import bad_rows
 
@@ -26,7 +27,6 @@ __all__ = [
     "invalid_vector_rows",
 ]
 
-_SHOWN = 20  # rows quoted in an error message
 
 
 @dataclass(frozen=True)
@@ -132,12 +132,7 @@ def check_vectors(vectors: Sequence[object] | np.ndarray, dim: int) -> np.ndarra
     """
     bad = invalid_vector_rows(vectors, dim)
     if bad:
-        shown = "; ".join(f"row {i}: {why}" for i, why in list(bad.items())[:_SHOWN])
-        more = f" (and {len(bad) - _SHOWN} more)" if len(bad) > _SHOWN else ""
-        raise ValueError(
-            f"{len(bad)} of {len(vectors)} vectors cannot be used, rows {sorted(bad)[:_SHOWN]}{more}: {shown}. "
-            "Drop or fix those rows first; invalid_vector_rows() lists them."
-        )
+        raise bad_rows_error(bad, len(vectors), "vectors cannot be used", "invalid_vector_rows")
     if len(vectors) == 0:
         return np.empty((0, dim), dtype=np.float32)
     matrix = _as_float32_matrix(vectors, dim)

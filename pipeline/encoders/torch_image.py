@@ -20,7 +20,7 @@ from PIL import Image
 from torch import nn
 from torchvision import transforms
 
-from pipeline.encoders.images import ImageItem, check_images
+from pipeline.encoders.images import ImageItem, encode_in_batches
 from pipeline.encoders.specs import is_int, spec_from_options
 from pipeline.encoders.weights import load_state_dict_file, load_weights_into
 
@@ -191,12 +191,8 @@ class TorchImageEncoder:
         Raises:
             ValueError: Some rows cannot be decoded (see :func:`~pipeline.encoders.images.invalid_image_rows`).
         """
-        decoded = check_images(images)
-        out = np.empty((len(decoded), self.dim), dtype=np.float32)
-        for start in range(0, len(decoded), self.spec.batch_size):
-            chunk = decoded[start : start + self.spec.batch_size]
-            out[start : start + len(chunk)] = self._forward(self.pixels(chunk)).numpy()
-        return out
+        return encode_in_batches(images, self.dim, self.spec.batch_size,
+                                 lambda chunk: self._forward(self.pixels(chunk)).numpy())
 
     @torch.inference_mode()
     def _forward(self, pixels: torch.Tensor) -> torch.Tensor:

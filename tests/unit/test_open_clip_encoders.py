@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
@@ -41,15 +40,7 @@ TINY_CONFIG = {
 }
 TEXTS = ["a photo of a cat", "dog", "a red car parked by the river on a sunny day", "two birds", "x"]
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Tiny models gain nothing from intra-op threads, and on a busy 2-core machine OpenMP's thread barriers were
-    # measured to stretch a ~15 ms forward pass to ~1 s.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
@@ -28,15 +27,7 @@ from pipeline.encoders.weights import load_state_dict_file
 
 SIZE = 32  # the smallest crop these networks accept; keeps every forward pass in milliseconds
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    # Tiny models gain nothing from intra-op threads, and on a busy 2-core machine OpenMP's thread barriers were
-    # measured to stretch a ~15 ms forward pass to ~1 s.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _png(array: np.ndarray) -> bytes:

@@ -130,7 +130,7 @@ def id_problems(ids: pa.Array) -> dict[int, str]:
 def prepare_content(content: list[Any], modality: str) -> tuple[list[Any], dict[int, str]]:
     """Texts as they are, images decoded; plus ``{row: reason}`` for items that cannot be encoded."""
     if modality == "text":
-        from pipeline.encoders.hf_text import invalid_text_rows
+        from pipeline.encoders.texts import invalid_text_rows
 
         return content, invalid_text_rows(content)
     from pipeline.encoders.images import decode_images

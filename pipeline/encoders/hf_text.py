@@ -9,23 +9,21 @@ default; pooling and normalisation stay float32. :meth:`HFTextEncoder.tokenize` 
 
 from __future__ import annotations
 
-import inspect
-import json
 import os
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoTokenizer
 
 from pipeline.encoders.batching import Ragged, pack, plan_token_batches, prefetched, ragged_from_lists
-from pipeline.encoders.rows import bad_rows_error
+from pipeline.encoders.hf_loading import DTYPES, load_model, resolve_dtype, resolve_max_length, token_columns
 from pipeline.encoders.specs import is_int, spec_from_options
+from pipeline.encoders.texts import check_texts
 
 __all__ = [
     "DTYPES",
@@ -33,18 +31,11 @@ __all__ = [
     "HFTextEncoder",
     "HFTextSpec",
     "build_hf_text_encoder",
-    "check_texts",
-    "invalid_text_rows",
     "pool",
-    "resolve_dtype",
-    "resolve_max_length",
 ]
 
 Pooling = Literal["mean", "cls", "last"]
 POOLINGS: tuple[str, ...] = ("mean", "cls", "last")
-DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-# Tokenizers that declare no limit report int(1e30) as model_max_length; anything this large is "no limit".
-_NO_LIMIT = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -109,40 +100,6 @@ class HFTextSpec:
             raise ValueError(f"dtype must be 'auto' or one of {sorted(DTYPES)}, got {self.dtype!r}.")
 
 
-def invalid_text_rows(texts: Sequence[object]) -> dict[int, str]:
-    """Find rows that cannot be encoded, with the reason for each.
-
-    Args:
-        texts: ``n`` candidate texts.
-
-    Returns:
-        ``{row index: reason}`` in row order; empty when every row is a non-blank str.
-    """
-    bad: dict[int, str] = {}
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            bad[i] = f"not a str (got {type(text).__name__})"
-        elif not text.strip():
-            # A blank text still tokenises (to just the special tokens) but its vector means nothing, and a
-            # silent nonsense vector is worse than a quarantined row.
-            bad[i] = "empty or whitespace-only"
-    return bad
-
-
-def check_texts(texts: Sequence[object]) -> None:
-    """Raise unless every row of ``texts`` can be encoded.
-
-    Raises:
-        TypeError: ``texts`` is one string rather than a sequence of them.
-        ValueError: Some rows are not non-blank strings; the message names their indices and reasons.
-    """
-    if isinstance(texts, (str, bytes)):
-        raise TypeError("texts must be a sequence of str, not a single string; wrap it in a list.")
-    bad = invalid_text_rows(texts)
-    if bad:
-        raise bad_rows_error(bad, len(texts), "texts cannot be encoded", "invalid_text_rows")
-
-
 def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
     """Reduce token states to one vector per text.
 
@@ -168,72 +125,6 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
     raise ValueError(f"pooling must be one of {POOLINGS}, got {mode!r}.")
 
 
-def resolve_dtype(name: str, device: str) -> torch.dtype:
-    """The torch dtype of a spec's ``dtype`` on ``device``.
-
-    ``"auto"`` is bfloat16 on CUDA (the tensor cores' fast path, with float32's exponent range where float16
-    can overflow) and float32 elsewhere, where vectors match the float32 reference. CPUs with bf16 units can
-    run ``"bfloat16"`` faster (cosine to float32 about 0.9999 for MiniLM); it is asked for, never assumed.
-    """
-    if name == "auto":
-        return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-    try:
-        return DTYPES[name]
-    except KeyError as e:
-        raise ValueError(f"dtype must be 'auto' or one of {sorted(DTYPES)}, got {name!r}.") from e
-
-
-def resolve_max_length(model_dir: str, tokenizer: Any, explicit: int | None) -> int:
-    """Token limit to truncate to: explicit, else sentence-transformers' own, else the tokenizer's.
-
-    sentence-transformers truncates to ``max_seq_length`` from ``sentence_bert_config.json`` (256 for
-    all-MiniLM-L6-v2, 384 for all-mpnet-base-v2), below the tokenizer's 512; vectors only match its vectors when
-    we truncate at the same place.
-    """
-    if explicit is not None:
-        return explicit
-    st_config = Path(model_dir) / "sentence_bert_config.json"
-    if st_config.is_file():
-        try:
-            value = json.loads(st_config.read_text()).get("max_seq_length")
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"{st_config} is unreadable; fix or delete it, or set max_length.") from e
-        if is_int(value) and value > 0:
-            return min(value, tokenizer.model_max_length)
-    limit = tokenizer.model_max_length
-    if not is_int(limit) or limit >= _NO_LIMIT:
-        raise ValueError(f"The tokenizer of {model_dir} declares no length limit; set max_length explicitly.")
-    return limit
-
-
-def _load_model(spec: HFTextSpec, dtype: torch.dtype) -> tuple[torch.nn.Module, str]:
-    """Load the bare encoder in ``dtype`` on the spec's device, with SDPA attention where it exists, else eager.
-
-    Asking for SDPA and falling back on the ValueError is the one check that stays true as transformers adds
-    SDPA to more architectures (MPNet lacks it in transformers 5); a list of model types would go stale. If the
-    error had another cause, the eager load raises it again. Weights are cast rather than run under autocast:
-    half the bytes and no per-op casts, while :meth:`HFTextEncoder._forward` pools in float32 either way. The
-    cast is unconditional so that the dtype never depends on how the checkpoint was saved.
-    """
-    kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
-    try:
-        model = AutoModel.from_pretrained(spec.model, attn_implementation="sdpa", **kwargs)
-        impl = "sdpa"
-    except ValueError:
-        model = AutoModel.from_pretrained(spec.model, attn_implementation="eager", **kwargs)
-        impl = "eager"
-    # from_pretrained already returns eval mode; said again because dropout would make vectors random.
-    return model.eval().to(device=spec.device, dtype=dtype), impl
-
-
-def _token_columns(tokenizer: Any, model: torch.nn.Module) -> tuple[str, ...]:
-    """``input_ids``, plus ``token_type_ids`` where the tokenizer makes them and the model's forward takes them."""
-    takes = inspect.signature(model.forward).parameters
-    extra = ("token_type_ids",) if "token_type_ids" in tokenizer.model_input_names and "token_type_ids" in takes \
-        else ()
-    return ("input_ids", *extra)
-
-
 class HFTextEncoder:
     """A transformers text encoder satisfying :class:`pipeline.encoders.Encoder`.
 
@@ -254,13 +145,13 @@ class HFTextEncoder:
             # Decoder-only checkpoints ship without a pad token; any id works because the mask hides padding.
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.dtype = resolve_dtype(spec.dtype, spec.device)
-        self.model, self.attn_implementation = _load_model(spec, self.dtype)
+        self.model, self.attn_implementation = load_model(spec, self.dtype)
         self.dim: int = int(self.model.config.hidden_size)
         self.max_length = resolve_max_length(spec.model, self.tokenizer, spec.max_length)
         if spec.token_budget < self.max_length:
             raise ValueError(f"token_budget ({spec.token_budget}) must be at least max_length ({self.max_length}) "
                              f"of {spec.model}; raise token_budget or lower max_length.")
-        self._columns = _token_columns(self.tokenizer, self.model)
+        self._columns = token_columns(self.tokenizer, self.model)
         pad_id = self.tokenizer.pad_token_id
         # Always right-padded, whatever the tokenizer's padding side: real tokens then keep positions 0..len-1,
         # which causal models need too, and every pooling reads the mask.

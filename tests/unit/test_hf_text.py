@@ -13,15 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.encoders import ENCODERS, Encoder, build_encoder, list_encoders
-from pipeline.encoders.hf_text import (
-    HFTextEncoder,
-    HFTextSpec,
-    build_hf_text_encoder,
-    invalid_text_rows,
-    pool,
-    resolve_dtype,
-    resolve_max_length,
-)
+from pipeline.encoders.hf_loading import resolve_dtype, resolve_max_length
+from pipeline.encoders.hf_text import HFTextEncoder, HFTextSpec, build_hf_text_encoder, pool
+from pipeline.encoders.texts import invalid_text_rows
 
 from tests.conftest import TINY_SPECIAL as SPECIAL
 from tests.conftest import TINY_WORDS as WORDS

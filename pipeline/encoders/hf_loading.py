@@ -1,0 +1,83 @@
+"""Load a transformers encoder for :mod:`pipeline.encoders.hf_text`: dtype, token limit, attention, inputs."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModel
+
+from pipeline.encoders.specs import is_int
+
+DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# Tokenizers that declare no limit report int(1e30) as model_max_length; anything this large is "no limit".
+_NO_LIMIT = 1_000_000
+
+
+def resolve_dtype(name: str, device: str) -> torch.dtype:
+    """The torch dtype of a spec's ``dtype`` on ``device``.
+
+    ``"auto"`` is bfloat16 on CUDA (the tensor cores' fast path, with float32's exponent range where float16
+    can overflow) and float32 elsewhere, where vectors match the float32 reference. CPUs with bf16 units can
+    run ``"bfloat16"`` faster (cosine to float32 about 0.9999 for MiniLM); it is asked for, never assumed.
+    """
+    if name == "auto":
+        return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    try:
+        return DTYPES[name]
+    except KeyError as e:
+        raise ValueError(f"dtype must be 'auto' or one of {sorted(DTYPES)}, got {name!r}.") from e
+
+
+def resolve_max_length(model_dir: str, tokenizer: Any, explicit: int | None) -> int:
+    """Token limit to truncate to: explicit, else sentence-transformers' own, else the tokenizer's.
+
+    sentence-transformers truncates to ``max_seq_length`` from ``sentence_bert_config.json`` (256 for
+    all-MiniLM-L6-v2, 384 for all-mpnet-base-v2), below the tokenizer's 512; vectors only match its vectors when
+    we truncate at the same place.
+    """
+    if explicit is not None:
+        return explicit
+    st_config = Path(model_dir) / "sentence_bert_config.json"
+    if st_config.is_file():
+        try:
+            value = json.loads(st_config.read_text()).get("max_seq_length")
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"{st_config} is unreadable; fix or delete it, or set max_length.") from e
+        if is_int(value) and value > 0:
+            return min(value, tokenizer.model_max_length)
+    limit = tokenizer.model_max_length
+    if not is_int(limit) or limit >= _NO_LIMIT:
+        raise ValueError(f"The tokenizer of {model_dir} declares no length limit; set max_length explicitly.")
+    return limit
+
+
+def load_model(spec: Any, dtype: torch.dtype) -> tuple[torch.nn.Module, str]:
+    """Load the bare encoder in ``dtype`` on the spec's device, with SDPA attention where it exists, else eager.
+
+    Asking for SDPA and falling back on the ValueError is the one check that stays true as transformers adds
+    SDPA to more architectures (MPNet lacks it in transformers 5); a list of model types would go stale. If the
+    error had another cause, the eager load raises it again. Weights are cast rather than run under autocast:
+    half the bytes and no per-op casts, while :meth:`pipeline.encoders.hf_text.HFTextEncoder._forward` pools in float32 either way. The
+    cast is unconditional so that the dtype never depends on how the checkpoint was saved.
+    """
+    kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
+    try:
+        model = AutoModel.from_pretrained(spec.model, attn_implementation="sdpa", **kwargs)
+        impl = "sdpa"
+    except ValueError:
+        model = AutoModel.from_pretrained(spec.model, attn_implementation="eager", **kwargs)
+        impl = "eager"
+    # from_pretrained already returns eval mode; said again because dropout would make vectors random.
+    return model.eval().to(device=spec.device, dtype=dtype), impl
+
+
+def token_columns(tokenizer: Any, model: torch.nn.Module) -> tuple[str, ...]:
+    """``input_ids``, plus ``token_type_ids`` where the tokenizer makes them and the model's forward takes them."""
+    takes = inspect.signature(model.forward).parameters
+    extra = ("token_type_ids",) if "token_type_ids" in tokenizer.model_input_names and "token_type_ids" in takes \
+        else ()
+    return ("input_ids", *extra)

@@ -21,7 +21,7 @@ from PIL import Image
 
 from pipeline.encoders.texts import check_texts
 from pipeline.encoders.images import ImageItem, encode_in_batches
-from pipeline.encoders.specs import is_int, spec_from_options
+from pipeline.encoders.specs import is_int, require_cuda_for, spec_from_options
 from pipeline.encoders.weights import load_state_dict_file, load_weights_into
 
 __all__ = [
@@ -87,9 +87,6 @@ class OpenCLIPSpec:
             raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}.")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
-        if self.precision != "fp32" and not str(self.device).startswith("cuda"):
-            raise ValueError(f"precision {self.precision!r} needs a CUDA device (got device={self.device!r}); "
-                             "use precision 'fp32' on the CPU.")
         _check_source(self.model, self.pretrained, self.tag)
 
 
@@ -145,6 +142,7 @@ def load_open_clip(spec: OpenCLIPSpec) -> tuple[torch.nn.Module, Callable[[Image
     Raises:
         ValueError: The checkpoint is missing, unsafe to unpickle, or does not fit the architecture.
     """
+    require_cuda_for(spec.precision, spec.device)
     is_file = spec.pretrained is not None and os.path.isfile(spec.pretrained)
     model, _, preprocess = open_clip.create_model_and_transforms(
         spec.model,

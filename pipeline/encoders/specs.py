@@ -14,6 +14,14 @@ def is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def require_cuda_for(precision: str, device: str) -> None:
+    """Reduced precision runs on CUDA only; checked where the device is known (inside the actor), not in the
+    config, whose device is filled in by the actor that has or lacks a GPU."""
+    if precision != "fp32" and not str(device).startswith("cuda"):
+        raise ValueError(f"precision {precision!r} needs a CUDA device (got device={device!r}); "
+                         "use precision 'fp32' on the CPU.")
+
+
 def spec_from_options(spec: type[Spec], kind: str, options: Mapping[str, Any], needs: str = "") -> Spec:
     """``spec(**options)`` after checking the option names, so a typo never reaches a model load.
 

@@ -21,7 +21,7 @@ from torch import nn
 from torchvision import transforms
 
 from pipeline.encoders.images import ImageItem, encode_in_batches
-from pipeline.encoders.specs import is_int, spec_from_options
+from pipeline.encoders.specs import is_int, require_cuda_for, spec_from_options
 from pipeline.encoders.weights import load_state_dict_file, load_weights_into
 
 __all__ = [
@@ -145,9 +145,6 @@ class TorchImageSpec:
             raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}.")
         if self.precision not in ("fp32", *_AUTOCAST):
             raise ValueError(f"precision must be one of {('fp32', *_AUTOCAST)}, got {self.precision!r}.")
-        if self.precision != "fp32" and not str(self.device).startswith("cuda"):
-            raise ValueError(f"precision {self.precision!r} needs a CUDA device (got device={self.device!r}); "
-                             "use precision 'fp32' on the CPU.")
 
 
 class TorchImageEncoder:
@@ -165,6 +162,7 @@ class TorchImageEncoder:
     modality = "image"
 
     def __init__(self, spec: TorchImageSpec) -> None:
+        require_cuda_for(spec.precision, spec.device)
         self.spec = spec
         model = torchvision.models.get_model(spec.architecture, weights=None)
         load_weights_into(model, load_state_dict_file(spec.weights), f"{spec.architecture} from {spec.weights!r}")

@@ -114,3 +114,11 @@ def test_translate_config_needs_an_encoder_exactly_when_the_source_has_no_vector
     config = load_config(TranslateConfig, None, [*base, "source.vector_column=v", "translator.method=irp",
                                                  "translator.delta=0.6"])
     assert config.anchors.source is None and config.translator == TranslatorConfig("irp", {"delta": 0.6})
+
+
+def test_reduced_precision_is_a_valid_config_on_a_driver_without_a_gpu():
+    # The driver that validates the config may be a CPU head; the actors that run the encoder have the GPUs.
+    config = load_config(EmbedConfig, None, ["source.path=x", "source.format=images", "output.path=o",
+                                             "encoder.kind=torch_image", "encoder.architecture=mobilenet_v2",
+                                             "encoder.weights=w.pth", "encoder.precision=bf16"])
+    assert config.encoder.options["precision"] == "bf16"

@@ -191,8 +191,9 @@ def test_options_are_checked_strictly(resnet_weights: Path) -> None:
         build_torch_image_encoder(architecture="resnet18")
     with pytest.raises(ValueError, match=r"Unsupported torch_image architecture 'vgg16'.*'mobilenet_v2'"):
         TorchImageSpec("vgg16", str(resnet_weights))
+    TorchImageSpec("resnet18", str(resnet_weights), precision="bf16")  # valid as a config, for a GPU actor
     with pytest.raises(ValueError, match="needs a CUDA device"):
-        TorchImageSpec("resnet18", str(resnet_weights), precision="bf16")
+        build_torch_image_encoder(architecture="resnet18", weights=str(resnet_weights), precision="bf16")
     for bad in ({"image_size": 16}, {"batch_size": 0}, {"precision": "fp64"}):
         with pytest.raises(ValueError):
             TorchImageSpec("resnet18", str(resnet_weights), **bad)  # type: ignore[arg-type]

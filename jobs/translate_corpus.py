@@ -9,7 +9,7 @@ from pipeline.config import TranslateConfig
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipeline.runner import run_translate
+    from pipeline.translate_job import run_translate
 
     return run_configured_job(argv, "irp translate", __doc__.splitlines()[0], TranslateConfig,
                               lambda config: run_translate(config).lines())

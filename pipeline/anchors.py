@@ -7,7 +7,7 @@ what every translator is fitted on, and its fingerprint names the fit.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import fsspec
@@ -90,25 +90,30 @@ def pair_on_id(
     return (shared, source[[source_row[v] for v in shared]], target[[target_row[v] for v in shared]], unmatched)
 
 
-def load_paired_anchors(
-    target_url: str, source_url: str | None, storage_options: Mapping[str, Any] | None = None,
-    corpus_url: str | None = None, corpus_columns: tuple[str, str] = (ID_COLUMN, EMBEDDING_COLUMN),
-) -> PairedAnchors:
-    """Read the target anchor table and the source one, or take the source side from the corpus rows.
+@dataclass(frozen=True)
+class TableRef:
+    """Where an embedding table is and which columns hold its ids and vectors."""
+
+    url: str
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+    id_column: str = ID_COLUMN
+    vector_column: str = EMBEDDING_COLUMN
+
+
+def load_paired_anchors(target: TableRef, source: TableRef, source_is_corpus: bool = False) -> PairedAnchors:
+    """Read both sides' anchor tables and pair them on ``id``.
 
     Args:
-        target_url: anchor table in the target space.
-        source_url: anchor table in the source space; None to read the anchor ids out of ``corpus_url``.
-        storage_options: fsspec options for all of them.
-        corpus_url, corpus_columns: the corpus and its (id, vector) columns, used when ``source_url`` is None.
+        target: anchor table in the target space.
+        source: anchor table in the source space, or the corpus itself when ``source_is_corpus``.
+        source_is_corpus: read only the target's anchor ids out of ``source`` (pushed down to the scan), so a
+            vector-store migration takes its source-side anchors from the store.
     """
-    target_ids, target, target_meta = read_embeddings(target_url, storage_options)
-    if source_url is not None:
-        source_ids, source, source_meta = read_embeddings(source_url, storage_options)
-    else:
-        id_column, vector_column = corpus_columns
-        source_ids, source, source_meta = read_embeddings(corpus_url, storage_options, id_column, vector_column,
-                                                          ids=target_ids)
-    ids, source_aligned, target_aligned, unmatched = pair_on_id(source_ids, source, target_ids, target)
+    target_ids, target_vectors, target_meta = read_embeddings(target.url, target.storage_options)
+    source_ids, source_vectors, source_meta = read_embeddings(
+        source.url, source.storage_options, source.id_column, source.vector_column,
+        ids=target_ids if source_is_corpus else None,
+    )
+    ids, source_aligned, target_aligned, unmatched = pair_on_id(source_ids, source_vectors, target_ids, target_vectors)
     return PairedAnchors(ids, source_aligned, target_aligned, unmatched,
                          source_meta.get("space"), target_meta.get("space"))

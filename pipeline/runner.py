@@ -1,5 +1,5 @@
-"""Run a job end to end: plan shards, refuse to mix with a different job's output, skip finished shards,
-run the workers on Ray, and write the manifest and ``_SUCCESS`` last."""
+"""Run a shard job end to end: plan shards, refuse to mix with a different job's output, skip finished shards,
+run the workers on Ray, and write each output's manifest and ``_SUCCESS`` last. Also the ``embed`` job."""
 
 from __future__ import annotations
 
@@ -8,17 +8,22 @@ import hashlib
 import json
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipeline import __version__
-from pipeline.anchors import load_paired_anchors
-from pipeline.config import EmbedConfig, TranslateConfig
+from pipeline.config import (
+    EmbedConfig,
+    EncoderConfig,
+    ExecutionConfig,
+    OutputConfig,
+    SourceConfig,
+)
 from pipeline.io.sink import OutputDir
-from pipeline.io.sources import Shard, plan_shards
-from pipeline.shard_worker import ShardJob, ShardResult, ShardWorker
+from pipeline.io.sources import Shard, inputs_fingerprint, plan_shards
+from pipeline.shard_worker import ShardJob, ShardOutput, ShardResult, ShardWorker
 from pipeline.spaces import space_id
-from pipeline.translate import FittedTranslator, fit_translator
+from pipeline.translate import FittedTranslator
 
 JOB_FILE = "_job.json"
 TRANSLATOR_DIR = "_translator"
@@ -26,9 +31,13 @@ TRANSLATOR_DIR = "_translator"
 
 @dataclasses.dataclass(frozen=True)
 class Summary:
-    """What a job did, printed at the end and written into the manifest."""
+    """What a job did, printed at the end and written into each output's manifest.
 
-    output: str
+    Every output of a job receives the same rows (a row rejected for one output is rejected for all), so the
+    row counts hold for each output table.
+    """
+
+    outputs: tuple[str, ...]
     shards: int
     shards_skipped: int
     rows_in: int
@@ -45,49 +54,56 @@ class Summary:
     def lines(self) -> list[str]:
         stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in self.stage_seconds.items())
         return [
-            f"output:      {self.output}",
+            *(f"output:      {url}" for url in self.outputs),
             f"shards:      {self.shards} ({self.shards_skipped} already done, skipped)",
-            f"rows:        {self.rows_in} in, {self.rows_out} out, {self.rows_quarantined} quarantined",
+            f"rows:        {self.rows_in} in, {self.rows_out} out, {self.rows_quarantined} quarantined"
+            + (" (each output)" if len(self.outputs) > 1 else ""),
             f"time:        {self.seconds:.1f} s, {self.rows_per_second:.1f} rows/s (worker time: {stages})",
             f"workers:     {len(self.workers)} actor(s)"
             + "".join(f"; pid {w['pid']} on GPU {w['cuda_visible_devices'] or '-'}" for w in self.workers),
         ]
 
 
+@dataclasses.dataclass(frozen=True)
+class PlannedOutput:
+    """One output table of a job: where it goes, what its parts record, and what it applies to the vectors.
+
+    Attributes:
+        config: the output block (path, overwrite, storage options).
+        snapshot: the config that made this table, written into its manifest.
+        provenance: written into every part; carries the ``job_fingerprint`` that guards the directory.
+        translator: applied in the actors; None writes the vectors as they are.
+    """
+
+    config: OutputConfig
+    snapshot: Mapping[str, Any]
+    provenance: Mapping[str, Any]
+    translator: FittedTranslator | None = None
+
+    def shard_output(self) -> ShardOutput:
+        return ShardOutput(self.config.path, self.config.storage_options, self.provenance, self.translator)
+
+
 def run_embed(config: EmbedConfig) -> Summary:
     """The ``embed`` job: encode a source into an embedding table on a Ray actor pool."""
-    snapshot = config_snapshot(config)
+    return run_shard_job(config.source, config.encoder, config.execution, [embedding_output(config)])
+
+
+def embedding_output(config: EmbedConfig) -> PlannedOutput:
+    """The plan of a table of vectors in the encoder's own space (an ``embed`` job, or a job's source vectors)."""
+    snapshot = {**config_snapshot(config), "inputs": inputs_fingerprint_of(config.source)}
     provenance = {
         "space": config.output.space or space_id(config.encoder.kind, config.encoder.options),
         "encoder": {"kind": config.encoder.kind, **config.encoder.options},
         "job_fingerprint": fingerprint(snapshot),
         "package_version": __version__,
     }
-    return run_shard_job(config, snapshot, provenance)
+    return PlannedOutput(config.output, snapshot, provenance)
 
 
-def run_translate(config: TranslateConfig, say: Callable[[str], None] = print) -> Summary:
-    """The ``translate_corpus`` job: fit on the paired anchors, then translate every shard in the actors."""
-    anchors = load_paired_anchors(
-        config.anchors.target, config.anchors.source, config.anchors.storage_options,
-        corpus_url=config.source.path, corpus_columns=(config.source.id_column, config.source.content_column or ""),
-    )
-    say(f"anchors: {len(anchors.ids)} paired on id ({anchors.unmatched} ids in only one table)")
-    translator = fit_translator(anchors.source, anchors.target, config.translator.method, **config.translator.options)
-    say(f"translator: {translator.method} {dict(translator.options)}" + _cv_line(translator))
-    snapshot = {**config_snapshot(config), "anchors_fingerprint": anchors.fingerprint}
-    source_space = anchors.source_space or (
-        space_id(config.encoder.kind, config.encoder.options) if config.encoder else "source")
-    provenance = {
-        "space": config.output.space or anchors.target_space or "target",
-        "source_space": source_space,
-        "method": translator.method,
-        "translator_options": dict(translator.options),
-        "anchors_fingerprint": anchors.fingerprint,
-        "job_fingerprint": fingerprint(snapshot),
-        "package_version": __version__,
-    }
-    return run_shard_job(config, snapshot, provenance, translator)
+def inputs_fingerprint_of(source: SourceConfig) -> str:
+    """The identity of a source's files (names, sizes, modification stamps); see ``inputs_fingerprint``."""
+    return inputs_fingerprint(source.path, source.format, dict(source.storage_options))
 
 
 def save_translator_next_to(output: OutputDir, translator: FittedTranslator) -> None:
@@ -97,43 +113,39 @@ def save_translator_next_to(output: OutputDir, translator: FittedTranslator) -> 
         output.fs.put(f"{local}/", f"{output.root}/{TRANSLATOR_DIR}/", recursive=True)
 
 
-def _cv_line(translator: FittedTranslator) -> str:
-    auto = translator.report.get("auto")
-    if not auto:
-        return ""
-    best = sorted((row for row in auto["cv"] if "centred_cosine" in row), key=lambda row: -row["centred_cosine"])[:3]
-    shown = "; ".join(f"{row['method']} {row['centred_cosine']:.3f}" for row in best)
-    return f" (chosen by {auto['folds']}-fold CV on the anchors; best centred cosines: {shown})"
-
-
 def run_shard_job(
-    config: EmbedConfig | TranslateConfig,
-    snapshot: Mapping[str, Any],
-    provenance: Mapping[str, Any],
-    translator: FittedTranslator | None = None,
+    source: SourceConfig,
+    encoder: EncoderConfig | None,
+    execution: ExecutionConfig,
+    outputs: Sequence[PlannedOutput],
 ) -> Summary:
-    """Plan shards, claim the output, start Ray, run the shards not yet written, then write the manifest."""
+    """Plan shards, claim the outputs, start Ray, run the shards not yet in every output, write the manifests.
+
+    A shard counts as done only when every output holds it; otherwise it is redone for all of them (each part
+    is written atomically under a deterministic name, so redoing one replaces it with the same rows).
+    """
     from pipeline.execution import Progress, connect, run_shards
 
-    source = config.source
     shards = plan_shards(source.path, source.format, source.files_per_shard, dict(source.storage_options))
-    output = OutputDir(config.output.path, config.output.storage_options)
-    claim_output(output, provenance["job_fingerprint"], config.output.overwrite)
-    if translator is not None:
-        save_translator_next_to(output, translator)
-    job = ShardJob(source, config.output.path, config.output.storage_options, provenance, config.encoder,
-                   translator, config.execution.batch_size)
-    connect(config.execution)
+    directories = [OutputDir(planned.config.path, planned.config.storage_options) for planned in outputs]
+    for planned, directory in zip(outputs, directories):
+        claim_output(directory, planned.provenance["job_fingerprint"], planned.config.overwrite)
+        if planned.translator is not None:
+            save_translator_next_to(directory, planned.translator)
+    job = ShardJob(source, tuple(planned.shard_output() for planned in outputs), encoder, execution.batch_size)
+    connect(execution)
     started = time.perf_counter()
-    finished_before = output.finished_shards()
+    finished_before = set.intersection(*(set(directory.finished_shards()) for directory in directories))
     todo = [shard for shard in shards if shard.name not in finished_before]
     progress = Progress(len(todo))
     results = []
-    for result in run_shards(todo, lambda: ShardWorker(job), config.execution):
+    for result in run_shards(todo, lambda: ShardWorker(job), execution):
         progress.update(result)
         results.append(result)
-    summary = summarise(output.url, shards, results, time.perf_counter() - started)
-    write_manifest(output, shards, snapshot, provenance, summary)
+    summary = summarise([planned.config.path for planned in outputs], shards, results,
+                        time.perf_counter() - started)
+    for planned, directory in zip(outputs, directories):
+        write_manifest(directory, shards, planned.snapshot, planned.provenance, summary)
     return summary
 
 
@@ -177,15 +189,21 @@ def claim_output(output: OutputDir, job_fingerprint: str, overwrite: bool) -> No
         json.dump({"job_fingerprint": job_fingerprint}, f)
 
 
+# Credentials never reach a manifest, and how a job was run (actors, overwrite) does not change its tables.
+UNRECORDED_KEYS = frozenset({"storage_options", "overwrite", "execution"})
+
+
 def config_snapshot(config: Any) -> dict[str, Any]:
-    """The config as JSON, without credentials (storage_options) and without settings that don't change output."""
-    snapshot = dataclasses.asdict(config)
-    for block in snapshot.values():
-        if isinstance(block, dict):
-            block.pop("storage_options", None)
-    snapshot.get("output", {}).pop("overwrite", None)
-    snapshot.pop("execution", None)  # how many actors ran it does not change the table
-    return snapshot
+    """The config as JSON, without any ``storage_options`` and without settings that don't change output."""
+    return _scrub(dataclasses.asdict(config))
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _scrub(item) for key, item in value.items() if key not in UNRECORDED_KEYS}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(item) for item in value]
+    return value
 
 
 def fingerprint(snapshot: Mapping[str, Any]) -> str:
@@ -193,13 +211,13 @@ def fingerprint(snapshot: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps([snapshot, __version__], sort_keys=True, default=str).encode()).hexdigest()
 
 
-def summarise(output: str, shards: list[Shard], results: list[ShardResult], seconds: float) -> Summary:
+def summarise(outputs: list[str], shards: list[Shard], results: list[ShardResult], seconds: float) -> Summary:
     stage_seconds: dict[str, float] = {}
     for result in results:
         for stage, spent in result.seconds.items():
             stage_seconds[stage] = stage_seconds.get(stage, 0.0) + spent
     return Summary(
-        output=output,
+        outputs=tuple(outputs),
         shards=len(shards),
         shards_skipped=len(shards) - len(results),
         rows_in=sum(r.rows_in for r in results),

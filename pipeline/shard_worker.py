@@ -2,8 +2,9 @@
 
 ``execution.py`` runs one :class:`ShardWorker` per actor (one model per actor) and hands it whole shards.
 Vectorising means encoding texts or images with the actor's encoder, or taking the vectors a source already
-holds. A translator, when the job has one, is applied in the same actor, so source vectors never travel.
-Every input row ends up exactly once, either in the part file or in the quarantine file with its reason.
+holds. One vectorising pass fans out to every output of the job: each output applies its own translator (or
+none, for the source-space table) in the same actor, so source vectors never travel. Every input row ends up
+exactly once in each output, either in its part file or in its quarantine file with the reason.
 """
 
 from __future__ import annotations
@@ -39,40 +40,55 @@ class ShardResult:
 
 
 @dataclass(frozen=True)
+class ShardOutput:
+    """One table every shard is written into.
+
+    Attributes:
+        url, storage_options: the output directory and its fsspec options.
+        provenance: JSON facts written into every part's metadata.
+        translator: applied after vectorising (its fused plan, one matmul per shard); None writes the vectors
+            as they are. Shipped with the job, so every actor holds it once, wherever the actor runs.
+    """
+
+    url: str
+    storage_options: Mapping[str, Any]
+    provenance: Mapping[str, Any]
+    translator: FittedTranslator | None = None
+
+
+@dataclass(frozen=True)
 class ShardJob:
     """Everything a worker needs, small enough to ship to every actor.
 
     Attributes:
         source: where rows come from and which column holds the content.
-        output_url, output_options: the output directory and its fsspec options.
-        provenance: JSON facts written into every part's metadata.
+        outputs: the tables each shard is written into (one per target space, plus the source space if asked).
         encoder: how to embed texts or images; None when the source holds vectors.
-        translator: applied after vectorising (its fused plan, one matmul per shard); None writes the vectors
-            as they are. Shipped with the job, so every actor holds it once, wherever the actor runs.
         batch_size: images per encoder call (text encoders plan their own token-budget batches).
     """
 
     source: SourceConfig
-    output_url: str
-    output_options: Mapping[str, Any]
-    provenance: Mapping[str, Any]
+    outputs: tuple[ShardOutput, ...]
     encoder: EncoderConfig | None = None
-    translator: FittedTranslator | None = None
     batch_size: int = 64
+
+    @property
+    def source_dim(self) -> int | None:
+        """The vector width every translator expects, when any output translates."""
+        return next((o.translator.source_dim for o in self.outputs if o.translator is not None), None)
 
 
 class ShardWorker:
-    """Holds one encoder and/or one translator plan, loaded once per actor, and writes whole shards."""
+    """Holds one encoder and the outputs' translator plans, loaded once per actor, and writes whole shards."""
 
     def __init__(self, job: ShardJob) -> None:
         from pipeline.encoders import build_encoder
 
         self.job = job
-        self.output = OutputDir(job.output_url, job.output_options)
+        self.outputs = [OutputDir(output.url, output.storage_options) for output in job.outputs]
         self.encoder = None
         if job.encoder is not None:
             self.encoder = build_encoder(job.encoder.kind, **resolve_encoder_options(job.encoder.options))
-        self.translator = job.translator
 
     def __call__(self, shard: Shard) -> ShardResult:
         source = self.job.source
@@ -81,25 +97,35 @@ class ShardWorker:
         ids = table.column(source.id_column).combine_chunks()
         clock["read"] = time.perf_counter()
         keep, vectors, bad = self._vectorise(ids, table.column(source.content_column))
-        clock["encode"] = time.perf_counter()
-        if self.translator is not None and len(keep):
-            vectors = self.translator.plan.apply(vectors)
+        clock["encode" if self.encoder is not None else "vectors"] = time.perf_counter()
+        results = [self._translated(output, keep, vectors) for output in self.job.outputs]
+        for translated in results:  # a model can emit NaN (fp16 overflow): never write it, in any output
+            for reason, rows in bad_rows(translated).items():
+                bad.update({int(keep[i]): f"produced a {reason}" for i in rows})
         clock["translate"] = time.perf_counter()
-        for reason, rows in bad_rows(vectors).items():  # a model can emit NaN (fp16 overflow): never write it
-            bad.update({int(keep[i]): f"produced a {reason}" for i in rows})
         good = np.flatnonzero(~np.isin(keep, np.fromiter(bad, dtype=np.int64, count=len(bad))))
-        part = embedding_table(ids.take(pa.array(keep[good], type=pa.int64())), vectors[good], self.job.provenance)
-        counts = {"rows_in": table.num_rows, "rows_out": part.num_rows, "rows_quarantined": len(bad)}
-        self.output.write_part(shard.name, part, quarantine_table(bad, ids, shard.files[0]), counts)
+        good_ids = ids.take(pa.array(keep[good], type=pa.int64()))
+        rejected = quarantine_table(bad, ids, shard.files[0])
+        counts = {"rows_in": table.num_rows, "rows_out": len(good), "rows_quarantined": len(bad)}
+        for output, directory, translated in zip(self.job.outputs, self.outputs, results):
+            part = embedding_table(good_ids, translated[good], output.provenance)
+            directory.write_part(shard.name, part, rejected, counts)
         clock["write"] = time.perf_counter()
         return ShardResult(shard.name, **counts, seconds=_durations(clock), worker=worker_info())
+
+    @staticmethod
+    def _translated(output: ShardOutput, keep: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        if output.translator is None:
+            return vectors
+        if not len(keep):  # an all-rejected shard still writes an (empty) part of the target's width
+            return np.zeros((0, output.translator.target_dim), dtype=np.float32)
+        return output.translator.plan.apply(vectors)
 
     def _vectorise(self, ids: pa.Array, content: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
         """Rows kept, their ``(len(keep), d)`` vectors, and ``{row: reason}`` for the rest."""
         bad = id_problems(ids)
         if self.encoder is None:
-            dim = self.translator.source_dim if self.translator is not None else None
-            matrix, content_bad = stored_vectors(content, dim)
+            matrix, content_bad = stored_vectors(content, self.job.source_dim)
             keep = _kept(len(ids), {**content_bad, **bad})
             return keep, matrix[keep], {**content_bad, **bad}
         prepared, content_bad = prepare_content(content.to_pylist(), self.job.source.modality)

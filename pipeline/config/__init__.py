@@ -8,7 +8,7 @@ from pipeline.config.blocks import (
     SourceConfig,
     TranslatorConfig,
 )
-from pipeline.config.jobs import DemoConfig, EmbedConfig, TranslateConfig
+from pipeline.config.jobs import DemoConfig, EmbedConfig, TargetConfig, TranslateConfig
 from pipeline.config.loader import ConfigError, load_config
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "ExecutionConfig",
     "OutputConfig",
     "SourceConfig",
+    "TargetConfig",
     "TranslateConfig",
     "TranslatorConfig",
     "load_config",

@@ -159,15 +159,32 @@ class ExecutionConfig:
 
 @dataclasses.dataclass(frozen=True)
 class AnchorsConfig:
-    """The shared anchors: one embedding table per space, joined on ``id``.
+    """The shared anchors of one target: embedding tables joined on ``id``, or an anchor set the job embeds.
 
     Attributes:
-        source: anchor table in the source space; omit it to take the source vectors straight from the corpus
-            rows whose ids are in the target table (a vector-store migration embeds only the new side).
-        target: anchor table in the target space.
-        storage_options: fsspec options for both tables; never written to logs or manifests.
+        target: anchor table in the target space (a Parquet file or an ``embed`` output directory).
+        source: anchor table in the source space. Omit it to take the source side from the corpus rows whose ids
+            are anchors (a vector-store migration embeds only the new side), or, for a raw corpus with an anchor
+            ``set``, to embed the set with the job's encoder.
+        set: the anchor items themselves (ids plus text or images), embedded by the job with the ``embed``
+            machinery into ``<output>/_anchors/``; instead of ``target``.
+        target_encoder: the target model, which embeds ``set`` in the target space.
+        storage_options: fsspec options for the tables; never written to logs or manifests.
     """
 
-    target: str
+    target: str | None = None
     source: str | None = None
+    set: SourceConfig | None = None
+    target_encoder: EncoderConfig | None = None
     storage_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def problems(self) -> list[str]:
+        if (self.target is None) == (self.set is None):
+            return ["target: give exactly one of target (an anchor table) or set (anchor items the job embeds)"]
+        if self.set is not None and self.target_encoder is None:
+            return ["target_encoder: required with set, to embed the anchor set in the target space"]
+        if self.set is None and self.target_encoder is not None:
+            return ["target_encoder: only used with set; drop it, or give the anchor set"]
+        if self.set is not None and self.set.modality == "vector":
+            return ["set: anchor items need a text_column or image_column to embed"]
+        return []

@@ -67,25 +67,71 @@ class EmbedConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class TargetConfig:
+    """One target space of a ``translate_corpus`` job: its anchors, its translator and its output table.
+
+    Attributes:
+        anchors: the anchors shared with the source space.
+        output: where the translated table goes.
+        translator: the estimator; the job's top-level ``translator`` when omitted.
+    """
+
+    anchors: AnchorsConfig
+    output: OutputConfig
+    translator: TranslatorConfig | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class TranslateConfig:
-    """The ``translate_corpus`` job: a corpus into another model's space through shared anchors.
+    """The ``translate_corpus`` job: a corpus into other models' spaces through shared anchors.
 
     A source that holds vectors (``vector_column``) is translated without touching any model. A source of texts
-    or images names an ``encoder``; each actor then encodes and translates in one pass.
+    or images names an ``encoder``; each actor then encodes once and translates into every target in one pass.
+    One target is given by top-level ``anchors`` and ``output`` (DESIGN.md §4); several by ``targets``, a
+    mapping of names to ``{anchors, output, translator}``. ``source_output`` also writes the source-space vectors.
     """
 
     source: SourceConfig
-    anchors: AnchorsConfig
-    output: OutputConfig
+    anchors: AnchorsConfig | None = None
+    output: OutputConfig | None = None
     translator: TranslatorConfig = dataclasses.field(default_factory=TranslatorConfig)
+    targets: Mapping[str, TargetConfig] = dataclasses.field(default_factory=dict)
+    source_output: OutputConfig | None = None
     encoder: EncoderConfig | None = None
     execution: ExecutionConfig = dataclasses.field(default_factory=ExecutionConfig)
 
+    def target_list(self) -> dict[str, TargetConfig]:
+        """Every target by name, each with its translator filled in."""
+        if not self.targets:
+            return {"target": TargetConfig(self.anchors, self.output, self.translator)}
+        return {name: dataclasses.replace(target, translator=target.translator or self.translator)
+                for name, target in self.targets.items()}
+
     def problems(self) -> list[str]:
+        found = self._shape_problems()
         if self.source.modality == "vector" and self.encoder is not None:
-            return ["encoder: the source already holds vectors (vector_column); drop the encoder block"]
+            found.append("encoder: the source already holds vectors (vector_column); drop the encoder block")
         if self.source.modality != "vector" and self.encoder is None:
-            return [f"encoder: required to embed the source's {self.source.content_column} column"]
-        if self.anchors.source is None and self.source.modality != "vector":
-            return ["anchors.source: required unless the corpus holds the source vectors (vector_column)"]
-        return []
+            found.append(f"encoder: required to embed the source's {self.source.content_column} column")
+        if self.source_output is not None and self.encoder is None:
+            found.append("source_output: the source vectors already exist; only a raw corpus writes them")
+        if found:
+            return found
+        for name, target in self.target_list().items():
+            where = f"targets.{name}.anchors" if self.targets else "anchors"
+            if target.anchors.source is None and target.anchors.set is None and self.source.modality != "vector":
+                found.append(f"{where}.source: required unless the corpus holds the source vectors "
+                             "(vector_column) or the job embeds an anchor set")
+        outputs = [target.output.path for target in self.target_list().values()]
+        outputs += [self.source_output.path] if self.source_output else []
+        if len(set(outputs)) != len(outputs):
+            key = "targets" if self.targets else "source_output.path"
+            found.append(f"{key}: every output needs its own path; got {outputs}")
+        return found
+
+    def _shape_problems(self) -> list[str]:
+        if self.targets:
+            given = [key for key in ("anchors", "output") if getattr(self, key) is not None]
+            return [f"{key}: give it per target under targets.<name>, not beside targets" for key in given]
+        return [f"{key}: required (or name several targets under targets)" for key in ("anchors", "output")
+                if getattr(self, key) is None]

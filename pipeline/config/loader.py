@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -115,7 +116,7 @@ def _build_dataclass(schema: Any, value: Any, path: str, problems: list[str]) ->
         close = difflib.get_close_matches(str(key), fields, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {sorted(fields)}"
         problems.append(f"{_join(path, key)}: unknown key{hint}")
-    built, complete = {}, True
+    built, complete, failed = {}, True, set()
     for name, field in fields.items():
         required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
         if name not in value:
@@ -127,8 +128,9 @@ def _build_dataclass(schema: Any, value: Any, path: str, problems: list[str]) ->
         candidate = build(hints[name], value[name], _join(path, name), problems)
         if len(problems) == already:
             built[name] = candidate
-        elif required:
-            complete = False
+        else:
+            failed.add(name)
+            complete = complete and not required
         # An invalid optional field is already reported; its default stands in so the other value checks run.
     if not complete:
         return None
@@ -137,15 +139,19 @@ def _build_dataclass(schema: Any, value: Any, path: str, problems: list[str]) ->
     except (TypeError, ValueError) as e:
         problems.append(f"{where}: {e}")
         return None
-    if hasattr(config, "problems"):
-        problems.extend(_join(path, problem) for problem in config.problems())  # problems name their own key
+    if hasattr(config, "problems"):  # problems name their own key; a key already reported is not repeated
+        problems.extend(_join(path, problem) for problem in config.problems()
+                        if re.split(r"[:.]", problem, maxsplit=1)[0] not in failed)
     return config
 
 
 def _build_union(args: tuple, value: Any, path: str, problems: list[str]) -> Any:
     if value is None and type(None) in args:
         return None
-    for option in (a for a in args if a is not type(None)):
+    options = [a for a in args if a is not type(None)]
+    if len(options) == 1 and (dataclasses.is_dataclass(options[0]) or hasattr(options[0], "from_config")):
+        return build(options[0], value, path, problems)  # a block's own problems say more than "must be X or None"
+    for option in options:
         trial: list[str] = []
         built = build(option, value, path, trial)
         if not trial:

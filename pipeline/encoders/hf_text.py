@@ -20,8 +20,20 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoTokenizer
 
-from pipeline.encoders.batching import Ragged, pack, plan_token_batches, prefetched, ragged_from_lists
-from pipeline.encoders.hf_loading import DTYPES, load_model, resolve_dtype, resolve_max_length, token_columns
+from pipeline.encoders.batching import (
+    Ragged,
+    pack,
+    plan_token_batches,
+    prefetched,
+    ragged_from_lists,
+)
+from pipeline.encoders.hf_loading import (
+    DTYPES,
+    load_model,
+    resolve_dtype,
+    resolve_max_length,
+    token_columns,
+)
 from pipeline.encoders.specs import is_int, spec_from_options
 from pipeline.encoders.texts import check_texts
 

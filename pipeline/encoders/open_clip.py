@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pipeline.encoders.texts import check_texts
 from pipeline.encoders.images import ImageItem, encode_in_batches
 from pipeline.encoders.specs import is_int, require_cuda_for, spec_from_options
+from pipeline.encoders.texts import check_texts
 from pipeline.encoders.weights import load_state_dict_file, load_weights_into
 
 __all__ = [

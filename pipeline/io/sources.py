@@ -7,7 +7,9 @@ part names are deterministic and a rerun can skip the shards it already wrote.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +89,22 @@ def plan_shards(path: str, fmt: str, files_per_shard: int = 256, storage_options
         return [Shard(i, (_url(fs, f),)) for i, f in enumerate(files)]
     chunks = [files[i : i + files_per_shard] for i in range(0, len(files), files_per_shard)]
     return [Shard(i, tuple(_url(fs, f) for f in chunk), root=root) for i, chunk in enumerate(chunks)]
+
+
+def inputs_fingerprint(path: str, fmt: str, storage_options: dict | None = None) -> str:
+    """sha256 over every input file's relative name, size and modification stamp (mtime, ETag, ...).
+
+    A job's fingerprint includes it, so an input that changed under the same path is a different job: its
+    output refuses to mix with the old one instead of resuming with stale shards. Reading stamps is cheap
+    (listing metadata, not content), even for large object-store folders.
+    """
+    fs, root, files = _list_files(resolve_path(path), fmt, storage_options or {})
+    stamps = []
+    for f in files:
+        info = fs.info(f)
+        stamp = next((info[key] for key in ("mtime", "LastModified", "updated", "ETag", "etag") if key in info), None)
+        stamps.append([posixpath.relpath(f, root) if root else f, info.get("size"), str(stamp)])
+    return hashlib.sha256(json.dumps(stamps).encode()).hexdigest()
 
 
 def read_shard(

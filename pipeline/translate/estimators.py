@@ -13,7 +13,12 @@ from typing import Any
 import numpy as np
 
 from pipeline.translate import functional as F
-from pipeline.translate.options import IRPOptions, ProcrustesOptions, RidgeOptions, as_dict
+from pipeline.translate.options import (
+    IRPOptions,
+    ProcrustesOptions,
+    RidgeOptions,
+    as_dict,
+)
 from pipeline.translate.plan import AffinePlan
 from pipeline.translate.projector import RelativeProjector, compose_plan
 

@@ -1,4 +1,4 @@
-"""The translate_corpus job on a real local Ray, for a vector-store export that already holds vectors."""
+"""The translate_corpus job on a real local Ray: vector-store exports, raw corpora, fan-out, anchor sets."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 
 from pipeline.config import TranslateConfig, load_config
 from pipeline.io.tables import embedding_table, read_provenance, vectors_of
-from pipeline.runner import run_translate
 from pipeline.translate import fit_translator, load_translator
+from pipeline.translate_job import run_translate
+from tests.conftest import TINY_WORDS as WORDS
 
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -93,9 +94,8 @@ def test_source_anchors_can_come_from_the_corpus_itself(local_ray, tmp_path, spa
 def test_raw_texts_are_encoded_and_translated_in_the_same_actor(local_ray, tmp_path, tiny_bert_dir):
     from pipeline.encoders.hf_text import HFTextEncoder, HFTextSpec
 
-    words = "the a cat dog sat on mat and ran far away quick brown fox jumps over lazy river stone".split()
     rng = np.random.default_rng(1)
-    texts = [" ".join(rng.choice(words, size=rng.integers(2, 9))) for _ in range(80)]
+    texts = [" ".join(rng.choice(WORDS, size=rng.integers(2, 9))) for _ in range(80)]
     encoder = HFTextEncoder(HFTextSpec(model=str(tiny_bert_dir)))
     source_vectors = encoder.encode(texts)
     target_vectors = source_vectors @ rng.normal(size=(32, 20)).astype(np.float32) + 0.5  # another "model"
@@ -116,3 +116,79 @@ def test_raw_texts_are_encoded_and_translated_in_the_same_actor(local_ray, tmp_p
         source_vectors[50:])
     np.testing.assert_allclose(vectors_of(table.column("embedding")), expected, rtol=1e-4, atol=1e-4)
     assert read_provenance(table.schema)["source_space"] == f"hf_text/{tiny_bert_dir.name}"
+
+
+def test_one_encode_pass_fans_out_to_two_targets_and_the_source_table(local_ray, tmp_path, tiny_bert_dir):
+    """Target "tables" pairs anchor tables; target "embedded" has the job embed an anchor set with a second model."""
+    from pipeline.encoders.hf_text import HFTextEncoder, HFTextSpec
+    from tests.conftest import build_tiny_bert
+
+    other_dir = build_tiny_bert(tmp_path / "other-bert", seed=7)  # a different "target model"
+    rng = np.random.default_rng(2)
+    texts = [" ".join(rng.choice(WORDS, size=rng.integers(2, 9))) for _ in range(90)]
+    source_model, other_model = (HFTextEncoder(HFTextSpec(model=str(path))) for path in (tiny_bert_dir, other_dir))
+    source_vectors = source_model.encode(texts)
+    table_target = source_vectors @ rng.normal(size=(32, 12)).astype(np.float32)
+    write(tmp_path / "anchors_src.parquet", list(range(40)), source_vectors[:40])
+    write(tmp_path / "anchors_tgt.parquet", list(range(40)), table_target[:40])
+    pq.write_table(pa.table({"id": list(range(40)), "text": texts[:40]}), tmp_path / "anchor_set.parquet")
+    pq.write_table(pa.table({"id": list(range(40, 90)), "text": texts[40:]}), tmp_path / "corpus.parquet")
+    (tmp_path / "job.yaml").write_text(
+        f"source: {{path: {tmp_path}/corpus.parquet, text_column: text}}\n"
+        f"encoder: {{kind: hf_text, model: {tiny_bert_dir}}}\n"
+        "translator: {method: ridge, alpha: 0.001}\n"
+        "targets:\n"
+        f"  tables:   {{anchors: {{source: {tmp_path}/anchors_src.parquet, target: {tmp_path}/anchors_tgt.parquet}},"
+        f" output: {{path: {tmp_path}/out_tables}}}}\n"
+        f"  embedded: {{anchors: {{set: {{path: {tmp_path}/anchor_set.parquet, text_column: text}},"
+        f" target_encoder: {{kind: hf_text, model: {other_dir}}}}},"
+        f" output: {{path: {tmp_path}/out_embedded}}, translator: {{method: procrustes}}}}\n"
+        f"source_output: {{path: {tmp_path}/out_source}}\n"
+    )
+    summary = run_translate(load_config(TranslateConfig, tmp_path / "job.yaml"), say=lambda line: None)
+    assert len(summary.outputs) == 3 and (summary.rows_in, summary.rows_out) == (50, 50)
+
+    def vectors(name):
+        table = pq.read_table(tmp_path / name / "part-00000.parquet")
+        assert table.column("id").to_pylist() == list(range(40, 90))
+        return vectors_of(table.column("embedding")), read_provenance(table.schema)
+
+    got, _ = vectors("out_tables")
+    expected = fit_translator(source_vectors[:40], table_target[:40], "ridge", alpha=0.001).transform(
+        source_vectors[40:])
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    got, provenance = vectors("out_embedded")
+    expected = fit_translator(source_vectors[:40], other_model.encode(texts[:40]), "procrustes").transform(
+        source_vectors[40:])
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    assert provenance["method"] == "procrustes" and provenance["space"] == f"hf_text/{other_dir.name}"
+    assert (tmp_path / "out_embedded" / "_anchors" / "target" / "_SUCCESS").exists()
+    got, provenance = vectors("out_source")
+    np.testing.assert_allclose(got, source_vectors[40:], rtol=1e-5, atol=1e-5)
+    assert "method" not in provenance
+    for name in ("out_tables", "out_embedded", "out_source"):
+        manifest = json.loads((tmp_path / name / "_manifest.json").read_text())
+        assert manifest["totals"] == {"rows_in": 50, "rows_out": 50, "rows_quarantined": 0}
+
+
+def test_vector_store_migration_embeds_only_the_new_side_of_an_anchor_set(local_ray, tmp_path, tiny_bert_dir):
+    from pipeline.encoders.hf_text import HFTextEncoder, HFTextSpec
+
+    rng = np.random.default_rng(3)
+    texts = [" ".join(rng.choice(WORDS, size=rng.integers(2, 9))) for _ in range(70)]
+    old_store = rng.normal(size=(70, 10)).astype(np.float32)  # the old model is gone; its vectors remain
+    write(tmp_path / "store.parquet", [f"d{i}" for i in range(70)], old_store, space="old-model")
+    pq.write_table(pa.table({"id": [f"d{i}" for i in range(0, 70, 2)], "text": texts[::2]}), tmp_path / "set.parquet")
+    (tmp_path / "job.yaml").write_text(
+        f"source: {{path: {tmp_path}/store.parquet, vector_column: embedding}}\n"
+        f"anchors: {{set: {{path: {tmp_path}/set.parquet, text_column: text}},"
+        f" target_encoder: {{kind: hf_text, model: {tiny_bert_dir}}}}}\n"
+        "translator: {method: ridge, alpha: 0.01}\n"
+    )
+    summary = run_translate(config(tmp_path), say=lambda line: None)
+    assert summary.rows_out == 70
+    table = pq.read_table(tmp_path / "out" / "part-00000.parquet")
+    new_anchors = HFTextEncoder(HFTextSpec(model=str(tiny_bert_dir))).encode(texts[::2])
+    expected = fit_translator(old_store[::2], new_anchors, "ridge", alpha=0.01).transform(old_store)
+    np.testing.assert_allclose(vectors_of(table.column("embedding")), expected, rtol=1e-4, atol=1e-4)
+    assert read_provenance(table.schema)["source_space"] == "old-model"

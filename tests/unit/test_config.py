@@ -116,6 +116,46 @@ def test_translate_config_needs_an_encoder_exactly_when_the_source_has_no_vector
     assert config.anchors.source is None and config.translator == TranslatorConfig("irp", {"delta": 0.6})
 
 
+def test_translate_config_takes_one_target_or_several_with_anchor_tables_or_sets(tmp_path):
+    raw = ["source.path=c.jsonl", "source.format=jsonl", "source.text_column=text", "encoder.kind=hf_text",
+           "encoder.model=m"]
+    (tmp_path / "two.yaml").write_text(
+        "translator: {method: procrustes}\n"
+        "targets:\n"
+        "  a: {anchors: {source: s.parquet, target: t.parquet}, output: {path: out/a}}\n"
+        "  b: {anchors: {set: {path: set.parquet, text_column: text}, target_encoder: {kind: hf_text, model: m2}},\n"
+        "      output: {path: out/b}, translator: {method: ridge, alpha: 1.0}}\n"
+        "source_output: {path: out/source}\n"
+    )
+    config = load_config(TranslateConfig, tmp_path / "two.yaml", raw)
+    targets = config.target_list()
+    assert targets["a"].translator == TranslatorConfig("procrustes")  # the job's translator, inherited
+    assert targets["b"].translator == TranslatorConfig("ridge", {"alpha": 1.0})
+    assert targets["b"].anchors.target_encoder.options == {"model": "m2"}
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(TranslateConfig, tmp_path / "two.yaml", [
+            *raw, "anchors.target=t.parquet", "targets.a.output.path=out/b", "targets.b.anchors.target=t.parquet",
+        ])
+    assert caught.value.problems[0] == (
+        "targets.b.anchors.target: give exactly one of target (an anchor table) or set (anchor items the job embeds)")
+    with pytest.raises(ConfigError) as caught:
+        load_config(TranslateConfig, tmp_path / "two.yaml", [*raw, "anchors.target=t.parquet"])
+    assert caught.value.problems == ["anchors: give it per target under targets.<name>, not beside targets"]
+    with pytest.raises(ConfigError) as caught:
+        load_config(TranslateConfig, tmp_path / "two.yaml", [*raw, "targets.a.output.path=out/b"])
+    assert caught.value.problems == ["targets: every output needs its own path; got ['out/b', 'out/b', 'out/source']"]
+    with pytest.raises(ConfigError) as caught:
+        load_config(TranslateConfig, None, ["source.path=c.parquet", "source.vector_column=v",
+                                            "anchors.set.path=s.parquet", "anchors.set.vector_column=v",
+                                            "source_output.path=o2"])
+    assert caught.value.problems == [
+        "anchors.target_encoder: required with set, to embed the anchor set in the target space",
+        "output: required (or name several targets under targets)",
+        "source_output: the source vectors already exist; only a raw corpus writes them",
+    ]
+
+
 def test_reduced_precision_is_a_valid_config_on_a_driver_without_a_gpu():
     # The driver that validates the config may be a CPU head; the actors that run the encoder have the GPUs.
     config = load_config(EmbedConfig, None, ["source.path=x", "source.format=images", "output.path=o",

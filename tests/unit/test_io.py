@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.io.sink import OutputDir, quarantine_table
-from pipeline.io.sources import plan_shards, read_shard, resolve_path
+from pipeline.io.sources import inputs_fingerprint, plan_shards, read_shard, resolve_path
 from pipeline.io.tables import embedding_table, read_provenance, vectors_of
 
 
@@ -105,3 +105,20 @@ def test_output_dir_writes_parts_counts_manifest_and_success_last(tmp_path):
     assert json.loads((tmp_path / "out" / "_manifest.json").read_text())["shards"]["part-00000"]["rows_out"] == 2
     assert (tmp_path / "out" / "_SUCCESS").exists()
     assert not [p for p in (tmp_path / "out").rglob(".tmp-*")]  # temporaries were all moved into place
+
+
+def test_inputs_fingerprint_follows_names_sizes_and_stamps_not_reads(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("alpha")
+    (folder / "b.txt").write_text("beta")
+    first = inputs_fingerprint(str(folder), "text")
+    assert inputs_fingerprint(str(folder), "text") == first  # listing twice changes nothing
+    (folder / "b.txt").write_text("beta, edited")
+    edited = inputs_fingerprint(str(folder), "text")
+    assert edited != first
+    (folder / "c.txt").write_text("gamma")
+    grown = inputs_fingerprint(str(folder), "text")
+    assert grown != edited
+    (folder / "_notes.txt").write_text("not an input: names starting with _ or . are skipped")
+    assert inputs_fingerprint(str(folder), "text") == grown

@@ -1,0 +1,134 @@
+"""The ``translate_corpus`` job: fit one translator per target on its anchors, then run every shard once.
+
+Each target's anchors are anchor tables joined on ``id``, or an anchor set the job embeds first with the
+``embed`` machinery (into ``<output>/_anchors/``). The translators are fitted on the driver (anchor sets are
+small), saved next to their outputs, and shipped to the actors, where one vectorising pass per shard feeds
+every target, and the source-space table too when ``source_output`` asks for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pipeline import __version__
+from pipeline.anchors import PairedAnchors, TableRef, load_paired_anchors
+from pipeline.config import (
+    EmbedConfig,
+    EncoderConfig,
+    OutputConfig,
+    TargetConfig,
+    TranslateConfig,
+)
+from pipeline.io.sink import OutputDir
+from pipeline.runner import (
+    PlannedOutput,
+    Summary,
+    claim_output,
+    config_snapshot,
+    embedding_output,
+    fingerprint,
+    inputs_fingerprint_of,
+    run_embed,
+    run_shard_job,
+)
+from pipeline.spaces import space_id
+from pipeline.translate import FittedTranslator, fit_translator
+
+ANCHORS_DIR = "_anchors"
+
+
+def run_translate(config: TranslateConfig, say: Callable[[str], None] = print) -> Summary:
+    """Plan every target (anchors, fit), then encode or read each shard once and write every output."""
+    outputs = [plan_target(config, name, target, say) for name, target in config.target_list().items()]
+    if config.source_output is not None:
+        embed = EmbedConfig(config.source, config.encoder, config.source_output, config.execution)
+        outputs.append(embedding_output(embed))
+    return run_shard_job(config.source, config.encoder, config.execution, outputs)
+
+
+def plan_target(config: TranslateConfig, name: str, target: TargetConfig, say: Callable[[str], None]) -> PlannedOutput:
+    """Claim the target's output, get its paired anchors, fit and save its translator.
+
+    Anchor tables are read before the output is claimed, so their content is part of the job fingerprint
+    (changed anchors refuse to mix with an old output). An anchor set is embedded after the claim, into the
+    claimed directory; its config (path and encoders) is what the fingerprint covers.
+    """
+    shared = {key: value for key, value in config_snapshot(config).items() if key in ("source", "encoder")}
+    snapshot = {**shared, "inputs": inputs_fingerprint_of(config.source), "target": config_snapshot(target)}
+    anchors = None if target.anchors.set is not None else anchor_tables(config, target)
+    if anchors is not None:
+        snapshot["anchors_fingerprint"] = anchors.fingerprint
+    else:
+        snapshot["anchor_set_inputs"] = inputs_fingerprint_of(target.anchors.set)
+    job_fingerprint = fingerprint(snapshot)
+    claim_output(OutputDir(target.output.path, target.output.storage_options), job_fingerprint,
+                 target.output.overwrite)
+    if anchors is None:
+        anchors = embed_anchor_set(config, target, say)
+    say(f"{name}: {len(anchors.ids)} anchors paired on id ({anchors.unmatched} ids in only one table)")
+    translator = fit_translator(anchors.source, anchors.target, target.translator.method,
+                                **target.translator.options)
+    say(f"{name}: {translator.method} {dict(translator.options)}" + _cv_line(translator))
+    provenance = {
+        "space": target.output.space or anchors.target_space or name,
+        "source_space": anchors.source_space or _source_space(config),
+        "method": translator.method,
+        "translator_options": dict(translator.options),
+        "anchors_fingerprint": anchors.fingerprint,
+        "job_fingerprint": job_fingerprint,
+        "package_version": __version__,
+    }
+    return PlannedOutput(target.output, {**snapshot, "anchors_fingerprint": anchors.fingerprint}, provenance,
+                         translator)
+
+
+def anchor_tables(config: TranslateConfig, target: TargetConfig) -> PairedAnchors:
+    """Pair the target's anchor tables; without a source table, the source side comes from the corpus rows."""
+    anchors = target.anchors
+    if anchors.source is not None:
+        source, from_corpus = TableRef(anchors.source, anchors.storage_options), False
+    else:
+        source, from_corpus = _corpus_ref(config), True
+    return load_paired_anchors(TableRef(anchors.target, anchors.storage_options), source, from_corpus)
+
+
+def embed_anchor_set(config: TranslateConfig, target: TargetConfig, say: Callable[[str], None]) -> PairedAnchors:
+    """Embed the anchor set in the target space (and in the source space, for a raw corpus), then pair.
+
+    The embedded tables are ordinary ``embed`` outputs under ``<output>/_anchors/``: a rerun reuses them.
+    """
+    anchors = target.anchors
+
+    def embed(side: str, encoder: EncoderConfig) -> TableRef:
+        output = OutputConfig(f"{target.output.path.rstrip('/')}/{ANCHORS_DIR}/{side}",
+                              overwrite=target.output.overwrite, storage_options=target.output.storage_options)
+        summary = run_embed(EmbedConfig(anchors.set, encoder, output, config.execution))
+        say(f"anchor set embedded in the {side} space: {summary.rows_out} rows, {summary.rows_quarantined} "
+            f"quarantined ({summary.seconds:.0f} s) -> {output.path}")
+        return TableRef(output.path, output.storage_options)
+
+    target_table = embed("target", anchors.target_encoder)
+    if anchors.source is not None:
+        return load_paired_anchors(target_table, TableRef(anchors.source, anchors.storage_options))
+    if config.encoder is not None:
+        return load_paired_anchors(target_table, embed("source", config.encoder))
+    return load_paired_anchors(target_table, _corpus_ref(config), source_is_corpus=True)
+
+
+def _corpus_ref(config: TranslateConfig) -> TableRef:
+    source = config.source
+    return TableRef(source.path, source.storage_options, source.id_column, source.vector_column)
+
+
+def _source_space(config: TranslateConfig) -> str:
+    return space_id(config.encoder.kind, config.encoder.options) if config.encoder else "source"
+
+
+def _cv_line(translator: FittedTranslator) -> str:
+    auto = translator.report.get("auto")
+    if not auto:
+        return ""
+    best = sorted((row for row in auto["cv"] if "centred_cosine" in row), key=lambda row: -row["centred_cosine"])[:3]
+    shown = "; ".join(f"{row['method']} {row['centred_cosine']:.3f}" for row in best)
+    return f" (chosen by {auto['folds']}-fold CV on the anchors; best centred cosines: {shown})"
+

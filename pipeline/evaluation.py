@@ -104,12 +104,33 @@ def evaluate_translation(
     translator = fit_translator(source[split.anchors], target[split.anchors], method, **dict(options or {}))
     translated = translator.transform(source[split.test])
     decoder = decoder or train_decoder(target[split.train], labels[split.train])
-    native = float(np.mean(decoder.predict(target[split.test]) == labels[split.test]))
-    stitched = float(np.mean(decoder.predict(translated) == labels[split.test]))
+    centre = target[split.anchors].mean(axis=0)
     return {
         "method": translator.method,
         "options": dict(translator.options),
-        **translation_metrics(translated, target[split.test], target[split.anchors].mean(axis=0)),
+        **score_translation(translated, target[split.test], labels[split.test], decoder, centre),
+    }
+
+
+def score_translation(
+    translated: np.ndarray, truth: np.ndarray, labels: np.ndarray, decoder, centre: np.ndarray
+) -> dict[str, float]:
+    """How well translated vectors stand in for the target's own: geometry, retrieval and the target's decoder.
+
+    Args:
+        translated: (n, d) vectors translated into the target space.
+        truth: (n, d) the same items embedded by the target model.
+        labels: (n,) their classes.
+        decoder: a classifier trained on the target's own embeddings.
+        centre: (d,) target centre (the anchor mean) for the centred metrics.
+
+    Returns:
+        The :func:`translation_metrics`, plus native and stitched accuracy and their ratio.
+    """
+    native = float(np.mean(decoder.predict(truth) == labels))
+    stitched = float(np.mean(decoder.predict(translated) == labels))
+    return {
+        **translation_metrics(translated, truth, centre),
         "native_accuracy": native,
         "stitched_accuracy": stitched,
         "accuracy_ratio": stitched / native,

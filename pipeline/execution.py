@@ -90,20 +90,29 @@ def run_shards(
 
 
 class Progress:
-    """One line per finished shard with rows/s and an ETA, to stderr, so long jobs never look hung."""
+    """Progress lines to stderr with rows/s and an ETA, so long jobs never look hung.
 
-    def __init__(self, total_shards: int) -> None:
+    A line per finished shard would flood the log of a job with thousands of small shards, so lines come at
+    most every ``every_s`` seconds, plus one for the last shard.
+    """
+
+    def __init__(self, total_shards: int, every_s: float = 5.0) -> None:
         self.total, self.done, self.rows = total_shards, 0, 0
-        self.started = time.perf_counter()
+        self.every_s = every_s
+        self.started = self.last_line = time.perf_counter()
 
     def update(self, result: ShardResult) -> None:
         self.done += 1
         self.rows += result.rows_in
-        elapsed = time.perf_counter() - self.started
+        now = time.perf_counter()
+        if now - self.last_line < self.every_s and self.done < self.total:
+            return
+        self.last_line = now
+        elapsed = now - self.started
         eta = elapsed / self.done * (self.total - self.done)
         print(
-            f"[{self.done}/{self.total}] {result.shard}: {result.rows_out} rows, {result.rows_quarantined} "
-            f"quarantined; {self.rows / elapsed:.1f} rows/s, eta {eta:.0f} s",
+            f"[{self.done}/{self.total} shards] last {result.shard}: {result.rows_out} rows, "
+            f"{result.rows_quarantined} quarantined; {self.rows / elapsed:.1f} rows/s, eta {eta:.0f} s",
             file=sys.stderr,
             flush=True,
         )

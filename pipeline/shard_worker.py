@@ -88,6 +88,7 @@ class ShardWorker:
         self.outputs = [OutputDir(output.url, output.storage_options) for output in job.outputs]
         self.encoder = None
         if job.encoder is not None:
+            _quiet_model_loading()
             self.encoder = build_encoder(job.encoder.kind, **resolve_encoder_options(job.encoder.options))
 
     def __call__(self, shard: Shard) -> ShardResult:
@@ -202,6 +203,15 @@ def resolve_encoder_options(options: Mapping[str, Any]) -> dict[str, Any]:
 
         resolved["device"] = "cuda" if torch.cuda.is_available() else "cpu"
     return resolved
+
+
+def _quiet_model_loading() -> None:
+    """Silence transformers' per-actor "Loading weights" bars: the job prints its own progress."""
+    try:
+        import transformers
+    except ImportError:
+        return
+    transformers.utils.logging.disable_progress_bar()
 
 
 def worker_info() -> dict[str, Any]:

@@ -141,7 +141,10 @@ def _list_files(path: str, fmt: str, options: dict) -> tuple[fsspec.AbstractFile
         # Names starting with "_" or "." are metadata or temporaries by the Hadoop convention, ours included.
         files = [f for f in fs.find(root) if f.lower().endswith(SUFFIXES[fmt]) and not _hidden(f, root)]
     else:
-        root = posixpath.dirname(expanded[0]) if expanded else ""
+        # Ids are relative to the folder above the first wildcard, so `data/*/0*.txt` keeps `sport/001.txt`.
+        magic = min((i for i, c in enumerate(path) if c in "*?["), default=None)
+        pattern_root = fsspec.core.strip_protocol(path[:magic].rsplit("/", 1)[0]) if magic is not None else None
+        root = pattern_root or (posixpath.dirname(expanded[0]) if expanded else "")
         files = [f for f in expanded if fs.isfile(f)]
     if not files:
         raise ValueError(f"no {fmt} files found at {path!r} (suffixes {list(SUFFIXES[fmt])})")

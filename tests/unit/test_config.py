@@ -18,6 +18,8 @@ SCHEMAS = {
     "embed_bbc_mpnet.yaml": EmbedConfig,
     "embed_images.yaml": EmbedConfig,
     "translate_vector_store.yaml": TranslateConfig,
+    "translate_raw_two_targets.yaml": TranslateConfig,
+    "cluster_translate_vector_store.yaml": TranslateConfig,
 }
 
 
@@ -83,11 +85,11 @@ def test_unreadable_or_non_mapping_yaml(tmp_path):
 
 def test_demo_config_checks_values():
     with pytest.raises(ConfigError) as error:
-        load_config(DemoConfig, None, ["anchors=2", "source_model=bert-base", "translators.x.method=pinv"])
+        load_config(DemoConfig, None, ["anchors=2", "source_model=bert-base", "translator.method=pinv"])
     text = str(error.value)
     assert "anchors: must be >= 3" in text
     assert "source_model: 'bert-base' is not a packaged model" in text
-    assert "translators.x: unknown translation method 'pinv'" in text
+    assert "translator: unknown translation method 'pinv'" in text
 
 
 def test_embed_config_checks_encoder_options_without_loading_a_model():

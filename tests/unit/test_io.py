@@ -78,6 +78,8 @@ def test_text_folder_shards_have_relative_ids(tmp_path):
     first = read_shard(shards[0], "text")
     assert first.column("id").to_pylist() == ["a/0.txt", "a/1.txt", "a/2.txt", "b/0.txt"]
     assert first.column("text").to_pylist()[0] == "a text 0"
+    [sample] = plan_shards(f"{tmp_path}/*/[01].txt", "text")  # a glob: ids relative to the folder above it
+    assert read_shard(sample, "text").column("id").to_pylist() == ["a/0.txt", "a/1.txt", "b/0.txt", "b/1.txt"]
 
 
 def test_package_paths_and_missing_sources(tmp_path):

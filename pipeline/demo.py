@@ -1,0 +1,147 @@
+"""The ``demo`` job: a vector-store migration on the packaged BBC News corpus, end to end on a local Ray.
+
+It runs the real jobs, the way a user would: ``embed`` makes the old store with the source model;
+``translate_corpus`` embeds only the anchor articles with the target model and translates the whole store;
+``embed`` makes the target model's vectors of the held-out articles, which a real migration never has and the
+demo uses only as ground truth. The score is how well the translated held-out vectors serve the target
+model's own decoder (trained on its anchor vectors) and its index.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.anchors import read_embeddings
+from pipeline.config import (
+    AnchorsConfig,
+    DemoConfig,
+    EmbedConfig,
+    EncoderConfig,
+    OutputConfig,
+    SourceConfig,
+    TranslateConfig,
+)
+from pipeline.runner import Summary, run_embed
+from pipeline.translate_job import ANCHORS_DIR, run_translate
+
+# Rows per Parquet row group of the demo's inputs: a row group is a shard, and small shards keep two actors busy.
+ROWS_PER_SHARD = 64
+
+
+@dataclass(frozen=True)
+class DemoTables:
+    """Every table the demo reads or writes."""
+
+    corpus: str
+    anchor_set: str
+    heldout: str
+    store: str
+    translated: str
+    heldout_truth: str
+
+    @classmethod
+    def under(cls, root: str) -> DemoTables:
+        root = root.rstrip("/")
+        return cls(corpus=f"{root}/inputs/corpus.parquet", anchor_set=f"{root}/inputs/anchor_set.parquet",
+                   heldout=f"{root}/inputs/heldout.parquet", store=f"{root}/old_store",
+                   translated=f"{root}/translated_store", heldout_truth=f"{root}/heldout_target_truth")
+
+
+def run(config: DemoConfig, say: Callable[[str], None] = print) -> list[str]:
+    """Write the inputs, run the three jobs, and return the score lines."""
+    from pipeline.evaluation import make_split
+    from pipeline.packaged import load_bbc_news
+
+    corpus = load_bbc_news()
+    split = make_split(len(corpus.ids), config.anchors, config.test, seed=config.seed)
+    tables = DemoTables.under(config.output)
+    write_inputs(tables, corpus, split)
+    say(f"BBC News: {len(corpus.ids)} articles in {len(corpus.label_names)} classes; {config.anchors} anchor "
+        f"articles, {config.test} held-out articles (seed {config.seed}); tables under {config.output}/")
+    source_encoder = _packaged_encoder(config.source_model)
+    target_encoder = _packaged_encoder(config.target_model, max_length=config.target_max_length)
+
+    say(f"\n[1/3] embed: the corpus with {config.source_model}, playing the old vector store")
+    _report(say, run_embed(EmbedConfig(_texts(tables.corpus), source_encoder, OutputConfig(tables.store),
+                                       config.execution)))
+    say(f"\n[2/3] translate_corpus: the store into {config.target_model} space; the job embeds the "
+        f"{config.anchors} anchor articles with {config.target_model}, nothing else")
+    _report(say, run_translate(TranslateConfig(
+        source=SourceConfig(tables.store, vector_column="embedding"),
+        anchors=AnchorsConfig(set=_texts(tables.anchor_set), target_encoder=target_encoder),
+        output=OutputConfig(tables.translated), translator=config.translator, execution=config.execution,
+    ), say=lambda line: say(f"      {line}")))
+    say(f"\n[3/3] embed: the {config.test} held-out articles with {config.target_model} (ground truth for scoring)")
+    _report(say, run_embed(EmbedConfig(_texts(tables.heldout), target_encoder, OutputConfig(tables.heldout_truth),
+                                       config.execution)))
+    return score_lines(tables, corpus, config)
+
+
+def write_inputs(tables: DemoTables, corpus: Any, split: Any) -> None:
+    """The corpus, the anchor set and the held-out set as Parquet (id, text, label), written only if changed.
+
+    Unchanged bytes keep the files' stamps, so a rerun of the demo resumes its jobs instead of redoing them.
+    """
+    for url, rows in ((tables.corpus, np.arange(len(corpus.ids))), (tables.anchor_set, split.anchors),
+                      (tables.heldout, split.test)):
+        table = pa.table({"id": [corpus.ids[i] for i in rows], "text": [corpus.texts[i] for i in rows],
+                          "label": [corpus.label_names[corpus.labels[i]] for i in rows]})
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, row_group_size=ROWS_PER_SHARD)
+        fs, path = fsspec.core.url_to_fs(url)
+        if fs.exists(path) and fs.cat_file(path) == buffer.getvalue():
+            continue
+        fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        fs.pipe_file(path, buffer.getvalue())
+
+
+def score_lines(tables: DemoTables, corpus: Any, config: DemoConfig) -> list[str]:
+    """Score the translated held-out rows with the target's decoder (trained on its anchors) and its index."""
+    from pipeline.evaluation import score_translation, train_decoder
+
+    label_of = dict(zip(corpus.ids, corpus.labels))
+    anchor_ids, anchors, _ = read_embeddings(f"{tables.translated}/{ANCHORS_DIR}/target")
+    test_ids, truth, _ = read_embeddings(tables.heldout_truth)
+    translated_ids, translated, provenance = read_embeddings(tables.translated, ids=test_ids)
+    order = {value: row for row, value in enumerate(translated_ids)}
+    translated = translated[[order[value] for value in test_ids]]  # align with the truth rows
+    decoder = train_decoder(anchors, np.array([label_of[i] for i in anchor_ids]))
+    scores = score_translation(translated, truth, np.array([label_of[i] for i in test_ids]), decoder,
+                               anchors.mean(axis=0))
+    target = config.target_model
+    return [
+        "",
+        f"Result on {len(test_ids)} held-out articles ({provenance['method']} {provenance['translator_options']}):",
+        f"  {target}'s decoder (logistic regression on its {len(anchor_ids)} anchor vectors):",
+        f"    native accuracy {scores['native_accuracy']:.3f}, on translated vectors "
+        f"{scores['stitched_accuracy']:.3f} -> ratio {scores['accuracy_ratio']:.3f}",
+        f"  {target}'s index: each translated article finds its own {target} vector "
+        f"top-1 {scores['top1']:.3f}, top-10 {scores['top10']:.3f} (among {len(test_ids)})",
+        f"  centred cosine to the true vectors {scores['centred_cosine']:.3f}",
+        f"Tables: old store {tables.store}, translated store {tables.translated}, anchors "
+        f"{tables.translated}/{ANCHORS_DIR}/",
+    ]
+
+
+def _texts(url: str) -> SourceConfig:
+    return SourceConfig(url, text_column="text")
+
+
+def _packaged_encoder(name: str, max_length: int | None = None) -> EncoderConfig:
+    options = {"model": f"packaged:{name}", "pooling": "mean", "normalize": True}
+    return EncoderConfig("hf_text", options if max_length is None else {**options, "max_length": max_length})
+
+
+def _report(say: Callable[[str], None], summary: Summary) -> None:
+    say(f"      -> {', '.join(summary.outputs)}: {summary.rows_out} rows, {summary.rows_quarantined} quarantined, "
+        f"{summary.seconds:.0f} s ({summary.rows_per_second:.1f} rows/s; {summary.shards_skipped} of "
+        f"{summary.shards} shards already done)")

@@ -8,6 +8,7 @@ every target, and the source-space table too when ``source_output`` asks for it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from pipeline import __version__
@@ -39,14 +40,18 @@ ANCHORS_DIR = "_anchors"
 
 def run_translate(config: TranslateConfig, say: Callable[[str], None] = print) -> Summary:
     """Plan every target (anchors, fit), then encode or read each shard once and write every output."""
-    outputs = [plan_target(config, name, target, say) for name, target in config.target_list().items()]
+    embedded: dict[str, TableRef] = {}  # anchor sets already embedded by this job, shared between targets
+    outputs = [plan_target(config, name, target, say, embedded) for name, target in config.target_list().items()]
     if config.source_output is not None:
         embed = EmbedConfig(config.source, config.encoder, config.source_output, config.execution)
         outputs.append(embedding_output(embed))
     return run_shard_job(config.source, config.encoder, config.execution, outputs)
 
 
-def plan_target(config: TranslateConfig, name: str, target: TargetConfig, say: Callable[[str], None]) -> PlannedOutput:
+def plan_target(
+    config: TranslateConfig, name: str, target: TargetConfig, say: Callable[[str], None],
+    embedded: dict[str, TableRef] | None = None,
+) -> PlannedOutput:
     """Claim the target's output, get its paired anchors, fit and save its translator.
 
     Anchor tables are read before the output is claimed, so their content is part of the job fingerprint
@@ -64,7 +69,7 @@ def plan_target(config: TranslateConfig, name: str, target: TargetConfig, say: C
     claim_output(OutputDir(target.output.path, target.output.storage_options), job_fingerprint,
                  target.output.overwrite)
     if anchors is None:
-        anchors = embed_anchor_set(config, target, say)
+        anchors = embed_anchor_set(config, target, say, {} if embedded is None else embedded)
     say(f"{name}: {len(anchors.ids)} anchors paired on id ({anchors.unmatched} ids in only one table)")
     translator = fit_translator(anchors.source, anchors.target, target.translator.method,
                                 **target.translator.options)
@@ -92,20 +97,28 @@ def anchor_tables(config: TranslateConfig, target: TargetConfig) -> PairedAnchor
     return load_paired_anchors(TableRef(anchors.target, anchors.storage_options), source, from_corpus)
 
 
-def embed_anchor_set(config: TranslateConfig, target: TargetConfig, say: Callable[[str], None]) -> PairedAnchors:
+def embed_anchor_set(
+    config: TranslateConfig, target: TargetConfig, say: Callable[[str], None], embedded: dict[str, TableRef],
+) -> PairedAnchors:
     """Embed the anchor set in the target space (and in the source space, for a raw corpus), then pair.
 
-    The embedded tables are ordinary ``embed`` outputs under ``<output>/_anchors/``: a rerun reuses them.
+    The embedded tables are ordinary ``embed`` outputs under ``<output>/_anchors/``: a rerun reuses them. A set
+    that another target of the job already embedded with the same encoder is not embedded again (``embedded``
+    maps the set and encoder to the table).
     """
     anchors = target.anchors
 
     def embed(side: str, encoder: EncoderConfig) -> TableRef:
+        key = json.dumps(config_snapshot(EmbedConfig(anchors.set, encoder, OutputConfig(""))), sort_keys=True)
+        if key in embedded:
+            return embedded[key]
         output = OutputConfig(f"{target.output.path.rstrip('/')}/{ANCHORS_DIR}/{side}",
                               overwrite=target.output.overwrite, storage_options=target.output.storage_options)
         summary = run_embed(EmbedConfig(anchors.set, encoder, output, config.execution))
         say(f"anchor set embedded in the {side} space: {summary.rows_out} rows, {summary.rows_quarantined} "
             f"quarantined ({summary.seconds:.0f} s) -> {output.path}")
-        return TableRef(output.path, output.storage_options)
+        embedded[key] = TableRef(output.path, output.storage_options)
+        return embedded[key]
 
     target_table = embed("target", anchors.target_encoder)
     if anchors.source is not None:

@@ -143,10 +143,13 @@ def test_one_encode_pass_fans_out_to_two_targets_and_the_source_table(local_ray,
         f"  embedded: {{anchors: {{set: {{path: {tmp_path}/anchor_set.parquet, text_column: text}},"
         f" target_encoder: {{kind: hf_text, model: {other_dir}}}}},"
         f" output: {{path: {tmp_path}/out_embedded}}, translator: {{method: procrustes}}}}\n"
+        f"  again: {{anchors: {{set: {{path: {tmp_path}/anchor_set.parquet, text_column: text}},"
+        f" target_encoder: {{kind: hf_text, model: {other_dir}}}}}, output: {{path: {tmp_path}/out_again}}}}\n"
         f"source_output: {{path: {tmp_path}/out_source}}\n"
     )
     summary = run_translate(load_config(TranslateConfig, tmp_path / "job.yaml"), say=lambda line: None)
-    assert len(summary.outputs) == 3 and (summary.rows_in, summary.rows_out) == (50, 50)
+    assert len(summary.outputs) == 4 and (summary.rows_in, summary.rows_out) == (50, 50)
+    assert not (tmp_path / "out_again" / "_anchors").exists()  # the same set and models: embedded once
 
     def vectors(name):
         table = pq.read_table(tmp_path / name / "part-00000.parquet")
@@ -166,7 +169,10 @@ def test_one_encode_pass_fans_out_to_two_targets_and_the_source_table(local_ray,
     got, provenance = vectors("out_source")
     np.testing.assert_allclose(got, source_vectors[40:], rtol=1e-5, atol=1e-5)
     assert "method" not in provenance
-    for name in ("out_tables", "out_embedded", "out_source"):
+    np.testing.assert_allclose(vectors("out_again")[0], fit_translator(
+        source_vectors[:40], other_model.encode(texts[:40]), "ridge", alpha=0.001).transform(source_vectors[40:]),
+        rtol=1e-4, atol=1e-4)
+    for name in ("out_tables", "out_embedded", "out_again", "out_source"):
         manifest = json.loads((tmp_path / name / "_manifest.json").read_text())
         assert manifest["totals"] == {"rows_in": 50, "rows_out": 50, "rows_quarantined": 0}
 

@@ -1,16 +1,19 @@
-"""The only module that imports Ray: start or join a cluster, and run shard workers in a GPU-pinned actor pool.
+"""The only module that imports Ray: start or join a cluster, and run shard workers on a GPU-pinned actor pool.
 
-Each actor holds one model on its own GPU (``num_gpus`` per actor) and processes whole shards, so outputs
-follow input files and row groups, never Ray's block layout. Every actor is built before the first shard is
-handed out, so the pool is balanced from the start and a model that fails to load fails the job at once.
+A Ray Dataset of shards feeds ``map_batches`` over an actor pool (``ActorPoolStrategy``). Each actor holds one
+model on its own GPU (``num_gpus`` per actor) and processes whole shards, so outputs follow input files and row
+groups, never Ray's block layout.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from pipeline.config import ExecutionConfig
 from pipeline.io.sources import Shard
@@ -49,17 +52,15 @@ def gpus_per_actor(execution: ExecutionConfig) -> float:
     return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
 
 
-class _ShardActor:
-    """Builds the worker once per actor (it loads the model), then processes one shard per call."""
+class _ShardStage:
+    """The Ray Data stage of an actor: builds the worker once (it loads the model), then runs one shard per call."""
 
     def __init__(self, make_worker: Callable[[], Callable[[Shard], ShardResult]]) -> None:
         self.worker = make_worker()
 
-    def ready(self) -> bool:
-        return True
-
-    def process(self, shard: Shard) -> ShardResult:
-        return self.worker(shard)
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
+        results = [self.worker(shard_from_json(text)) for text in batch["shard"]]
+        return {"result": [json.dumps(dataclasses.asdict(result)) for result in results]}
 
 
 def run_shards(
@@ -67,26 +68,47 @@ def run_shards(
     make_worker: Callable[[], Callable[[Shard], ShardResult]],
     execution: ExecutionConfig,
 ) -> Iterator[ShardResult]:
-    """Process ``shards`` on an actor pool, yielding results as shards finish (in completion order).
+    """Process ``shards`` on a Ray Data actor pool, yielding results as shards finish (in completion order).
+
+    The dataset holds one row per shard (its files and row group, not its rows): each call reads its shard
+    through fsspec, vectorises and writes it, so parts follow input shards whatever Ray's block layout. One
+    shard in flight per actor keeps the pool balanced; Ray Data restarts actors lost with a node.
 
     Args:
         shards: the shards still to do.
         make_worker: builds the per-actor worker, called once inside each actor.
         execution: actor count and resources.
     """
-    import ray
-    from ray.util import ActorPool
+    import ray.data
+    from ray.data import ActorPoolStrategy
 
     if not shards:
         return
-    actor_class = ray.remote(num_gpus=gpus_per_actor(execution), num_cpus=execution.cpus_per_actor)(_ShardActor)
-    actors = [actor_class.remote(make_worker) for _ in range(min(execution.actors, len(shards)))]
-    try:
-        ray.get([actor.ready.remote() for actor in actors])
-        yield from ActorPool(actors).map_unordered(lambda actor, shard: actor.process.remote(shard), shards)
-    finally:
-        for actor in actors:
-            ray.kill(actor)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # the job prints its own progress lines (Progress)
+    context.print_on_execution_start = False
+    dataset = ray.data.from_items([{"shard": shard_to_json(shard)} for shard in shards],
+                                  override_num_blocks=len(shards))
+    size = min(execution.actors, len(shards))
+    results = dataset.map_batches(
+        _ShardStage,
+        fn_constructor_kwargs={"make_worker": make_worker},
+        batch_size=1,
+        compute=ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1),
+        num_gpus=gpus_per_actor(execution),
+        num_cpus=execution.cpus_per_actor,
+    )
+    for row in results.iter_rows():
+        yield ShardResult(**json.loads(row["result"]))
+
+
+def shard_to_json(shard: Shard) -> str:
+    return json.dumps(dataclasses.asdict(shard))
+
+
+def shard_from_json(text: str) -> Shard:
+    fields = json.loads(text)
+    return Shard(**{**fields, "files": tuple(fields["files"])})
 
 
 class Progress:

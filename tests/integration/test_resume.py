@@ -25,6 +25,17 @@ def job(tmp_path, model_dir, output: str) -> list[str]:
             f"output.path={tmp_path / output}", f"encoder.model={model_dir}"]
 
 
+def kill_session(session_id: int) -> None:
+    """SIGKILL every process of a session (the driver started it with ``start_new_session``)."""
+    for line in subprocess.run(["ps", "-eo", "pid=,sid="], capture_output=True, text=True, check=True).stdout.splitlines():
+        pid, sid = map(int, line.split())
+        if sid == session_id:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 def read(output) -> pa.Table:
     return pa.concat_tables(pq.read_table(p) for p in sorted(output.glob("part-*.parquet"))).sort_by("id")
 
@@ -49,14 +60,15 @@ def test_killed_job_resumes_to_the_same_table(tmp_path, tiny_bert_dir):
     whole = subprocess.run(job(tmp_path, tiny_bert_dir, "whole"), env=env, capture_output=True, text=True)
     assert whole.returncode == 0, whole.stderr[-3000:]
 
-    # Kill the driver and the local Ray it started (one process group) once a few shards are written.
+    # Kill the driver and the local Ray it started once a few shards are written. Ray's workers run in process
+    # groups of their own, so the whole session is killed: an orphaned actor could finish a shard afterwards.
     victim = subprocess.Popen(job(tmp_path, tiny_bert_dir, "resumed"), env=env, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     counts = tmp_path / "resumed" / "_shards"
     deadline = time.monotonic() + 300
     while len(list(counts.glob("*.json"))) < 3 and victim.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    os.killpg(victim.pid, signal.SIGKILL)
+    kill_session(victim.pid)
     victim.wait()
     finished_before = len(list(counts.glob("*.json")))
     assert 3 <= finished_before < 30, "the job must be killed part-way for this test to mean anything"

@@ -8,6 +8,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 
+def _benchmark(argv: list[str]) -> int:
+    from jobs.benchmark import main
+
+    return main(argv)
+
+
 def _demo(argv: list[str]) -> int:
     from jobs.demo import main
 
@@ -28,6 +34,7 @@ def _translate_corpus(argv: list[str]) -> int:
 
 # Imported on use, so `irp --help` does not pay for torch, transformers and Ray.
 JOBS: dict[str, Callable[[list[str]], int]] = {
+    "benchmark": _benchmark,
     "demo": _demo,
     "embed": _embed,
     "translate": _translate_corpus,

@@ -60,7 +60,8 @@ class Summary:
             + (" (each output)" if len(self.outputs) > 1 else ""),
             f"time:        {self.seconds:.1f} s, {self.rows_per_second:.1f} rows/s (worker time: {stages})",
             f"workers:     {len(self.workers)} actor(s)"
-            + "".join(f"; pid {w['pid']} on GPU {w['cuda_visible_devices'] or '-'}" for w in self.workers),
+            + "".join(f"; pid {w['pid']} on GPU {w['cuda_visible_devices'] or '-'}, peak {w['peak_rss_mb']:.0f} MB"
+                      for w in self.workers),
         ]
 
 
@@ -225,6 +226,14 @@ def summarise(outputs: list[str], shards: list[Shard], results: list[ShardResult
         rows_quarantined=sum(r.rows_quarantined for r in results),
         seconds=seconds,
         stage_seconds=stage_seconds,
-        workers=tuple({json.dumps(r.worker, sort_keys=True): r.worker for r in results}.values()),
+        workers=tuple(_workers(results)),
     )
 
+
+def _workers(results: list[ShardResult]) -> list[dict[str, Any]]:
+    """One entry per actor process, with the highest peak memory any of its shards reported."""
+    by_pid: dict[int, dict[str, Any]] = {}
+    for result in results:
+        known = by_pid.setdefault(result.worker["pid"], dict(result.worker))
+        known["peak_rss_mb"] = max(known.get("peak_rss_mb", 0.0), result.worker.get("peak_rss_mb", 0.0))
+    return list(by_pid.values())

@@ -10,6 +10,7 @@ exactly once in each output, either in its part file or in its quarantine file w
 from __future__ import annotations
 
 import os
+import resource
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -215,8 +216,10 @@ def _quiet_model_loading() -> None:
 
 
 def worker_info() -> dict[str, Any]:
-    """Which process and device did the work: proves actor pinning in tests and in the summary."""
-    return {"pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "")}
+    """Which process and device did the work (proves actor pinning), and the process's peak memory so far."""
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return {"pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+            "peak_rss_mb": round(peak_kib / 1024, 1)}
 
 
 def _kept(n: int, bad: Mapping[int, str]) -> np.ndarray:

@@ -8,11 +8,18 @@ from pipeline.config.blocks import (
     SourceConfig,
     TranslatorConfig,
 )
-from pipeline.config.jobs import DemoConfig, EmbedConfig, TargetConfig, TranslateConfig
+from pipeline.config.jobs import (
+    BenchmarkConfig,
+    DemoConfig,
+    EmbedConfig,
+    TargetConfig,
+    TranslateConfig,
+)
 from pipeline.config.loader import ConfigError, load_config
 
 __all__ = [
     "AnchorsConfig",
+    "BenchmarkConfig",
     "ConfigError",
     "DemoConfig",
     "EmbedConfig",

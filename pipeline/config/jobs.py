@@ -136,3 +136,40 @@ class TranslateConfig:
             return [f"{key}: give it per target under targets.<name>, not beside targets" for key in given]
         return [f"{key}: required (or name several targets under targets)" for key in ("anchors", "output")
                 if getattr(self, key) is None]
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkConfig:
+    """The ``benchmark`` job: our jobs against bare baselines, same data, same run (pipeline.benchmark).
+
+    Attributes:
+        texts: BBC News articles (cut to mixed lengths) for the embed, bucketing and actors sections.
+        model: packaged text model.
+        max_length: tokens per article for both our encoder and the baselines.
+        translate_rows: rows of the random vector corpus the translate and memory sections use.
+        rows_per_shard: Parquet row group size of that corpus (one shard each).
+        dims: source and target widths of the translation.
+        actors: actors of the embed and translate jobs.
+        output: path stem of the report: ``<output>.md`` and ``<output>.json``.
+        work_dir: scratch directory for inputs and outputs.
+    """
+
+    texts: int = 1000
+    model: str = "all-MiniLM-L6-v2"
+    max_length: int = 256
+    translate_rows: int = 200_000
+    rows_per_shard: int = 25_000
+    dims: tuple[int, ...] = (384, 768)
+    actors: int = 2
+    output: str = "docs/benchmarks/cpu"
+    work_dir: str = "out/benchmark"
+
+    def problems(self) -> list[str]:
+        from pipeline.packaged import list_packaged_models
+
+        found = [] if self.model in list_packaged_models() else [
+            f"model: {self.model!r} is not a packaged model; choose from {list_packaged_models()}"]
+        found += [f"{key}: must be >= {low}" for key, low in (("texts", 8), ("translate_rows", 1000),
+                                                             ("rows_per_shard", 100), ("actors", 1), ("max_length", 8))
+                  if getattr(self, key) < low]
+        return found + ([] if len(self.dims) == 2 else ["dims: give [source width, target width]"])

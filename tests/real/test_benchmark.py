@@ -1,0 +1,31 @@
+"""The benchmark job runs every section at a tiny size and writes ratios, JSON and Markdown."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.config import BenchmarkConfig, load_config
+
+pytestmark = [pytest.mark.real, pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+def test_benchmark_writes_every_section_with_checked_parity(tmp_path):
+    from pipeline.benchmark import SECTIONS, run
+
+    config = load_config(BenchmarkConfig, None, [
+        "texts=16", "translate_rows=4000", "rows_per_shard=500", f"output={tmp_path}/report/cpu",
+        f"work_dir={tmp_path}/work",
+    ])
+    lines = run(config, say=lambda line: None)
+    results = json.loads((tmp_path / "report" / "cpu.json").read_text())
+    assert sorted(results["sections"]) == sorted(SECTIONS)
+    for name, section in results["sections"].items():
+        assert section["ours"] > 0 and section["baseline"] > 0, name
+        assert any(line.startswith(f"| {name} |") for line in lines)
+    sections = results["sections"]
+    assert sections["embed"]["min_cosine_to_baseline"] > 0.999  # the job's vectors are sentence-transformers'
+    assert sections["bucketing"]["max_abs_difference"] < 1e-4  # buckets change the speed, not the vectors
+    assert results["machine"]["cpu_count"] >= 1
+    assert (tmp_path / "report" / "cpu.md").read_text().startswith("| section |")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 import traceback
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipeline import bench_format
 from pipeline.encoders.hf_text import HFTextEncoder, HFTextSpec
 from pipeline.translate import fit_translator
 
@@ -73,12 +73,8 @@ def best_seconds(fn: Callable[[], object], device: str, repeats: int) -> float:
 
 
 def machine_info(device: str) -> dict[str, Any]:
-    """What the figures were measured on."""
-    import transformers
-
-    info = {"device": device, "python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "cpu_count": os.cpu_count(),
-            "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM", "unset")}
+    """What the figures were measured on: the benchmark's keys, plus the GPU and CUDA versions."""
+    info = {**bench_format.machine_info(), "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM", "unset")}
     if device.startswith("cuda"):
         info.update(gpu=torch.cuda.get_device_name(0), cuda=torch.version.cuda)
     return info
@@ -220,7 +216,38 @@ def run(model_dir: str, n: int | None, out: Path) -> dict[str, Any]:
             traceback.print_exc()
             report[name] = {"error": f"{type(e).__name__}: {e}"}
         out.write_text(json.dumps(report, indent=2) + "\n")
+    report["title"] = f"GPU check ({report['machine'].get('gpu', device)}): encoder and translation plan"
+    report["sections"] = ratio_sections(report)
+    bench_format.write_reports(out.with_suffix(""), report)  # <out>.json again, and <out>.md beside it
     return report
+
+
+# (section, ours (part, key), baseline (part, key), unit, ours_what, baseline_what): the GPU figures in the
+# benchmark's ratio format (pipeline.bench_format), so GPU and CPU reports sit side by side in docs/benchmarks/.
+RATIO_SECTIONS = (
+    ("encoder_vs_bare_forward", ("encoder", "bucket32_end_to_end_per_s"), ("bare_forward", "sentences_per_s"),
+     "sentences/s", "encoder end to end, bucket 32", "bare forward at one fixed shape"),
+    ("encoder_vs_sentence_transformers", ("encoder", "bucket32_end_to_end_per_s"),
+     ("sentence_transformers", "sentences_per_s"), "sentences/s", "encoder end to end, bucket 32",
+     "SentenceTransformer.encode bf16"),
+    ("bucketing", ("encoder", "bucket32_end_to_end_per_s"), ("encoder", "no_bucket_end_to_end_per_s"),
+     "sentences/s", "bucket 32", "each batch padded to its own longest row"),
+    ("tokenisation_overlap", ("encoder", "bucket32_end_to_end_per_s"),
+     ("encoder", "bucket32_no_overlap_end_to_end_per_s"), "sentences/s", "next chunk tokenised on a thread",
+     "tokenise then encode"),
+    ("translation_bf16", ("translation", "bfloat16_vectors_per_s"), ("translation", "float32_vectors_per_s"),
+     "vectors/s", "fused plan bf16", "fused plan fp32"),
+)
+
+
+def ratio_sections(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The figures that ran, as ``pipeline.bench_format`` sections."""
+    sections = {}
+    for name, (part, key), (base_part, base_key), unit, ours_what, baseline_what in RATIO_SECTIONS:
+        ours, baseline = report.get(part, {}).get(key), report.get(base_part, {}).get(base_key)
+        if isinstance(ours, float) and isinstance(baseline, float):
+            sections[name] = bench_format.section(unit, ours, baseline, ours_what, baseline_what)
+    return sections
 
 
 TABLE = (

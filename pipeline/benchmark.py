@@ -16,10 +16,6 @@ below 1 for memory). Sections:
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
-import json
-import os
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.bench_format import machine_info, ratio_line, section, write_reports
 from pipeline.config import (
     AnchorsConfig,
     BenchmarkConfig,
@@ -52,17 +49,15 @@ def run(config: BenchmarkConfig, say: Callable[[str], None] = print) -> list[str
     work = Path(config.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     connect(ExecutionConfig())  # Ray's start-up is paid once here, outside every timed section
-    results = {"machine": machine_info(), "config": dataclasses.asdict(config), "sections": {}}
+    results = {"title": "CPU benchmark: our jobs against bare baselines", "machine": machine_info(),
+               "config": dataclasses.asdict(config), "sections": {}}
     texts = benchmark_texts(config.texts)
-    for name, section in SECTIONS.items():
+    for name, measure in SECTIONS.items():
         say(f"[benchmark] {name} ...")
-        results["sections"][name] = section(config, work / name, texts)
+        results["sections"][name] = measure(config, work / name, texts)
         say("  " + ratio_line(name, results["sections"][name]))
-    lines = markdown(results)
     output = Path(config.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.with_suffix(".json").write_text(json_text(results))
-    output.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    lines = write_reports(output, results)
     return lines + [f"\nwritten: {output.with_suffix('.md')} and {output.with_suffix('.json')}"]
 
 
@@ -79,12 +74,12 @@ def bench_embed(config: BenchmarkConfig, work: Path, texts: list[str]) -> dict[s
     reference = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
     bare_seconds = time.perf_counter() - start
     ours = vectors_of(table.sort_by("id").column("embedding"))
-    return {
-        "unit": "texts/s", "ours": summary.rows_per_second, "baseline": len(texts) / bare_seconds,
-        "ours_what": f"embed job, {config.actors} actors, end to end", "baseline_what": "SentenceTransformer.encode",
-        "min_cosine_to_baseline": float(np.min(np.sum(ours * reference, axis=1))),
-        "worker_seconds": dict(summary.stage_seconds),
-    }
+    return section("texts/s", summary.rows_per_second, len(texts) / bare_seconds,
+                   f"embed job, {config.actors} actors, end to end", "SentenceTransformer.encode",
+                   min_cosine_to_baseline=float(np.min(np.sum(ours * reference, axis=1))),
+                   worker_seconds=dict(summary.stage_seconds),
+                   # Without the job's fixed costs (actors start, models load): rows over the actors' own time.
+                   actors_own_texts_per_s=len(texts) / (sum(summary.stage_seconds.values()) / config.actors))
 
 
 def bench_translate(config: BenchmarkConfig, work: Path, texts: list[str]) -> dict[str, Any]:
@@ -94,12 +89,10 @@ def bench_translate(config: BenchmarkConfig, work: Path, texts: list[str]) -> di
     start = time.perf_counter()
     pq.write_table(pq.read_table(corpus), work / "bare_copy.parquet", compression="zstd")
     bare_seconds = time.perf_counter() - start
-    return {
-        "unit": "rows/s", "ours": summary.rows_per_second, "baseline": config.translate_rows / bare_seconds,
-        "ours_what": f"translate_corpus job, {config.actors} actors, {config.translate_rows} x {config.dims[0]} "
-                     f"-> {config.dims[1]}", "baseline_what": "pyarrow read_table + write_table",
-        "worker_seconds": dict(summary.stage_seconds),
-    }
+    return section("rows/s", summary.rows_per_second, config.translate_rows / bare_seconds,
+                   f"translate_corpus job, {config.actors} actors, {config.translate_rows} x {config.dims[0]} "
+                   f"-> {config.dims[1]}", "pyarrow read_table + write_table",
+                   worker_seconds=dict(summary.stage_seconds))
 
 
 def bench_bucketing(config: BenchmarkConfig, work: Path, texts: list[str]) -> dict[str, Any]:
@@ -114,19 +107,16 @@ def bench_bucketing(config: BenchmarkConfig, work: Path, texts: list[str]) -> di
     start = time.perf_counter()
     fixed = fixed_size_batches(encoder, texts, batch_size=64)
     fixed_seconds = time.perf_counter() - start
-    return {
-        "unit": "texts/s", "ours": len(texts) / ours_seconds, "baseline": len(texts) / fixed_seconds,
-        "ours_what": "token budget 8192, buckets of 32 tokens", "baseline_what": "64 rows per batch, input order",
-        "max_abs_difference": float(np.max(np.abs(ours - fixed))),
-    }
+    return section("texts/s", len(texts) / ours_seconds, len(texts) / fixed_seconds,
+                   f"token budget {encoder.spec.token_budget}, length-sorted, bucket {encoder.bucket}",
+                   "64 rows per batch, input order", max_abs_difference=float(np.max(np.abs(ours - fixed))))
 
 
 def bench_actors(config: BenchmarkConfig, work: Path, texts: list[str]) -> dict[str, Any]:
     """The embed job with 2 actors against 1 actor (on a 2-core machine both share the same cores)."""
     one, _ = _embed_job(config, work / "one", texts, actors=1)
     two, _ = _embed_job(config, work / "two", texts, actors=2)
-    return {"unit": "texts/s", "ours": two.rows_per_second, "baseline": one.rows_per_second,
-            "ours_what": "embed job, 2 actors", "baseline_what": "embed job, 1 actor"}
+    return section("texts/s", two.rows_per_second, one.rows_per_second, "embed job, 2 actors", "embed job, 1 actor")
 
 
 def bench_memory(config: BenchmarkConfig, work: Path, texts: list[str]) -> dict[str, Any]:
@@ -140,8 +130,8 @@ def bench_memory(config: BenchmarkConfig, work: Path, texts: list[str]) -> dict[
         corpus = _vector_corpus(work / label, rows, config.rows_per_shard, config.dims[0])
         summary = _translate_job(config, work / label, corpus)
         peaks[label] = max(worker["peak_rss_mb"] for worker in summary.workers)
-    return {"unit": "MB peak RSS per actor", "ours": peaks["large"], "baseline": peaks["small"],
-            "ours_what": f"{2 * config.translate_rows} rows", "baseline_what": f"{config.translate_rows // 2} rows"}
+    return section("MB peak RSS per actor", peaks["large"], peaks["small"], f"{2 * config.translate_rows} rows",
+                   f"{config.translate_rows // 2} rows")
 
 
 SECTIONS: dict[str, Callable[[BenchmarkConfig, Path, list[str]], dict[str, Any]]] = {
@@ -222,35 +212,3 @@ def _translate_job(config: BenchmarkConfig, work: Path, corpus: Path) -> Summary
         output=OutputConfig(str(work / "out"), overwrite=True), translator=TranslatorConfig("ridge"),
         execution=ExecutionConfig(actors=config.actors),
     ), say=lambda line: None)
-
-
-def ratio_line(name: str, section: dict[str, Any]) -> str:
-    ratio = section["ours"] / section["baseline"]
-    return (f"{name}: {section['ours']:.1f} vs {section['baseline']:.1f} {section['unit']} -> ratio {ratio:.2f} "
-            f"({section['ours_what']} / {section['baseline_what']})")
-
-
-def markdown(results: dict[str, Any]) -> list[str]:
-    machine = results["machine"]
-    lines = [
-        "| section | ours | baseline | unit | ratio |", "|---|---|---|---|---|",
-        *(f"| {name} | {s['ours']:.1f} ({s['ours_what']}) | {s['baseline']:.1f} ({s['baseline_what']}) | "
-          f"{s['unit']} | {s['ours'] / s['baseline']:.2f} |" for name, s in results["sections"].items()),
-        "", f"Machine: {machine['cpu_count']} CPU cores, {machine['device']}, Python {machine['python']}, "
-        f"torch {machine['torch']}, ray {machine['ray']}; {machine['date']}.",
-    ]
-    return lines
-
-
-def machine_info() -> dict[str, Any]:
-    """What the figures were measured on (the GPU check records the same keys)."""
-    import torch
-
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return {"cpu_count": os.cpu_count(), "device": device, "python": platform.python_version(),
-            "torch": torch.__version__, "ray": importlib.metadata.version("ray"), "platform": platform.platform(),
-            "date": time.strftime("%Y-%m-%d")}
-
-
-def json_text(results: dict[str, Any]) -> str:
-    return json.dumps(results, indent=2, sort_keys=True, default=str)

@@ -26,6 +26,12 @@ def _embed(argv: list[str]) -> int:
     return main(argv)
 
 
+def _evaluate(argv: list[str]) -> int:
+    from jobs.evaluate import main
+
+    return main(argv)
+
+
 def _translate_corpus(argv: list[str]) -> int:
     from jobs.translate_corpus import main
 
@@ -37,6 +43,7 @@ JOBS: dict[str, Callable[[list[str]], int]] = {
     "benchmark": _benchmark,
     "demo": _demo,
     "embed": _embed,
+    "evaluate": _evaluate,
     "translate": _translate_corpus,
     "translate_corpus": _translate_corpus,
 }

@@ -106,7 +106,8 @@ def write_inputs(tables: DemoTables, corpus: Any, split: Any) -> None:
 
 def score_lines(tables: DemoTables, corpus: Any, config: DemoConfig) -> list[str]:
     """Score the translated held-out rows with the target's decoder (trained on its anchors) and its index."""
-    from pipeline.evaluation import score_translation, train_decoder
+    from pipeline.decoders import train_logistic
+    from pipeline.evaluation import score_translation
 
     label_of = dict(zip(corpus.ids, corpus.labels))
     anchor_ids, anchors, _ = read_embeddings(f"{tables.translated}/{ANCHORS_DIR}/target")
@@ -114,7 +115,7 @@ def score_lines(tables: DemoTables, corpus: Any, config: DemoConfig) -> list[str
     translated_ids, translated, provenance = read_embeddings(tables.translated, ids=test_ids)
     order = {value: row for row, value in enumerate(translated_ids)}
     translated = translated[[order[value] for value in test_ids]]  # align with the truth rows
-    decoder = train_decoder(anchors, np.array([label_of[i] for i in anchor_ids]))
+    decoder = train_logistic(anchors, np.array([label_of[i] for i in anchor_ids]))
     scores = score_translation(translated, truth, np.array([label_of[i] for i in test_ids]), decoder,
                                anchors.mean(axis=0))
     target = config.target_model
@@ -122,13 +123,13 @@ def score_lines(tables: DemoTables, corpus: Any, config: DemoConfig) -> list[str
         "",
         f"Result on {len(test_ids)} held-out articles ({provenance['method']} {provenance['translator_options']}):",
         f"  {target}'s decoder (logistic regression on its {len(anchor_ids)} anchor vectors):",
-        f"    native accuracy {scores['native_accuracy']:.3f}, on translated vectors "
-        f"{scores['stitched_accuracy']:.3f} -> ratio {scores['accuracy_ratio']:.3f}",
-        f"  {target}'s index: each translated article finds its own {target} vector "
-        f"top-1 {scores['top1']:.3f}, top-10 {scores['top10']:.3f} (among {len(test_ids)})",
+        (f"    native accuracy {scores['native_accuracy']:.3f}, on translated vectors "
+         f"{scores['stitched_accuracy']:.3f} -> ratio {scores['accuracy_ratio']:.3f}"),
+        (f"  {target}'s index: each translated article finds its own {target} vector "
+         f"top-1 {scores['top1']:.3f}, top-10 {scores['top10']:.3f} (among {len(test_ids)})"),
         f"  centred cosine to the true vectors {scores['centred_cosine']:.3f}",
-        f"Tables: old store {tables.store}, translated store {tables.translated}, anchors "
-        f"{tables.translated}/{ANCHORS_DIR}/",
+        (f"Tables: old store {tables.store}, translated store {tables.translated}, anchors "
+         f"{tables.translated}/{ANCHORS_DIR}/"),
     ]
 
 

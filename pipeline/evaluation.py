@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.decoders import train_logistic
 from pipeline.translate import fit_translator
 from pipeline.translate import functional as F
 
@@ -66,16 +67,17 @@ def translation_metrics(predicted: np.ndarray, truth: np.ndarray, centre: np.nda
     }
 
 
-def train_decoder(x: np.ndarray, labels: np.ndarray, seed: int = 0):
-    """A multinomial logistic regression on the raw embeddings, the usual linear probe of a space.
+def macro_f1(predicted: np.ndarray, labels: np.ndarray) -> float:
+    """Unweighted mean over the classes present in ``labels`` or ``predicted`` of each class's F1.
 
-    No feature standardisation on purpose: a standardiser divides by each coordinate's spread, so a translation
-    that leaks a little energy into the target's near-constant coordinates gets that leak amplified into wrong
-    labels, although the translation serves the target's index well. Consumers use raw embeddings too.
+    A class never predicted and absent from ``labels`` does not exist here; one with no true positives scores 0.
     """
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(max_iter=3000, random_state=seed).fit(x, labels)
+    scores = []
+    for label in np.union1d(labels, predicted):
+        true_positive = np.sum((predicted == label) & (labels == label))
+        claimed, actual = np.sum(predicted == label), np.sum(labels == label)
+        scores.append(0.0 if true_positive == 0 else 2 * true_positive / (claimed + actual))
+    return float(np.mean(scores))
 
 
 def evaluate_translation(
@@ -103,7 +105,7 @@ def evaluate_translation(
     """
     translator = fit_translator(source[split.anchors], target[split.anchors], method, **dict(options or {}))
     translated = translator.transform(source[split.test])
-    decoder = decoder or train_decoder(target[split.train], labels[split.train])
+    decoder = decoder or train_logistic(target[split.train], labels[split.train])
     centre = target[split.anchors].mean(axis=0)
     return {
         "method": translator.method,
@@ -125,13 +127,17 @@ def score_translation(
         centre: (d,) target centre (the anchor mean) for the centred metrics.
 
     Returns:
-        The :func:`translation_metrics`, plus native and stitched accuracy and their ratio.
+        The :func:`translation_metrics`, plus native and stitched accuracy and macro-F1, and their ratios.
     """
-    native = float(np.mean(decoder.predict(truth) == labels))
-    stitched = float(np.mean(decoder.predict(translated) == labels))
+    native, stitched = decoder.predict(truth), decoder.predict(translated)
+    native_accuracy, stitched_accuracy = float(np.mean(native == labels)), float(np.mean(stitched == labels))
+    native_f1, stitched_f1 = macro_f1(native, labels), macro_f1(stitched, labels)
     return {
         **translation_metrics(translated, truth, centre),
-        "native_accuracy": native,
-        "stitched_accuracy": stitched,
-        "accuracy_ratio": stitched / native,
+        "native_accuracy": native_accuracy,
+        "stitched_accuracy": stitched_accuracy,
+        "accuracy_ratio": stitched_accuracy / native_accuracy,
+        "native_macro_f1": native_f1,
+        "stitched_macro_f1": stitched_f1,
+        "macro_f1_ratio": stitched_f1 / native_f1,
     }

@@ -12,13 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipeline import __version__
-from pipeline.config import (
-    EmbedConfig,
-    EncoderConfig,
-    ExecutionConfig,
-    OutputConfig,
-    SourceConfig,
-)
+from pipeline.config import EmbedConfig, EncoderConfig, ExecutionConfig, OutputConfig, SourceConfig
 from pipeline.io.sink import OutputDir
 from pipeline.io.sources import Shard, inputs_fingerprint, plan_shards
 from pipeline.shard_worker import ShardJob, ShardOutput, ShardResult, ShardWorker

@@ -13,13 +13,7 @@ from collections.abc import Callable
 
 from pipeline import __version__
 from pipeline.anchors import PairedAnchors, TableRef, load_paired_anchors
-from pipeline.config import (
-    EmbedConfig,
-    EncoderConfig,
-    OutputConfig,
-    TargetConfig,
-    TranslateConfig,
-)
+from pipeline.config import EmbedConfig, EncoderConfig, OutputConfig, TargetConfig, TranslateConfig
 from pipeline.io.sink import OutputDir
 from pipeline.runner import (
     PlannedOutput,

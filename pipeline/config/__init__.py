@@ -8,13 +8,8 @@ from pipeline.config.blocks import (
     SourceConfig,
     TranslatorConfig,
 )
-from pipeline.config.jobs import (
-    BenchmarkConfig,
-    DemoConfig,
-    EmbedConfig,
-    TargetConfig,
-    TranslateConfig,
-)
+from pipeline.config.evaluate import EvalSpaceConfig, EvaluateConfig, LabelsConfig
+from pipeline.config.jobs import BenchmarkConfig, DemoConfig, EmbedConfig, TargetConfig, TranslateConfig
 from pipeline.config.loader import ConfigError, load_config
 
 __all__ = [
@@ -24,7 +19,10 @@ __all__ = [
     "DemoConfig",
     "EmbedConfig",
     "EncoderConfig",
+    "EvalSpaceConfig",
+    "EvaluateConfig",
     "ExecutionConfig",
+    "LabelsConfig",
     "OutputConfig",
     "SourceConfig",
     "TargetConfig",

@@ -13,6 +13,7 @@ from pipeline.config import TranslateConfig, load_config
 from pipeline.io.tables import embedding_table, read_provenance, vectors_of
 from pipeline.translate import fit_translator, load_translator
 from pipeline.translate_job import run_translate
+
 from tests.conftest import TINY_WORDS as WORDS
 
 pytestmark = [pytest.mark.timeout(300)]
@@ -121,6 +122,7 @@ def test_raw_texts_are_encoded_and_translated_in_the_same_actor(local_ray, tmp_p
 def test_one_encode_pass_fans_out_to_two_targets_and_the_source_table(local_ray, tmp_path, tiny_bert_dir):
     """Target "tables" pairs anchor tables; target "embedded" has the job embed an anchor set with a second model."""
     from pipeline.encoders.hf_text import HFTextEncoder, HFTextSpec
+
     from tests.conftest import build_tiny_bert
 
     other_dir = build_tiny_bert(tmp_path / "other-bert", seed=7)  # a different "target model"

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pipeline.evaluation import evaluate_translation, make_split, train_decoder
+from pipeline.decoders import train_logistic
+from pipeline.evaluation import evaluate_translation, make_split
 from pipeline.translate import RelativeProjector
 
 pytestmark = pytest.mark.real
@@ -24,7 +25,7 @@ def protocol(bbc_embeddings: dict[str, Any]) -> dict[str, Any]:
     labels = bbc_embeddings["labels"]
     split = make_split(len(labels), n_anchors=800, n_test=725, seed=0)
     decoders = {
-        space: train_decoder(bbc_embeddings[space][split.train], labels[split.train]) for space in ("minilm", "mpnet")
+        space: train_logistic(bbc_embeddings[space][split.train], labels[split.train]) for space in ("minilm", "mpnet")
     }
     return {"split": split, "decoders": decoders, "labels": labels, **bbc_embeddings}
 

@@ -8,7 +8,15 @@ from typing import Literal
 
 import pytest
 
-from pipeline.config import ConfigError, DemoConfig, EmbedConfig, TranslateConfig, TranslatorConfig, load_config
+from pipeline.config import (
+    ConfigError,
+    DemoConfig,
+    EmbedConfig,
+    EvaluateConfig,
+    TranslateConfig,
+    TranslatorConfig,
+    load_config,
+)
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 # Which job reads each file in configs/. A file missing here fails the test below: every config is loaded.
@@ -20,6 +28,7 @@ SCHEMAS = {
     "translate_vector_store.yaml": TranslateConfig,
     "translate_raw_two_targets.yaml": TranslateConfig,
     "cluster_translate_vector_store.yaml": TranslateConfig,
+    "evaluate_bbc.yaml": EvaluateConfig,
 }
 
 

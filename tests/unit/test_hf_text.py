@@ -151,7 +151,7 @@ def test_spec_and_registry_validation(tiny_model_dir: Path) -> None:
         HFTextSpec(model="m", pooling="max")
     with pytest.raises(ValueError, match="batch_size"):
         HFTextSpec(model="m", batch_size=0)
-    with pytest.raises(ValueError, match="bucket must be a positive int"):
+    with pytest.raises(ValueError, match="bucket must be a positive int or None"):
         HFTextSpec(model="m", bucket=0)
     with pytest.raises(ValueError, match="chunk_size"):
         HFTextSpec(model="m", chunk_size=0)

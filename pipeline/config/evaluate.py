@@ -1,0 +1,105 @@
+"""The config of the ``evaluate`` job: a labelled set in two spaces, the estimators, sweeps and draws."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pipeline.config.blocks import (
+    EncoderConfig,
+    ExecutionConfig,
+    SourceConfig,
+    TranslatorConfig,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSpaceConfig:
+    """One space of the evaluation set: a table of its embeddings, or the encoder that makes them.
+
+    Attributes:
+        table: embedding table (file or ``embed`` output directory) holding every item of the set.
+        encoder: embeds the job's ``corpus`` into this space (with the ``embed`` job, into ``work_dir``).
+        storage_options: fsspec options for ``table``.
+    """
+
+    table: str | None = None
+    encoder: EncoderConfig | None = None
+    storage_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def problems(self) -> list[str]:
+        if (self.table is None) == (self.encoder is None):
+            return ["table: give exactly one of table (embeddings) or encoder (to embed the corpus)"]
+        return []
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelsConfig:
+    """Where each item's class comes from.
+
+    Attributes:
+        path: a table of ids and labels; omitted, the label is the first folder of each id (a text or image
+            folder laid out one folder per class, like the packaged BBC News).
+        format, id_column, label_column: how to read ``path``.
+    """
+
+    path: str | None = None
+    format: Literal["parquet", "jsonl", "csv"] = "parquet"
+    id_column: str = "id"
+    label_column: str = "label"
+    storage_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def _default_translators() -> dict[str, TranslatorConfig]:
+    return {"irp (defaults)": TranslatorConfig("irp"), "irp (paper's plain pinv)": TranslatorConfig(
+        "irp", {"delta": None, "subspaces": 1}), "procrustes": TranslatorConfig("procrustes"),
+        "ridge": TranslatorConfig("ridge"), "auto": TranslatorConfig("auto")}
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateConfig:
+    """The ``evaluate`` job (pipeline.evaluate_job): every estimator, both directions, on a labelled set.
+
+    Attributes:
+        spaces: exactly two named spaces; each is evaluated as source and as target.
+        corpus: the labelled items (texts or images), needed when a space names an encoder.
+        labels: where the classes come from.
+        translators: label -> translator block, each scored in the main table.
+        anchors, test, draws: anchors per draw (from the train split), held-out rows, random anchor draws.
+        anchor_sweep: anchor counts of the accuracy-vs-anchors sweep (irp, procrustes, ridge).
+        deltas, subspaces: the IRP grid; ``null`` in deltas is no pruning.
+        decoders: ``logistic`` and/or ``mlp`` (pipeline.decoders).
+        decoupled: also score the decoupled form (receiver inverse fitted on its own unpaired vectors).
+        output: directory of ``report.md``, ``report.json`` and the PNG plots.
+        work_dir: where embeddings made by the job go (reused by a rerun).
+    """
+
+    spaces: Mapping[str, EvalSpaceConfig]
+    corpus: SourceConfig | None = None
+    labels: LabelsConfig = dataclasses.field(default_factory=LabelsConfig)
+    translators: Mapping[str, TranslatorConfig] = dataclasses.field(default_factory=_default_translators)
+    anchors: int = 800
+    test: int = 725
+    draws: int = 5
+    anchor_sweep: tuple[int, ...] = (100, 200, 400, 800, 1200)
+    deltas: tuple[float | None, ...] = (None, 0.5, 0.6, 0.7, 0.8)
+    subspaces: tuple[int, ...] = (1, 8, 32)
+    decoders: tuple[str, ...] = ("logistic", "mlp")
+    decoupled: bool = True
+    seed: int = 0
+    output: str = "docs/evaluation"
+    work_dir: str = "out/evaluate"
+    execution: ExecutionConfig = dataclasses.field(default_factory=lambda: ExecutionConfig(actors=2))
+
+    def problems(self) -> list[str]:
+        from pipeline.decoders import list_decoders
+
+        found = [] if len(self.spaces) == 2 else [f"spaces: name exactly two, got {list(self.spaces)}"]
+        if any(space.encoder is not None for space in self.spaces.values()) and self.corpus is None:
+            found.append("corpus: required when a space embeds it (encoder)")
+        found += [f"decoders: unknown decoder {name!r}; choose from {list_decoders()}"
+                  for name in self.decoders if name not in list_decoders()]
+        found += [f"{key}: must be >= {low}" for key, low in (("anchors", 3), ("test", 2), ("draws", 1))
+                  if getattr(self, key) < low]
+        return found

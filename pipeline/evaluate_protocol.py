@@ -1,0 +1,106 @@
+"""The evaluation protocol on in-memory embeddings: every estimator, the decoupled form, sweeps, several draws.
+
+Pure numpy/torch, no Ray and no IO: ``evaluate_direction`` takes one labelled set embedded in two spaces and
+returns flat result rows that the report aggregates (mean and spread over draws). Each draw takes a fresh
+random set of anchors from the train split; the test split and the decoders (trained once per target space on
+its own native train embeddings) stay fixed, so draws differ only in the anchors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pipeline.decoders import train_decoder
+from pipeline.evaluation import make_split, score_translation
+from pipeline.translate import RelativeProjector, fit_translator
+
+DECOUPLED = "decoupled irp"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """What to measure.
+
+    Attributes:
+        methods: label -> (method, options) of every estimator in the main table.
+        anchors: anchors per draw in the main table.
+        test: held-out rows translated and scored.
+        draws: random anchor draws (the spread reported is over them).
+        anchor_sweep: anchor counts of the accuracy-vs-anchors sweep (methods without ``auto``, whose CV makes
+            it slow).
+        deltas, subspaces: the IRP grid (pruning threshold δ, ``None`` = no pruning; ω subsets).
+        decoders: decoder names (``pipeline.decoders``).
+        decoupled: also score the decoupled form (receiver inverse fitted on its own unpaired train vectors).
+        seed: seeds the split and the draws.
+    """
+
+    methods: Mapping[str, tuple[str, Mapping[str, Any]]]
+    anchors: int = 800
+    test: int = 725
+    draws: int = 5
+    anchor_sweep: Sequence[int] = (100, 200, 400, 800, 1200)
+    deltas: Sequence[float | None] = (None, 0.5, 0.6, 0.7, 0.8)
+    subspaces: Sequence[int] = (1, 8, 32)
+    decoders: Sequence[str] = ("logistic", "mlp")
+    decoupled: bool = True
+    seed: int = 0
+    sweep_methods: Sequence[str] = field(default_factory=lambda: ("irp", "procrustes", "ridge"))
+
+
+def evaluate_direction(source: np.ndarray, target: np.ndarray, labels: np.ndarray, protocol: Protocol,
+                       direction: str) -> list[dict[str, Any]]:
+    """All result rows for translating ``source: (n, d_s)`` into ``target: (n, d_t)`` (rows aligned, labelled).
+
+    Every row carries ``direction``, ``experiment`` (main, anchors, irp_grid), ``draw``, ``label``,
+    ``n_anchors`` and the :func:`score_translation` figures of one decoder (``decoder``).
+    """
+    split = make_split(len(labels), min(protocol.anchors, len(labels) - protocol.test), protocol.test,
+                       seed=protocol.seed)
+    decoders = {name: train_decoder(name, target[split.train], labels[split.train], seed=protocol.seed)
+                for name in protocol.decoders}
+    rows = []
+    for draw in range(protocol.draws):
+        rng = np.random.default_rng([protocol.seed, draw])
+        for experiment, label, n_anchors, method, options in _runs(protocol, len(split.train)):
+            anchors = np.sort(rng.choice(split.train, size=n_anchors, replace=False))
+            translated = _translate(source, target, anchors, split.train, split.test, method, options)
+            for decoder_name, decoder in decoders.items():
+                scores = score_translation(translated, target[split.test], labels[split.test], decoder,
+                                           target[anchors].mean(axis=0))
+                rows.append({"direction": direction, "experiment": experiment, "draw": draw, "label": label,
+                             "method": method, "options": dict(options), "n_anchors": n_anchors,
+                             "decoder": decoder_name, **scores})
+    return rows
+
+
+def _runs(protocol: Protocol, n_train: int) -> Iterator[tuple[str, str, int, str, Mapping[str, Any]]]:
+    """(experiment, label, anchors, method, options) of every fit in one draw."""
+    for label, (method, options) in protocol.methods.items():
+        yield "main", label, protocol.anchors, method, options
+    if protocol.decoupled:
+        yield "main", DECOUPLED, protocol.anchors, DECOUPLED, {}
+    for n_anchors in protocol.anchor_sweep:
+        if n_anchors <= n_train:
+            for method in protocol.sweep_methods:
+                yield "anchors", method, n_anchors, method, {}
+    for delta in protocol.deltas:
+        for subspaces in protocol.subspaces:
+            if delta is None and subspaces > 1:
+                continue  # without pruning every subset is the whole anchor set
+            yield "irp_grid", f"δ={delta}, ω={subspaces}", protocol.anchors, "irp", {"delta": delta,
+                                                                                    "subspaces": subspaces}
+
+
+def _translate(source: np.ndarray, target: np.ndarray, anchors: np.ndarray, train: np.ndarray, test: np.ndarray,
+               method: str, options: Mapping[str, Any]) -> np.ndarray:
+    """``(len(test), d_t)`` translated test rows, fitted on the ``anchors`` rows."""
+    if method == DECOUPLED:
+        # Each side sees only its own space: the receiver fits its inverse on its own train vectors, unpaired.
+        sender = RelativeProjector.fit(source[anchors], receiver=False)
+        receiver = RelativeProjector.fit(target[anchors], samples=target[train])
+        return receiver.from_relative(sender.to_relative(source[test]))
+    return fit_translator(source[anchors], target[anchors], method, **dict(options)).transform(source[test])

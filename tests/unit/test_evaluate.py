@@ -1,0 +1,97 @@
+"""The evaluate job's protocol, decoders, report and table inputs, on small synthetic spaces (no Ray)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.config import EvaluateConfig, load_config
+from pipeline.decoders import MLPDecoder, train_decoder
+from pipeline.evaluate_protocol import DECOUPLED, Protocol, evaluate_direction
+from pipeline.evaluate_report import aggregate, main_table
+from pipeline.evaluation import macro_f1
+from pipeline.io.tables import embedding_table
+
+
+def rotated_spaces(n: int = 240, seed: int = 0):
+    """Three separable classes; the target is a scaled rotation of the source plus an offset."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(3), n // 3)
+    source = rng.normal(size=(n, 8)) + 3.0 * np.eye(3, 8)[labels]
+    rotation, _ = np.linalg.qr(rng.normal(size=(8, 8)))
+    return source, 2.0 * source @ rotation + 1.0, labels
+
+
+def test_macro_f1_by_hand():
+    labels = np.array([0, 0, 1, 1, 2])
+    predicted = np.array([0, 1, 1, 1, 0])
+    # class 0: tp 1, claimed 2, actual 2 -> 0.5; class 1: tp 2, claimed 3, actual 2 -> 0.8; class 2: tp 0 -> 0
+    assert macro_f1(predicted, labels) == pytest.approx((0.5 + 0.8 + 0.0) / 3)
+    assert macro_f1(labels, labels) == 1.0
+
+
+def test_mlp_decoder_learns_separable_classes_and_keeps_label_values():
+    source, _, labels = rotated_spaces()
+    names = np.array(["business", "sport", "tech"])[labels]
+    decoder = train_decoder("mlp", source, names)
+    assert isinstance(decoder, MLPDecoder)
+    assert np.mean(decoder.predict(source) == names) > 0.95
+    with pytest.raises(ValueError, match="unknown decoder 'svm'"):
+        train_decoder("svm", source, names)
+
+
+def test_protocol_rows_cover_every_run_and_an_exact_rotation_is_recovered():
+    source, target, labels = rotated_spaces()
+    protocol = Protocol(methods={"procrustes": ("procrustes", {}), "ridge": ("ridge", {"alpha": 1e-6})},
+                        anchors=60, test=60, draws=2, anchor_sweep=(20, 60, 10_000), deltas=(None, 0.7),
+                        subspaces=(1, 4), decoders=("logistic",))
+    rows = evaluate_direction(source, target, labels, protocol, "a → b")
+    per_draw = 2 + 1 + 2 * 3 + 3  # methods, decoupled, sweep (10 000 > train is skipped), grid without (None, 4)
+    assert len(rows) == 2 * per_draw
+    main = [r for r in rows if r["experiment"] == "main" and r["label"] == "procrustes"]
+    assert all(r["centred_cosine"] == pytest.approx(1.0, abs=1e-6) and r["top1"] == 1.0 for r in main)
+    assert all(r["accuracy_ratio"] == 1.0 and r["macro_f1_ratio"] == 1.0 for r in main)
+    assert {r["label"] for r in rows if r["experiment"] == "irp_grid"} == {"δ=None, ω=1", "δ=0.7, ω=1", "δ=0.7, ω=4"}
+    assert any(r["label"] == DECOUPLED for r in rows)
+    draws = {r["draw"]: r["mse"] for r in rows if r["experiment"] == "anchors" and r["n_anchors"] == 20
+             and r["label"] == "ridge"}
+    assert draws[0] != draws[1]  # each draw takes other anchors
+
+
+def test_aggregate_is_mean_and_population_std_over_draws():
+    base = {"direction": "a → b", "experiment": "main", "label": "x", "n_anchors": 5, "decoder": "logistic",
+            "native_accuracy": 0.9, **{f: 0.0 for f in ("centred_cosine", "cosine", "mse", "top1", "top10", "mrr",
+                                                         "macro_f1_ratio")}}
+    [entry] = aggregate([{**base, "accuracy_ratio": 0.8}, {**base, "accuracy_ratio": 1.0}])
+    assert entry["accuracy_ratio"] == {"mean": pytest.approx(0.9), "std": pytest.approx(0.1)}
+    assert entry["draws"] == 2
+    table = main_table([entry], "a → b", ["logistic"])
+    assert table[2].startswith("| x | 0.000 ± 0.000") and "0.900 ± 0.100" in table[2]
+
+
+def test_evaluate_job_on_tables_writes_report_plots_and_json(tmp_path):
+    from pipeline.evaluate_job import run
+
+    source, target, labels = rotated_spaces(n=150)
+    ids = [f"doc{i}" for i in range(150)]
+    pq.write_table(embedding_table(ids, source.astype(np.float32)), tmp_path / "a.parquet")
+    pq.write_table(embedding_table(ids[::-1], target[::-1].astype(np.float32)), tmp_path / "b.parquet")
+    pq.write_table(pa.table({"id": ids, "label": [str(v) for v in labels]}), tmp_path / "labels.parquet")
+    config = load_config(EvaluateConfig, None, [
+        f"spaces.a.table={tmp_path}/a.parquet", f"spaces.b.table={tmp_path}/b.parquet",
+        f"labels.path={tmp_path}/labels.parquet", "anchors=40", "test=50", "draws=2", "anchor_sweep=[20, 40]",
+        "deltas=[null, 0.7]", "subspaces=[1, 2]", "translators={p: {method: procrustes}}",
+        f"output={tmp_path}/report",
+    ])
+    lines = run(config, say=lambda line: None)
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "## a → b" in report and "## b → a" in report and "| p | 1.000 ± 0.000" in report
+    for png in ("anchors.png", "irp_grid.png"):
+        assert (tmp_path / "report" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    figures = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert {row["direction"] for row in figures["rows"]} == {"a → b", "b → a"}
+    assert lines[-1].startswith("written:")

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.anchors import read_embeddings
+from pipeline.anchors import pair_on_id, read_embeddings
 from pipeline.config import EmbedConfig, EvaluateConfig, OutputConfig
-from pipeline.evaluate_protocol import Protocol, evaluate_direction
+from pipeline.evaluate_protocol import AnchorPool, Protocol, evaluate_direction
 from pipeline.evaluate_report import (
     aggregate,
     main_table,
@@ -38,11 +38,13 @@ def run(config: EvaluateConfig, say: Callable[[str], None] = print) -> list[str]
         deltas=config.deltas, subspaces=config.subspaces, decoders=config.decoders, decoupled=config.decoupled,
         seed=config.seed,
     )
+    pools = load_anchor_pools(config)
     rows, directions = [], []
     for source, target in ((names[0], names[1]), (names[1], names[0])):
         direction = f"{source} → {target}"
         started = time.perf_counter()
-        rows += evaluate_direction(vectors[source], vectors[target], labels, protocol, direction)
+        pool = AnchorPool(pools[source], pools[target]) if pools else None
+        rows += evaluate_direction(vectors[source], vectors[target], labels, protocol, direction, pool)
         directions.append(direction)
         say(f"evaluated {direction}: {config.draws} draws in {time.perf_counter() - started:.0f} s")
     return write_report(config, rows, directions, len(ids), vectors)
@@ -63,10 +65,20 @@ def load_spaces(config: EvaluateConfig, say: Callable[[str], None]) -> tuple[lis
         ids, vectors, _ = read_embeddings(url, space.storage_options)
         tables[name] = dict(zip(ids, vectors))
     shared = sorted(set.intersection(*(set(table) for table in tables.values())), key=str)
-    if len(shared) < config.anchors + config.test:
-        raise ValueError(f"the spaces share {len(shared)} ids; anchors ({config.anchors}) + test ({config.test}) "
-                         "need more")
+    if len(shared) <= config.test:
+        raise ValueError(f"the spaces share {len(shared)} ids: no train rows are left beside {config.test} test rows")
     return shared, {name: np.stack([table[i] for i in shared]) for name, table in tables.items()}
+
+
+def load_anchor_pools(config: EvaluateConfig) -> dict[str, np.ndarray]:
+    """Each space's anchor table, rows paired on id across the two spaces; empty without ``anchor_tables``."""
+    if not config.anchor_tables:
+        return {}
+    (first, first_url), (second, second_url) = config.anchor_tables.items()
+    first_ids, first_vectors, _ = read_embeddings(first_url)
+    second_ids, second_vectors, _ = read_embeddings(second_url)
+    _, first_aligned, second_aligned, _ = pair_on_id(first_ids, first_vectors, second_ids, second_vectors)
+    return {first: first_aligned, second: second_aligned}
 
 
 def load_labels(config: EvaluateConfig, ids: list[Any]) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 Pure numpy/torch, no Ray and no IO: ``evaluate_direction`` takes one labelled set embedded in two spaces and
 returns flat result rows that the report aggregates (mean and spread over draws). Each draw takes a fresh
-random set of anchors from the train split; the test split and the decoders (trained once per target space on
-its own native train embeddings) stay fixed, so draws differ only in the anchors.
+random set of anchors from the train split, or from a separate anchor pool; the test split and the decoders
+(trained once per target space on its own native train embeddings) stay fixed, so draws differ only in the
+anchors.
 """
 
 from __future__ import annotations
@@ -51,26 +52,42 @@ class Protocol:
     sweep_methods: Sequence[str] = field(default_factory=lambda: ("irp", "procrustes", "ridge"))
 
 
+@dataclass(frozen=True)
+class AnchorPool:
+    """Paired anchor items from outside the evaluation set, rows aligned: ``source (k, d_s)``, ``target (k, d_t)``."""
+
+    source: np.ndarray
+    target: np.ndarray
+
+
 def evaluate_direction(source: np.ndarray, target: np.ndarray, labels: np.ndarray, protocol: Protocol,
-                       direction: str) -> list[dict[str, Any]]:
+                       direction: str, pool: AnchorPool | None = None) -> list[dict[str, Any]]:
     """All result rows for translating ``source: (n, d_s)`` into ``target: (n, d_t)`` (rows aligned, labelled).
 
+    Anchors are drawn from ``pool`` when given, else from the train split of the set itself.
     Every row carries ``direction``, ``experiment`` (main, anchors, irp_grid), ``draw``, ``label``,
     ``n_anchors`` and the :func:`score_translation` figures of one decoder (``decoder``).
+
+    Raises:
+        ValueError: the pool (or the train split) holds fewer items than ``protocol.anchors``.
     """
-    split = make_split(len(labels), min(protocol.anchors, len(labels) - protocol.test), protocol.test,
-                       seed=protocol.seed)
+    split = make_split(len(labels), 0, protocol.test, seed=protocol.seed)
+    if pool is None:
+        pool = AnchorPool(source[split.train], target[split.train])
+    if len(pool.source) < protocol.anchors:
+        raise ValueError(f"{len(pool.source)} anchor candidates cannot give {protocol.anchors} anchors per draw")
     decoders = {name: train_decoder(name, target[split.train], labels[split.train], seed=protocol.seed)
                 for name in protocol.decoders}
     rows = []
     for draw in range(protocol.draws):
         rng = np.random.default_rng([protocol.seed, draw])
-        for experiment, label, n_anchors, method, options in _runs(protocol, len(split.train)):
-            anchors = np.sort(rng.choice(split.train, size=n_anchors, replace=False))
-            translated = _translate(source, target, anchors, split.train, split.test, method, options)
+        for experiment, label, n_anchors, method, options in _runs(protocol, len(pool.source)):
+            chosen = np.sort(rng.choice(len(pool.source), size=n_anchors, replace=False))
+            anchors = AnchorPool(pool.source[chosen], pool.target[chosen])
+            translated = _translate(anchors, source[split.test], target[split.train], method, options)
             for decoder_name, decoder in decoders.items():
                 scores = score_translation(translated, target[split.test], labels[split.test], decoder,
-                                           target[anchors].mean(axis=0))
+                                           anchors.target.mean(axis=0))
                 rows.append({"direction": direction, "experiment": experiment, "draw": draw, "label": label,
                              "method": method, "options": dict(options), "n_anchors": n_anchors,
                              "decoder": decoder_name, **scores})
@@ -95,12 +112,12 @@ def _runs(protocol: Protocol, n_train: int) -> Iterator[tuple[str, str, int, str
                                                                                     "subspaces": subspaces}
 
 
-def _translate(source: np.ndarray, target: np.ndarray, anchors: np.ndarray, train: np.ndarray, test: np.ndarray,
-               method: str, options: Mapping[str, Any]) -> np.ndarray:
-    """``(len(test), d_t)`` translated test rows, fitted on the ``anchors`` rows."""
+def _translate(anchors: AnchorPool, test: np.ndarray, receiver_samples: np.ndarray, method: str,
+               options: Mapping[str, Any]) -> np.ndarray:
+    """``test: (m, d_s)`` translated into ``(m, d_t)`` by ``method`` fitted on ``anchors``."""
     if method == DECOUPLED:
         # Each side sees only its own space: the receiver fits its inverse on its own train vectors, unpaired.
-        sender = RelativeProjector.fit(source[anchors], receiver=False)
-        receiver = RelativeProjector.fit(target[anchors], samples=target[train])
-        return receiver.from_relative(sender.to_relative(source[test]))
-    return fit_translator(source[anchors], target[anchors], method, **dict(options)).transform(source[test])
+        sender = RelativeProjector.fit(anchors.source, receiver=False)
+        receiver = RelativeProjector.fit(anchors.target, samples=receiver_samples)
+        return receiver.from_relative(sender.to_relative(test))
+    return fit_translator(anchors.source, anchors.target, method, **dict(options)).transform(test)

@@ -53,41 +53,54 @@ def main_table(summary: Sequence[dict[str, Any]], direction: str, decoders: Sequ
 
 def plot_anchor_sweep(summary: Sequence[dict[str, Any]], directions: Sequence[str], path: Path) -> None:
     """Stitched/native accuracy (logistic decoder) against the number of anchors, a line per method."""
-    plt = _pyplot()
-    figure, axes = plt.subplots(1, len(directions), figsize=(6 * len(directions), 4), squeeze=False)
-    for axis, direction in zip(axes[0], directions):
-        entries = [e for e in summary if e["direction"] == direction and e["experiment"] == "anchors"
-                   and e["decoder"] == "logistic"]
+
+    def draw(axis: Any, direction: str) -> None:
+        entries = _entries(summary, direction, "anchors")
         for label in dict.fromkeys(e["label"] for e in entries):
             line = sorted((e for e in entries if e["label"] == label), key=lambda e: e["n_anchors"])
-            axis.errorbar([e["n_anchors"] for e in line], [e["accuracy_ratio"]["mean"] for e in line],
-                          yerr=[e["accuracy_ratio"]["std"] for e in line], marker="o", capsize=3, label=label)
+            _errorbar(axis, [e["n_anchors"] for e in line], line, label)
         axis.set(title=direction, xlabel="anchors", ylabel="stitched / native accuracy", xscale="log")
-        axis.grid(alpha=0.3)
-        axis.legend()
-    _save(figure, path)
+
+    _panels(directions, path, draw)
 
 
 def plot_irp_grid(summary: Sequence[dict[str, Any]], directions: Sequence[str], path: Path) -> None:
     """IRP's stitched/native accuracy (logistic) against δ, a line per ω (``None`` = no pruning, at δ = 1)."""
-    plt = _pyplot()
-    figure, axes = plt.subplots(1, len(directions), figsize=(6 * len(directions), 4), squeeze=False)
-    for axis, direction in zip(axes[0], directions):
-        entries = [e for e in summary if e["direction"] == direction and e["experiment"] == "irp_grid"
-                   and e["decoder"] == "logistic"]
+
+    def draw(axis: Any, direction: str) -> None:
         grid: dict[str, list[tuple[float, dict]]] = {}
-        for e in entries:
+        for e in _entries(summary, direction, "irp_grid"):
             delta, subspaces = e["label"].removeprefix("δ=").split(", ω=")
             grid.setdefault(subspaces, []).append((1.0 if delta == "None" else float(delta), e))
         for subspaces, points in sorted(grid.items(), key=lambda item: int(item[0])):
             points.sort(key=lambda point: point[0])
-            axis.errorbar([p[0] for p in points], [p[1]["accuracy_ratio"]["mean"] for p in points],
-                          yerr=[p[1]["accuracy_ratio"]["std"] for p in points], marker="o", capsize=3,
-                          label=f"ω={subspaces}")
+            _errorbar(axis, [p[0] for p in points], [p[1] for p in points], f"ω={subspaces}")
         axis.set(title=f"irp, {direction}", xlabel="δ (1 = no pruning)", ylabel="stitched / native accuracy")
+
+    _panels(directions, path, draw)
+
+
+def _entries(summary: Sequence[dict[str, Any]], direction: str, experiment: str) -> list[dict[str, Any]]:
+    return [e for e in summary if e["direction"] == direction and e["experiment"] == experiment
+            and e["decoder"] == "logistic"]
+
+
+def _errorbar(axis: Any, xs: Sequence[float], entries: Sequence[dict[str, Any]], label: str) -> None:
+    axis.errorbar(xs, [e["accuracy_ratio"]["mean"] for e in entries],
+                  yerr=[e["accuracy_ratio"]["std"] for e in entries], marker="o", capsize=3, label=label)
+
+
+def _panels(directions: Sequence[str], path: Path, draw: Any) -> None:
+    """One panel per direction, side by side, drawn by ``draw(axis, direction)``, saved as a PNG."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, len(directions), figsize=(6 * len(directions), 4), squeeze=False)
+    for axis, direction in zip(axes[0], directions):
+        draw(axis, direction)
         axis.grid(alpha=0.3)
         axis.legend()
-    _save(figure, path)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -105,9 +118,3 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _save(figure: Any, path: Path) -> None:
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    _pyplot().close(figure)

@@ -65,6 +65,8 @@ class EvaluateConfig:
         spaces: exactly two named spaces; each is evaluated as source and as target.
         corpus: the labelled items (texts or images), needed when a space names an encoder.
         labels: where the classes come from.
+        anchor_tables: space -> anchor table, paired on id across the spaces: the draws take their anchors from
+            these items. Empty: anchors are drawn from the evaluation set's train split.
         translators: label -> translator block, each scored in the main table.
         anchors, test, draws: anchors per draw (from the train split), held-out rows, random anchor draws.
         anchor_sweep: anchor counts of the accuracy-vs-anchors sweep (irp, procrustes, ridge).
@@ -78,6 +80,7 @@ class EvaluateConfig:
     spaces: Mapping[str, EvalSpaceConfig]
     corpus: SourceConfig | None = None
     labels: LabelsConfig = dataclasses.field(default_factory=LabelsConfig)
+    anchor_tables: Mapping[str, str] = dataclasses.field(default_factory=dict)
     translators: Mapping[str, TranslatorConfig] = dataclasses.field(default_factory=_default_translators)
     anchors: int = 800
     test: int = 725
@@ -96,6 +99,8 @@ class EvaluateConfig:
         from pipeline.decoders import list_decoders
 
         found = [] if len(self.spaces) == 2 else [f"spaces: name exactly two, got {list(self.spaces)}"]
+        if self.anchor_tables and set(self.anchor_tables) != set(self.spaces):
+            found.append(f"anchor_tables: name one table per space {sorted(self.spaces)}, got {sorted(self.anchor_tables)}")
         if any(space.encoder is not None for space in self.spaces.values()) and self.corpus is None:
             found.append("corpus: required when a space embeds it (encoder)")
         found += [f"decoders: unknown decoder {name!r}; choose from {list_decoders()}"

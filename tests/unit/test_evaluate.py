@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.config import EvaluateConfig, load_config
 from pipeline.decoders import MLPDecoder, train_decoder
-from pipeline.evaluate_protocol import DECOUPLED, Protocol, evaluate_direction
+from pipeline.evaluate_protocol import DECOUPLED, AnchorPool, Protocol, evaluate_direction
 from pipeline.evaluate_report import aggregate, main_table
 from pipeline.evaluation import macro_f1
 from pipeline.io.tables import embedding_table
@@ -62,6 +62,21 @@ def test_protocol_rows_cover_every_run_and_an_exact_rotation_is_recovered():
     assert draws[0] != draws[1]  # each draw takes other anchors
 
 
+def test_anchors_can_come_from_a_separate_pool():
+    all_source, all_target, all_labels = rotated_spaces(n=330)
+    in_pool = np.arange(330) % 11 == 0  # 30 items of the same two spaces, kept out of the evaluation set
+    pool = AnchorPool(all_source[in_pool], all_target[in_pool])
+    source, target, labels = all_source[~in_pool], all_target[~in_pool], all_labels[~in_pool]
+    protocol = Protocol(methods={"procrustes": ("procrustes", {})}, anchors=30, test=60, draws=1, anchor_sweep=(10, 40),
+                        deltas=(), subspaces=(), decoders=("logistic",), decoupled=False)
+    rows = evaluate_direction(source, target, labels, protocol, "a → b", pool)
+    assert sorted(r["n_anchors"] for r in rows) == [10, 10, 10, 30]  # 40 > the pool's 30: not swept
+    main = [r for r in rows if r["experiment"] == "main"]
+    assert main[0]["centred_cosine"] == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(ValueError, match="20 anchor candidates cannot give 30"):
+        evaluate_direction(source, target, labels, protocol, "a → b", AnchorPool(pool.source[:20], pool.target[:20]))
+
+
 def test_aggregate_is_mean_and_population_std_over_draws():
     base = {"direction": "a → b", "experiment": "main", "label": "x", "n_anchors": 5, "decoder": "logistic",
             "native_accuracy": 0.9, **{f: 0.0 for f in ("centred_cosine", "cosine", "mse", "top1", "top10", "mrr",
@@ -95,3 +110,19 @@ def test_evaluate_job_on_tables_writes_report_plots_and_json(tmp_path):
     figures = json.loads((tmp_path / "report" / "report.json").read_text())
     assert {row["direction"] for row in figures["rows"]} == {"a → b", "b → a"}
     assert lines[-1].startswith("written:")
+
+
+def test_evaluate_config_reports_every_problem():
+    from pipeline.config import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(EvaluateConfig, None, ["spaces.a.encoder.kind=hf_text", "spaces.a.encoder.model=m",
+                                           "spaces.b.table=b.parquet", "spaces.c.table=c.parquet",
+                                           "anchor_tables.a=x.parquet", "decoders=[logistic, svm]", "draws=0"])
+    assert caught.value.problems == [
+        "spaces: name exactly two, got ['a', 'b', 'c']",
+        "anchor_tables: name one table per space ['a', 'b', 'c'], got ['a']",
+        "corpus: required when a space embeds it (encoder)",
+        "decoders: unknown decoder 'svm'; choose from ['logistic', 'mlp']",
+        "draws: must be >= 1",
+    ]

@@ -100,7 +100,8 @@ class EvaluateConfig:
 
         found = [] if len(self.spaces) == 2 else [f"spaces: name exactly two, got {list(self.spaces)}"]
         if self.anchor_tables and set(self.anchor_tables) != set(self.spaces):
-            found.append(f"anchor_tables: name one table per space {sorted(self.spaces)}, got {sorted(self.anchor_tables)}")
+            found.append(f"anchor_tables: name one table per space {sorted(self.spaces)}, "
+                         f"got {sorted(self.anchor_tables)}")
         if any(space.encoder is not None for space in self.spaces.values()) and self.corpus is None:
             found.append("corpus: required when a space embeds it (encoder)")
         found += [f"decoders: unknown decoder {name!r}; choose from {list_decoders()}"

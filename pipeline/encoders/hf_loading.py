@@ -61,8 +61,8 @@ def load_model(spec: Any, dtype: torch.dtype) -> tuple[torch.nn.Module, str]:
     Asking for SDPA and falling back on the ValueError is the one check that stays true as transformers adds
     SDPA to more architectures (MPNet lacks it in transformers 5); a list of model types would go stale. If the
     error had another cause, the eager load raises it again. Weights are cast rather than run under autocast:
-    half the bytes and no per-op casts, while :meth:`pipeline.encoders.hf_text.HFTextEncoder._forward` pools in float32 either way. The
-    cast is unconditional so that the dtype never depends on how the checkpoint was saved.
+    half the bytes and no per-op casts, while ``HFTextEncoder._forward`` pools in float32 either way. The cast is
+    unconditional so that the dtype never depends on how the checkpoint was saved.
     """
     kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
     try:

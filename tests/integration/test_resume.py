@@ -27,7 +27,8 @@ def job(tmp_path, model_dir, output: str) -> list[str]:
 
 def kill_session(session_id: int) -> None:
     """SIGKILL every process of a session (the driver started it with ``start_new_session``)."""
-    for line in subprocess.run(["ps", "-eo", "pid=,sid="], capture_output=True, text=True, check=True).stdout.splitlines():
+    listing = subprocess.run(["ps", "-eo", "pid=,sid="], capture_output=True, text=True, check=True).stdout
+    for line in listing.splitlines():
         pid, sid = map(int, line.split())
         if sid == session_id:
             try:

@@ -108,6 +108,8 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 def _cell(figure: dict[str, float]) -> str:
+    if abs(figure["mean"]) < 0.01:  # MSE of unit-scale embeddings: three decimals would show only zeros
+        return f"{figure['mean']:.2e} ± {figure['std']:.1e}"
     return f"{figure['mean']:.3f} ± {figure['std']:.3f}"
 
 

@@ -43,7 +43,8 @@ def main_table(summary: Sequence[dict[str, Any]], direction: str, decoders: Sequ
     for label in labels:
         by_decoder = {e["decoder"]: e for e in entries if e["label"] == label}
         first = by_decoder[decoders[0]]
-        cells = [_cell(first[f]) for f in ("centred_cosine", "cosine", "mse", "top1", "top10", "mrr")]
+        cells = [_cell(first[f], scientific=f == "mse") for f in ("centred_cosine", "cosine", "mse", "top1", "top10",
+                                                                   "mrr")]
         cells += [_cell(by_decoder[d][f]) for d in decoders for f in ("accuracy_ratio", "macro_f1_ratio")]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     natives = ", ".join(f"{d} {next(e for e in entries if e['decoder'] == d)['native_accuracy']:.3f}"
@@ -107,8 +108,8 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
 
 
-def _cell(figure: dict[str, float]) -> str:
-    if abs(figure["mean"]) < 0.01:  # MSE of unit-scale embeddings: three decimals would show only zeros
+def _cell(figure: dict[str, float], scientific: bool = False) -> str:
+    if scientific:  # MSE of unit-scale embeddings: three decimals would show only zeros
         return f"{figure['mean']:.2e} ± {figure['std']:.1e}"
     return f"{figure['mean']:.3f} ± {figure['std']:.3f}"
 

@@ -85,7 +85,8 @@ def test_aggregate_is_mean_and_population_std_over_draws():
     assert entry["accuracy_ratio"] == {"mean": pytest.approx(0.9), "std": pytest.approx(0.1)}
     assert entry["draws"] == 2
     table = main_table([entry], "a → b", ["logistic"])
-    assert table[2].startswith("| x | 0.000 ± 0.000") and "0.900 ± 0.100" in table[2]
+    assert table[2].startswith("| x | 0.000 ± 0.000 | 0.000 ± 0.000 | 0.00e+00 ± 0.0e+00 |")
+    assert "0.900 ± 0.100" in table[2]
 
 
 def test_evaluate_job_on_tables_writes_report_plots_and_json(tmp_path):

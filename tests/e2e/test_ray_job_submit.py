@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,20 @@ def stop_head(temp_dir: str) -> None:
     psutil.wait_procs(list(victims), timeout=60)
 
 
+def submit_when_the_agent_is_up(address: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """``ray job submit``, retried (bounded) while the head's job agent is still starting.
+
+    On a loaded machine the head answers before its agent does, and a submit then fails with "No available
+    agent to submit job" without starting anything.
+    """
+    for _ in range(12):
+        submitted = ray_cli("job", "submit", "--address", address, *args, env=env)
+        if "No available agent to submit job" not in submitted.stderr:
+            return submitted
+        time.sleep(5)
+    return submitted
+
+
 @pytest.fixture(scope="module")
 def ray_head():
     """A Ray head on loopback only, with this virtualenv's python first on its PATH (as on a real cluster)."""
@@ -85,10 +100,10 @@ def test_translate_corpus_submitted_as_a_ray_job(ray_head, tmp_path):
         f"output: {{path: {tmp_path}/out}}\n"
         "execution: {address: auto, actors: 2}\n"
     )
-    submitted = ray_cli(
-        "job", "submit", "--address", address, "--working-dir", ".",
+    submitted = submit_when_the_agent_is_up(
+        address, env, "--working-dir", ".",
         "--runtime-env-json", '{"excludes": [".venv", ".cache", ".git", "out", "*.egg-info"]}',
-        "--", "python", "-m", "jobs.translate_corpus", "--config", str(tmp_path / "job.yaml"), env=env,
+        "--", "python", "-m", "jobs.translate_corpus", "--config", str(tmp_path / "job.yaml"),
     )
     assert submitted.returncode == 0, (submitted.stdout + submitted.stderr)[-4000:]
     assert "rows:        300 in, 300 out, 0 quarantined" in submitted.stdout

@@ -72,7 +72,8 @@ def run_shards(
 
     The dataset holds one row per shard (its files and row group, not its rows): each call reads its shard
     through fsspec, vectorises and writes it, so parts follow input shards whatever Ray's block layout. One
-    shard in flight per actor keeps the pool balanced; Ray Data restarts actors lost with a node.
+    shard in flight per actor keeps the pool balanced, and every actor is up before the first shard is handed
+    out. Ray Data restarts actors lost with a node.
 
     Args:
         shards: the shards still to do.
@@ -87,6 +88,9 @@ def run_shards(
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the job prints its own progress lines (Progress)
     context.print_on_execution_start = False
+    # Start every actor (and load its model) before the first shard: otherwise the first actor up can take all
+    # the shards of a small job, and a model that cannot load fails the job at once rather than mid-way.
+    context.wait_for_min_actors_s = execution.actor_start_timeout_s
     dataset = ray.data.from_items([{"shard": shard_to_json(shard)} for shard in shards],
                                   override_num_blocks=len(shards))
     size = min(execution.actors, len(shards))

@@ -138,6 +138,8 @@ class ExecutionConfig:
             ``ray job submit``; or a ``ray://`` / ``host:port`` address.
         num_cpus: logical CPUs of an embedded local Ray (default: the machine's cores, at least 4).
         num_gpus: logical GPUs of an embedded local Ray (default: what Ray detects).
+        actor_start_timeout_s: how long to wait for every actor to start and load its model (a cluster may
+            first have to scale up); the job fails with a clear error after that.
     """
 
     actors: int = 1
@@ -147,9 +149,12 @@ class ExecutionConfig:
     address: str | None = None
     num_cpus: int | None = None
     num_gpus: int | None = None
+    actor_start_timeout_s: int = 900
 
     def problems(self) -> list[str]:
         found = [] if self.actors >= 1 else ["actors: must be >= 1"]
+        if self.actor_start_timeout_s < 1:
+            found.append("actor_start_timeout_s: must be >= 1")
         if self.gpus_per_actor != "auto" and self.gpus_per_actor < 0:
             found.append("gpus_per_actor: must be >= 0 or auto")
         if self.cpus_per_actor <= 0:

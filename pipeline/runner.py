@@ -84,9 +84,12 @@ def run_embed(config: EmbedConfig) -> Summary:
     return run_shard_job(config.source, config.encoder, config.execution, [embedding_output(config)])
 
 
-def embedding_output(config: EmbedConfig) -> PlannedOutput:
-    """The plan of a table of vectors in the encoder's own space (an ``embed`` job, or a job's source vectors)."""
-    snapshot = {**config_snapshot(config), "inputs": inputs_fingerprint_of(config.source)}
+def embedding_output(config: EmbedConfig, inputs: str | None = None) -> PlannedOutput:
+    """The plan of a table of vectors in the encoder's own space (an ``embed`` job, or a job's source vectors).
+
+    ``inputs`` is the source's ``inputs_fingerprint`` when the caller has it already (it lists every file).
+    """
+    snapshot = {**config_snapshot(config), "inputs": inputs or inputs_fingerprint_of(config.source)}
     provenance = {
         "space": config.output.space or space_id(config.encoder.kind, config.encoder.options),
         "encoder": {"kind": config.encoder.kind, **config.encoder.options},

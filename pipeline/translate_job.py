@@ -9,7 +9,8 @@ every target, and the source-space table too when ``source_output`` asks for it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from pipeline import __version__
 from pipeline.anchors import PairedAnchors, TableRef, load_paired_anchors
@@ -35,25 +36,31 @@ ANCHORS_DIR = "_anchors"
 def run_translate(config: TranslateConfig, say: Callable[[str], None] = print) -> Summary:
     """Plan every target (anchors, fit), then encode or read each shard once and write every output."""
     embedded: dict[str, TableRef] = {}  # anchor sets already embedded by this job, shared between targets
-    outputs = [plan_target(config, name, target, say, embedded) for name, target in config.target_list().items()]
+    # Listing the input files (for their fingerprint) is one pass over an object store: done once, not per target.
+    inputs = inputs_fingerprint_of(config.source)
+    shared = {key: value for key, value in config_snapshot(config).items() if key in ("source", "encoder")}
+    shared["inputs"] = inputs
+    outputs = [plan_target(config, name, target, shared, say, embedded)
+               for name, target in config.target_list().items()]
     if config.source_output is not None:
         embed = EmbedConfig(config.source, config.encoder, config.source_output, config.execution)
-        outputs.append(embedding_output(embed))
+        outputs.append(embedding_output(embed, inputs))
     return run_shard_job(config.source, config.encoder, config.execution, outputs)
 
 
 def plan_target(
-    config: TranslateConfig, name: str, target: TargetConfig, say: Callable[[str], None],
-    embedded: dict[str, TableRef] | None = None,
+    config: TranslateConfig, name: str, target: TargetConfig, shared: Mapping[str, Any],
+    say: Callable[[str], None], embedded: dict[str, TableRef] | None = None,
 ) -> PlannedOutput:
     """Claim the target's output, get its paired anchors, fit and save its translator.
+
+    ``shared`` is the part of the fingerprint snapshot every target has: source, encoder, input files.
 
     Anchor tables are read before the output is claimed, so their content is part of the job fingerprint
     (changed anchors refuse to mix with an old output). An anchor set is embedded after the claim, into the
     claimed directory; its config (path and encoders) is what the fingerprint covers.
     """
-    shared = {key: value for key, value in config_snapshot(config).items() if key in ("source", "encoder")}
-    snapshot = {**shared, "inputs": inputs_fingerprint_of(config.source), "target": config_snapshot(target)}
+    snapshot = {**shared, "target": config_snapshot(target)}
     anchors = None if target.anchors.set is not None else anchor_tables(config, target)
     if anchors is not None:
         snapshot["anchors_fingerprint"] = anchors.fingerprint

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Nothing in the demo or the tests may touch a model hub: models come from local directories.
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: setup test test-fast demo clean
+.PHONY: setup lint test test-fast demo clean
 
 $(STAMP): pyproject.toml .ci/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml .ci/constraints.txt
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+lint: setup
+	$(VENV)/bin/ruff check .
 
 test: setup
 	$(OFFLINE) $(PY) -m pytest

@@ -1,1 +1,1 @@
-"""Thin Ray job entrypoints: argv -> config -> run -> summary. Each module has a ``main(argv) -> int``."""
+"""Ray job entrypoints, one per job: ``python -m jobs.<name> --config FILE`` runs ``pipeline.jobs.<name>.main``."""

@@ -1,18 +1,8 @@
-"""`make demo`: migrate a BBC News vector store from MiniLM-L6 to mpnet on a local Ray, offline, and score it."""
-
-from __future__ import annotations
+"""Ray job entrypoint: `python -m jobs.demo` = `irp demo`; see pipeline/jobs/."""
 
 import sys
 
-from pipeline.cli import run_configured_job
-from pipeline.config import DemoConfig
-
-
-def main(argv: list[str] | None = None) -> int:
-    from pipeline.demo import run
-
-    return run_configured_job(argv, "irp demo", __doc__.splitlines()[0], DemoConfig, run)
-
+from pipeline.jobs.demo import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,19 +1,8 @@
-"""`irp embed`: encode a table's texts or images into an embedding table, for corpora and anchor sets alike."""
-
-from __future__ import annotations
+"""Ray job entrypoint: `python -m jobs.embed` = `irp embed`; see pipeline/jobs/."""
 
 import sys
 
-from pipeline.cli import run_configured_job
-from pipeline.config import EmbedConfig
-
-
-def main(argv: list[str] | None = None) -> int:
-    from pipeline.runner import run_embed
-
-    return run_configured_job(argv, "irp embed", __doc__.splitlines()[0], EmbedConfig,
-                              lambda config: run_embed(config).lines())
-
+from pipeline.jobs.embed import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,4 +1,9 @@
-"""Typed, strict job configs (YAML + dotted overrides), every error reported at once, before Ray starts."""
+"""Typed, strict job configs (YAML + dotted overrides), every error reported at once, before Ray starts.
+
+- ``loader``: read YAML, apply ``key.sub=value`` overrides, build with the one strict builder (``pipeline.strict``);
+- ``blocks``: the blocks jobs share: source, encoder, translator, output, execution, anchors;
+- ``jobs``, ``evaluate``: each job's schema.
+"""
 
 from pipeline.config.blocks import (
     AnchorsConfig,

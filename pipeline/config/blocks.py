@@ -6,6 +6,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from pipeline.strict import build_tagged
+
 
 @dataclasses.dataclass(frozen=True)
 class TranslatorConfig:
@@ -21,19 +23,10 @@ class TranslatorConfig:
 
     @classmethod
     def from_config(cls, value: Any, where: str, problems: list[str]) -> TranslatorConfig | None:
-        from pipeline.translate import parse_method_options
+        from pipeline.translate import method_options
 
-        if not isinstance(value, dict):
-            problems.append(f"{where}: must be a mapping like {{method: auto}}, got {type(value).__name__}")
-            return None
-        options = dict(value)
-        method = options.pop("method", "auto")
-        try:
-            parse_method_options(method, options)
-        except (TypeError, ValueError) as e:
-            problems.extend(f"{where}: {problem}" for problem in getattr(e, "problems", [str(e)]))
-            return None
-        return cls(method, options)
+        built = build_tagged(value, "method", method_options, "{method: auto}", where, problems, default="auto")
+        return None if built is None else cls(*built)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +68,7 @@ class SourceConfig:
     def problems(self) -> list[str]:
         named = [c for c in ("text_column", "image_column", "vector_column") if getattr(self, c)]
         found = [] if len(named) == 1 else [
-            f"name exactly one of text_column, image_column, vector_column; got {named}"
+            f"text_column: name exactly one of text_column, image_column, vector_column; got {named}"
         ]
         return found + ([] if self.files_per_shard >= 1 else ["files_per_shard: must be >= 1"])
 
@@ -94,16 +87,10 @@ class EncoderConfig:
 
     @classmethod
     def from_config(cls, value: Any, where: str, problems: list[str]) -> EncoderConfig | None:
-        from pipeline.encoders import encoder_option_problems
+        from pipeline.encoders import encoder_spec
 
-        if not isinstance(value, dict) or "kind" not in value:
-            problems.append(f"{where}: must be a mapping with a kind, e.g. {{kind: hf_text, model: ...}}")
-            return None
-        options = dict(value)
-        kind = options.pop("kind")
-        found = encoder_option_problems(kind, options)
-        problems.extend(f"{where}: {problem}" for problem in found)
-        return None if found else cls(kind, options)
+        built = build_tagged(value, "kind", encoder_spec, "{kind: hf_text, model: ...}", where, problems)
+        return None if built is None else cls(*built)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,7 +112,7 @@ class OutputConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ExecutionConfig:
-    """How the job runs on Ray (pipeline.execution).
+    """How the job runs on Ray (pipeline.engine.ray_pool).
 
     Attributes:
         actors: encoder actors, each holding one model.

@@ -59,7 +59,7 @@ def _default_translators() -> dict[str, TranslatorConfig]:
 
 @dataclasses.dataclass(frozen=True)
 class EvaluateConfig:
-    """The ``evaluate`` job (pipeline.evaluate_job): every estimator, both directions, on a labelled set.
+    """The ``evaluate`` job (pipeline.jobs.evaluate): every estimator, both directions, on a labelled set.
 
     Attributes:
         spaces: exactly two named spaces; each is evaluated as source and as target.
@@ -71,7 +71,7 @@ class EvaluateConfig:
         anchors, test, draws: anchors per draw (from the train split), held-out rows, random anchor draws.
         anchor_sweep: anchor counts of the accuracy-vs-anchors sweep (irp, procrustes, ridge).
         deltas, subspaces: the IRP grid; ``null`` in deltas is no pruning.
-        decoders: ``logistic`` and/or ``mlp`` (pipeline.decoders).
+        decoders: ``logistic`` and/or ``mlp`` (pipeline.evaluate.decoders).
         decoupled: also score the decoupled form (receiver inverse fitted on its own unpaired vectors).
         output: directory of ``report.md``, ``report.json`` and the PNG plots.
         work_dir: where embeddings made by the job go (reused by a rerun).
@@ -96,7 +96,7 @@ class EvaluateConfig:
     execution: ExecutionConfig = dataclasses.field(default_factory=lambda: ExecutionConfig(actors=2))
 
     def problems(self) -> list[str]:
-        from pipeline.decoders import list_decoders
+        from pipeline.evaluate.decoders import list_decoders
 
         found = [] if len(self.spaces) == 2 else [f"spaces: name exactly two, got {list(self.spaces)}"]
         if self.anchor_tables and set(self.anchor_tables) != set(self.spaces):

@@ -140,7 +140,7 @@ class TranslateConfig:
 
 @dataclasses.dataclass(frozen=True)
 class BenchmarkConfig:
-    """The ``benchmark`` job: our jobs against bare baselines, same data, same run (pipeline.benchmark).
+    """The ``benchmark`` job: our jobs against bare baselines, same data, same run (pipeline.jobs.benchmark).
 
     Attributes:
         texts: BBC News articles (cut to mixed lengths) for the embed, bucketing and actors sections.

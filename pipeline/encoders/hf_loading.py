@@ -1,4 +1,4 @@
-"""Load a transformers encoder for :mod:`pipeline.encoders.hf_text`: dtype, token limit, attention, inputs."""
+"""Load a transformers encoder for :mod:`pipeline.encoders.hf_text`: precision, token limit, attention, inputs."""
 
 from __future__ import annotations
 
@@ -10,26 +10,25 @@ from typing import Any
 import torch
 from transformers import AutoModel
 
-from pipeline.encoders.specs import is_int
+from pipeline.encoders.specs import PRECISIONS, is_int, resolve_precision
 
-DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+TORCH_DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # Tokenizers that declare no limit report int(1e30) as model_max_length; anything this large is "no limit".
 _NO_LIMIT = 1_000_000
 
 
-def resolve_dtype(name: str, device: str) -> torch.dtype:
-    """The torch dtype of a spec's ``dtype`` on ``device``.
+def torch_dtype(precision: str, device: str) -> torch.dtype:
+    """The weights' torch dtype for a spec's ``precision`` on ``device``.
 
     ``"auto"`` is bfloat16 on CUDA (the tensor cores' fast path, with float32's exponent range where float16
     can overflow) and float32 elsewhere, where vectors match the float32 reference. CPUs with bf16 units can
-    run ``"bfloat16"`` faster (cosine to float32 about 0.9999 for MiniLM); it is asked for, never assumed.
+    run ``"bf16"`` faster (cosine to float32 about 0.9999 for MiniLM); it is asked for, never assumed.
     """
-    if name == "auto":
-        return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    resolved = resolve_precision(precision, device)
     try:
-        return DTYPES[name]
+        return TORCH_DTYPES[resolved]
     except KeyError as e:
-        raise ValueError(f"dtype must be 'auto' or one of {sorted(DTYPES)}, got {name!r}.") from e
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.") from e
 
 
 def resolve_max_length(model_dir: str, tokenizer: Any, explicit: int | None) -> int:

@@ -10,10 +10,10 @@ default; pooling and normalisation stay float32. :meth:`HFTextEncoder.tokenize` 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -27,18 +27,11 @@ from pipeline.encoders.batching import (
     prefetched,
     ragged_from_lists,
 )
-from pipeline.encoders.hf_loading import (
-    DTYPES,
-    load_model,
-    resolve_dtype,
-    resolve_max_length,
-    token_columns,
-)
-from pipeline.encoders.specs import is_int, spec_from_options
-from pipeline.encoders.texts import check_texts
+from pipeline.encoders.hf_loading import load_model, resolve_max_length, token_columns, torch_dtype
+from pipeline.encoders.inputs import check_texts
+from pipeline.encoders.specs import RENAMED_DTYPE, Precision, check_precision, is_int, spec_from_options
 
 __all__ = [
-    "DTYPES",
     "POOLINGS",
     "HFTextEncoder",
     "HFTextSpec",
@@ -68,7 +61,8 @@ class HFTextSpec:
         bucket: Pad each batch to a multiple of this many tokens (or ``max_length``), so only a few shapes
             occur. 1 pads each batch to its own longest row. ``None``: 32 on CUDA, where a new shape per batch
             halves throughput, and 1 elsewhere, where shapes cost nothing and padding is pure waste.
-        dtype: Model weights' dtype: ``"auto"`` (bfloat16 on CUDA, else float32) or a key of :data:`DTYPES`.
+        precision: Model weights' precision: ``"auto"`` (bf16 on CUDA, else fp32), ``"fp32"``, ``"bf16"`` or
+            ``"fp16"``. The old key ``dtype`` (``float32``, ``bfloat16``, ...) is read for one more release.
         overlap_tokenization: Tokenise the next chunk in a background thread while the model runs.
         chunk_size: Texts tokenised and planned together. Larger sorts better (less padding); smaller starts
             the model sooner. ``None``: ``max(256, 4 * batch_size)``.
@@ -83,9 +77,11 @@ class HFTextSpec:
     device: str = "cpu"
     token_budget: int = 8192
     bucket: int | None = None
-    dtype: str = "auto"
+    precision: Precision = "auto"
     overlap_tokenization: bool = True
     chunk_size: int | None = None
+
+    renamed_keys: ClassVar[Mapping[str, tuple[str, Callable[[Any], Any]]]] = RENAMED_DTYPE
 
     def __post_init__(self) -> None:
         if isinstance(self.model, os.PathLike):
@@ -111,8 +107,7 @@ class HFTextSpec:
         if self.max_length is not None and self.token_budget < self.max_length:
             raise ValueError(f"token_budget ({self.token_budget}) must be at least max_length ({self.max_length}); "
                              "raise token_budget or lower max_length.")
-        if not isinstance(self.dtype, str) or (self.dtype != "auto" and self.dtype not in DTYPES):
-            raise ValueError(f"dtype must be 'auto' or one of {sorted(DTYPES)}, got {self.dtype!r}.")
+        check_precision(self.precision)
 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
@@ -148,7 +143,7 @@ class HFTextEncoder:
         dim: Width of the output vectors (the model's hidden size).
         max_length: Token limit in use (see :func:`resolve_max_length`).
         attn_implementation: ``"sdpa"`` or ``"eager"``, as loaded.
-        dtype: The model weights' torch dtype (see :func:`resolve_dtype`).
+        dtype: The model weights' torch dtype (see :func:`~pipeline.encoders.hf_loading.torch_dtype`).
     """
 
     modality = "text"
@@ -159,7 +154,7 @@ class HFTextEncoder:
         if self.tokenizer.pad_token is None and self.tokenizer.eos_token is not None:
             # Decoder-only checkpoints ship without a pad token; any id works because the mask hides padding.
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.dtype = resolve_dtype(spec.dtype, spec.device)
+        self.dtype = torch_dtype(spec.precision, spec.device)
         self.model, self.attn_implementation = load_model(spec, self.dtype)
         self.dim: int = int(self.model.config.hidden_size)
         self.max_length = resolve_max_length(spec.model, self.tokenizer, spec.max_length)
@@ -195,7 +190,7 @@ class HFTextEncoder:
         chunks = prefetched(lambda s: self.tokenize(texts[s : s + size]), starts,
                             ahead=self.spec.overlap_tokenization)
         with closing(chunks):  # stops the prefetch thread at once if the model raises
-            for start, tokens in zip(starts, chunks):
+            for start, tokens in zip(starts, chunks, strict=True):
                 out[start : start + len(tokens)] = self.encode_tokens(tokens)
         return out
 
@@ -244,5 +239,5 @@ def build_hf_text_encoder(**options: Any) -> HFTextEncoder:
         TypeError: An option is unknown (the message lists the valid ones) or has the wrong type.
         ValueError: An option has a bad value.
     """
-    spec = spec_from_options(HFTextSpec, "hf_text", options, "a local model directory (or a reachable hub id)")
+    spec = spec_from_options(HFTextSpec, "hf_text", options)
     return HFTextEncoder(spec)

@@ -16,7 +16,7 @@ import fsspec
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from pipeline.encoders.rows import bad_rows_error
+from pipeline.encoders.inputs import bad_rows_error
 
 __all__ = ["ImageItem", "check_images", "decode_images", "invalid_image_rows", "load_image"]
 

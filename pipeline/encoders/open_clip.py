@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import open_clip
@@ -20,8 +20,15 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pipeline.encoders.images import ImageItem, encode_in_batches
-from pipeline.encoders.specs import is_int, require_cuda_for, spec_from_options
-from pipeline.encoders.texts import check_texts
+from pipeline.encoders.inputs import check_texts
+from pipeline.encoders.specs import (
+    Precision,
+    check_precision,
+    is_int,
+    require_cuda_for,
+    resolve_precision,
+    spec_from_options,
+)
 from pipeline.encoders.weights import load_state_dict_file, load_weights_into
 
 __all__ = [
@@ -33,9 +40,6 @@ __all__ = [
     "load_open_clip",
     "preprocess_overrides",
 ]
-
-Precision = Literal["fp32", "bf16", "fp16"]
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class OpenCLIPSpec:
         batch_size: Items per forward pass.
         device: Torch device string, e.g. ``"cpu"`` or ``"cuda:0"``.
         precision: ``"fp32"``, or ``"bf16"``/``"fp16"`` on CUDA (open_clip's mixed precision: low-precision
-            weights, LayerNorms in fp32).
+            weights, LayerNorms in fp32); ``"auto"`` is bf16 on CUDA and fp32 elsewhere.
     """
 
     model: str
@@ -85,8 +89,7 @@ class OpenCLIPSpec:
             raise TypeError(f"normalize must be true or false, got {self.normalize!r}.")
         if not is_int(self.batch_size) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}.")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
+        check_precision(self.precision)
         _check_source(self.model, self.pretrained, self.tag)
 
 
@@ -143,11 +146,12 @@ def load_open_clip(spec: OpenCLIPSpec) -> tuple[torch.nn.Module, Callable[[Image
         ValueError: The checkpoint is missing, unsafe to unpickle, or does not fit the architecture.
     """
     require_cuda_for(spec.precision, spec.device)
+    precision = resolve_precision(spec.precision, spec.device)
     is_file = spec.pretrained is not None and os.path.isfile(spec.pretrained)
     model, _, preprocess = open_clip.create_model_and_transforms(
         spec.model,
         pretrained=None if is_file else spec.pretrained,
-        precision=spec.precision,
+        precision=precision,
         device=spec.device,
         # Hugging Face text towers would otherwise fetch their base weights whenever no CLIP checkpoint is given
         # to open_clip, including when we load our own checkpoint right after.
@@ -166,7 +170,7 @@ def load_open_clip(spec: OpenCLIPSpec) -> tuple[torch.nn.Module, Callable[[Image
 
 def _forward_dtype(spec: OpenCLIPSpec) -> torch.dtype:
     # Image input must match the low-precision conv weights; open_clip's training script casts it the same way.
-    return open_clip.get_input_dtype(spec.precision) or torch.float32
+    return open_clip.get_input_dtype(resolve_precision(spec.precision, spec.device)) or torch.float32
 
 
 def _finish(vectors: torch.Tensor, normalize: bool) -> np.ndarray:
@@ -262,7 +266,7 @@ class OpenCLIPTextEncoder:
 
 
 def _spec(kind: str, options: dict[str, Any]) -> OpenCLIPSpec:
-    return spec_from_options(OpenCLIPSpec, kind, options, "an open_clip model name (open_clip.list_models())")
+    return spec_from_options(OpenCLIPSpec, kind, options)
 
 
 def build_open_clip_image_encoder(**options: Any) -> OpenCLIPImageEncoder:

@@ -1,12 +1,20 @@
-"""Building an encoder's frozen spec from a config block's options, strictly, for every encoder family."""
+"""What every encoder family's spec shares: strict building from options, int checks, and the precision knob."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
+
+from pipeline import strict
 
 Spec = TypeVar("Spec")
+
+# One knob, one spelling, for every family: `auto` is bf16 on CUDA and fp32 elsewhere.
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
+# hf_text's older `dtype` key and its values, still read for one release (strict's `renamed_keys`).
+_DTYPE_NAMES = {"auto": "auto", "float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+RENAMED_DTYPE = {"dtype": ("precision", lambda value: _DTYPE_NAMES.get(value, value))}
 
 
 def is_int(value: object) -> bool:
@@ -14,34 +22,31 @@ def is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def check_precision(precision: object) -> None:
+    """Raise unless ``precision`` is one of :data:`PRECISIONS` (for specs built directly, not from options)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """``auto`` -> ``bf16`` on CUDA (the tensor cores' fast path, with fp32's exponent range), else ``fp32``."""
+    if precision == "auto":
+        return "bf16" if str(device).startswith("cuda") else "fp32"
+    return precision
+
+
 def require_cuda_for(precision: str, device: str) -> None:
     """Reduced precision runs on CUDA only; checked where the device is known (inside the actor), not in the
     config, whose device is filled in by the actor that has or lacks a GPU."""
-    if precision != "fp32" and not str(device).startswith("cuda"):
+    if resolve_precision(precision, device) != "fp32" and not str(device).startswith("cuda"):
         raise ValueError(f"precision {precision!r} needs a CUDA device (got device={device!r}); "
-                         "use precision 'fp32' on the CPU.")
+                         "use precision 'fp32' or 'auto' on the CPU.")
 
 
-def spec_from_options(spec: type[Spec], kind: str, options: Mapping[str, Any], needs: str = "") -> Spec:
-    """``spec(**options)`` after checking the option names, so a typo never reaches a model load.
-
-    Args:
-        spec: the family's frozen spec dataclass; its ``__post_init__`` checks the values.
-        kind: the encoder kind, for messages.
-        options: the ``encoder`` block without ``kind``.
-        needs: what the required options mean, appended to the missing-option message.
+def spec_from_options(spec: type[Spec], kind: str, options: Mapping[str, Any]) -> Spec:
+    """``spec(**options)`` through the one strict builder, so a typo or a bad value never reaches a model load.
 
     Raises:
-        TypeError: unknown or missing options (the message lists the valid ones), or wrong types.
-        ValueError: bad values.
+        pipeline.strict.Invalid: a TypeError and ValueError listing every problem with its key.
     """
-    fields = dataclasses.fields(spec)
-    valid = [field.name for field in fields]
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise TypeError(f"Unknown {kind} encoder option(s) {unknown}; valid options are {valid}.")
-    required = [f.name for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    missing = [name for name in required if name not in options]
-    if missing:
-        raise TypeError(f"The {kind} encoder needs {', '.join(missing)}{': ' + needs if needs else ''}.")
-    return spec(**options)
+    return strict.parse(spec, options, f"{kind} encoder options")

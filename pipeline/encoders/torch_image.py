@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +21,14 @@ from torch import nn
 from torchvision import transforms
 
 from pipeline.encoders.images import ImageItem, encode_in_batches
-from pipeline.encoders.specs import is_int, require_cuda_for, spec_from_options
+from pipeline.encoders.specs import (
+    Precision,
+    check_precision,
+    is_int,
+    require_cuda_for,
+    resolve_precision,
+    spec_from_options,
+)
 from pipeline.encoders.weights import load_state_dict_file, load_weights_into
 
 __all__ = [
@@ -38,7 +45,6 @@ __all__ = [
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-Precision = Literal["fp32", "bf16", "fp16"]
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -116,7 +122,7 @@ class TorchImageSpec:
         normalize: L2-normalise each output row.
         batch_size: Images per forward pass.
         device: Torch device string, e.g. ``"cpu"`` or ``"cuda:0"``.
-        precision: ``"fp32"``, or ``"bf16"``/``"fp16"`` autocast on CUDA.
+        precision: ``"fp32"``, or ``"bf16"``/``"fp16"`` autocast on CUDA; ``"auto"`` is bf16 on CUDA, else fp32.
     """
 
     architecture: str
@@ -143,8 +149,7 @@ class TorchImageSpec:
             raise ValueError(f"image_size must be an int >= 32, got {self.image_size!r}.")
         if not is_int(self.batch_size) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}.")
-        if self.precision not in ("fp32", *_AUTOCAST):
-            raise ValueError(f"precision must be one of {('fp32', *_AUTOCAST)}, got {self.precision!r}.")
+        check_precision(self.precision)
 
 
 class TorchImageEncoder:
@@ -196,8 +201,9 @@ class TorchImageEncoder:
     def _forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """``pixels: (b, 3, s, s)`` -> ``(b, dim)`` float32 on the CPU."""
         device = torch.device(self.spec.device)
-        dtype = _AUTOCAST.get(self.spec.precision, torch.float32)
-        with torch.autocast(device_type=device.type, dtype=dtype, enabled=self.spec.precision != "fp32"):
+        precision = resolve_precision(self.spec.precision, self.spec.device)
+        dtype = _AUTOCAST.get(precision, torch.float32)
+        with torch.autocast(device_type=device.type, dtype=dtype, enabled=precision != "fp32"):
             vectors = self.features(pixels.to(device)).float()
         if self.spec.normalize:
             vectors = F.normalize(vectors, p=2.0, dim=1)
@@ -211,5 +217,4 @@ def build_torch_image_encoder(**options: Any) -> TorchImageEncoder:
         TypeError: An option is unknown (the message lists the valid ones), missing or of the wrong type.
         ValueError: An option has a bad value, or the weights file is missing, unsafe or does not fit.
     """
-    needs = f"architecture (one of {list_backbones()}) and weights (a local state-dict file)"
-    return TorchImageEncoder(spec_from_options(TorchImageSpec, "torch_image", options, needs))
+    return TorchImageEncoder(spec_from_options(TorchImageSpec, "torch_image", options))

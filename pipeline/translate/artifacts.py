@@ -1,5 +1,8 @@
 """Save and load translators and projectors as safetensors + JSON (never pickle), validated on load.
 
+Free functions over the fitted objects, which know nothing of files: the math core's modules import nothing
+from here, so its import graph stays acyclic.
+
 An artifact directory holds ``<kind>.json`` (format, dims, options, report, tensor shapes, checksum) and
 ``<kind>.safetensors`` (named float arrays). Loading checks every promise the JSON makes and reports all broken
 ones together, so a truncated copy or a mixed-up directory fails with a reason instead of a wrong translation.
@@ -18,14 +21,16 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from pipeline import __version__
 from pipeline.translate.options import IRPOptions, as_dict
 from pipeline.translate.plan import PLAN_ARRAYS, AffinePlan
 from pipeline.translate.projector import RelativeProjector
 from pipeline.translate.translators import FittedTranslator
+from pipeline.version import __version__
 
 FORMAT_VERSION = 1
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+# Artifacts written before 0.1.0's rename spelled the plan flags the British way; they still load.
+_OLD_PLAN_KEYS = {"in_normalise": "in_normalize", "out_normalise": "out_normalize"}
 _REQUIRED = {
     "translator": ("method", "options", "source_dim", "target_dim", "plan", "report"),
     "projector": ("dim", "n_anchors", "scale", "options", "report"),
@@ -63,7 +68,8 @@ def load_translator(directory: str | Path, expected_fingerprint: str | None = No
     expected = {"plan.in_shift": (d_in,), "plan.matrix": (d_in, d_out), "plan.out_shift": (d_out,)}
     problems += _shape_problems(tensors, expected)
     _raise(directory, problems)
-    plan = AffinePlan(**{name: tensors[f"plan.{name}"] for name in PLAN_ARRAYS}, **header["plan"])
+    flags = {_OLD_PLAN_KEYS.get(key, key): value for key, value in header["plan"].items()}
+    plan = AffinePlan(**{name: tensors[f"plan.{name}"] for name in PLAN_ARRAYS}, **flags)
     state = {key.removeprefix("state."): value for key, value in tensors.items() if key.startswith("state.")}
     return FittedTranslator(
         header["method"], header["options"], plan, state, header["report"], header["anchors_fingerprint"]

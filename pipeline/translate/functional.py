@@ -19,7 +19,7 @@ def anchor_mean(anchors: np.ndarray) -> np.ndarray:
     return anchors.mean(axis=0)
 
 
-def centre_normalise(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
+def centre_normalize(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
     """Centre rows on ``mean`` and scale them to unit length.
 
     Args:
@@ -52,7 +52,7 @@ def relative_projection(x_unit: np.ndarray, anchors_unit: np.ndarray) -> np.ndar
     """Cosines of centred, normalised inputs to centred, normalised anchors.
 
     Args:
-        x_unit: (n, d) output of :func:`centre_normalise`.
+        x_unit: (n, d) output of :func:`centre_normalize`.
         anchors_unit: (k, d) anchors passed through the same function.
 
     Returns:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from pipeline import strict
 
 
 @dataclass(frozen=True)
@@ -107,58 +107,14 @@ Options = TypeVar("Options")
 
 
 def parse_options(kind: type[Options], given: Mapping[str, Any], method: str) -> Options:
-    """Build ``kind`` from user options, checking names, types and values together.
+    """Build ``kind`` from user options, checking names, types and values together (:func:`pipeline.strict.parse`).
 
     Raises:
-        TypeError: unknown option names or values of the wrong type.
-        ValueError: values out of range.
+        pipeline.strict.Invalid: a TypeError and ValueError listing every problem.
     """
-    hints = typing.get_type_hints(kind)
-    unknown = sorted(set(given) - set(hints))
-    wrong_types = [
-        f"{name}={value!r} should be {_type_name(hints[name])}"
-        for name, value in given.items()
-        if name in hints and not _matches(value, hints[name])
-    ]
-    if unknown or wrong_types:
-        lines = [f"unknown option(s) {unknown}; {method} accepts {sorted(hints)}"] if unknown else []
-        raise _invalid(TypeError, method, lines + wrong_types)
-    options = kind(**given)
-    if problems := options.problems():
-        raise _invalid(ValueError, method, problems)
-    return options
-
-
-def _invalid(error: type[Exception], method: str, problems: list[str]) -> Exception:
-    """An error listing every problem; ``.problems`` keeps them apart for callers that merge reports."""
-    exception = error(f"invalid options for {method!r}:\n  - " + "\n  - ".join(problems))
-    exception.problems = problems
-    return exception
+    return strict.parse(kind, given, f"options for {method!r}")
 
 
 def as_dict(options: object) -> dict[str, Any]:
     """JSON-ready dict of an options dataclass."""
     return dataclasses.asdict(options)
-
-
-def _matches(value: object, hint: object) -> bool:
-    if hint is typing.Any:
-        return True
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        return any(_matches(value, option) for option in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    origin = typing.get_origin(hint)
-    if origin is tuple:  # sequences arrive from YAML as lists; problems() checks the content
-        return isinstance(value, (tuple, list))
-    if origin is not None:
-        return isinstance(value, origin)
-    if isinstance(value, bool) and hint is not bool:
-        return False  # True is an int to Python, never an intended number here
-    if hint is float:
-        return isinstance(value, (int, float))
-    return isinstance(value, hint)
-
-
-def _type_name(hint: object) -> str:
-    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")

@@ -1,7 +1,7 @@
 """The fused form every fitted translator compiles to: a pre step, one matrix, a post step.
 
-    z = x - in_shift;            if in_normalise:  z = z / ||z||
-    y = z @ matrix;              if out_normalise: y = y / ||y||
+    z = x - in_shift;            if in_normalize:  z = z / ||z||
+    y = z @ matrix;              if out_normalize: y = y / ||y||
     y = y * out_scale + out_shift
 
 IRP, Procrustes and ridge all fit this shape (DESIGN.md §2, step 6), so the execution layer applies any of them
@@ -27,17 +27,17 @@ class AffinePlan:
 
     Attributes:
         in_shift: (d_in,) subtracted from inputs.
-        in_normalise: scale centred inputs to unit length.
+        in_normalize: scale centred inputs to unit length.
         matrix: (d_in, d_out).
-        out_normalise: scale outputs to unit length before ``out_scale``.
+        out_normalize: scale outputs to unit length before ``out_scale``.
         out_scale: scalar multiplier of the outputs.
         out_shift: (d_out,) added last.
     """
 
     in_shift: np.ndarray
-    in_normalise: bool
+    in_normalize: bool
     matrix: np.ndarray
-    out_normalise: bool
+    out_normalize: bool
     out_scale: float
     out_shift: np.ndarray
 
@@ -66,15 +66,15 @@ class AffinePlan:
         """Translate a batch on the CPU.  ``x: (n, d_in) -> (n, d_out)`` float32.
 
         Raises:
-            ValueError: an input row has no direction after centring (only when ``in_normalise``).
+            ValueError: an input row has no direction after centring (only when ``in_normalize``).
         """
         z = np.asarray(x, dtype=np.float32) - self.in_shift
-        if self.in_normalise:
+        if self.in_normalize:
             norms = np.linalg.norm(z, axis=1, keepdims=True)
             _require_directions(norms[:, 0])
             z /= norms
         y = z @ self.matrix
-        if self.out_normalise:
+        if self.out_normalize:
             y /= np.maximum(np.linalg.norm(y, axis=1, keepdims=True), np.finfo(np.float32).tiny)
         if self.out_scale != 1.0:
             y *= self.out_scale
@@ -91,7 +91,7 @@ class AffinePlan:
 
     def flags(self) -> dict[str, bool | float]:
         """The non-array settings, for serialisation."""
-        return {"in_normalise": self.in_normalise, "out_normalise": self.out_normalise, "out_scale": self.out_scale}
+        return {"in_normalize": self.in_normalize, "out_normalize": self.out_normalize, "out_scale": self.out_scale}
 
 
 class TorchPlan:
@@ -111,12 +111,12 @@ class TorchPlan:
         import torch
 
         z = x.to(self.dtype) - self.in_shift
-        if self.plan.in_normalise:
+        if self.plan.in_normalize:
             norms = torch.linalg.vector_norm(z.float(), dim=1, keepdim=True)
             _require_directions(norms[:, 0].cpu().numpy())
             z = (z.float() / norms).to(self.dtype)
         y = z @ self.matrix
-        if self.plan.out_normalise:
+        if self.plan.out_normalize:
             norms = torch.linalg.vector_norm(y.float(), dim=1, keepdim=True)
             y = (y.float() / norms.clamp_min(torch.finfo(torch.float32).tiny)).to(self.dtype)
         return y * self.plan.out_scale + self.out_shift

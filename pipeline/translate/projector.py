@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -68,7 +67,7 @@ class RelativeProjector:
         irp = parse_options(IRPOptions, options, "irp")
         anchor_array = require_clean(anchors, "anchors")
         mean = F.anchor_mean(anchor_array)
-        anchors_unit = F.centre_normalise(anchor_array, mean)
+        anchors_unit = F.centre_normalize(anchor_array, mean)
         report: dict[str, Any] = {"anchor_condition_number": F.condition_number(anchors_unit)}
         if not receiver:
             inverse = None
@@ -88,12 +87,6 @@ class RelativeProjector:
     def n_anchors(self) -> int:
         return self.anchors_unit.shape[0]
 
-    def save(self, directory: str | Path) -> Path:
-        """Write the projector as safetensors + JSON into ``directory``; returns the directory."""
-        from pipeline.translate.artifacts import save_projector
-
-        return save_projector(self, directory)
-
     def require_inverse(self) -> np.ndarray:
         """The inverse basis, or the reason this projector cannot receive."""
         if self.inverse is None:
@@ -102,7 +95,7 @@ class RelativeProjector:
 
     def to_relative(self, x: object) -> np.ndarray:
         """Cosines of ``x: (n, d)`` to the centred anchors, ``(n, k)`` float32. Used by a sender."""
-        x_unit = F.centre_normalise(require_clean(x, "x", self.dim), self.mean)
+        x_unit = F.centre_normalize(require_clean(x, "x", self.dim), self.mean)
         return F.relative_projection(x_unit, self.anchors_unit).astype(np.float32)
 
     def from_relative(self, relative: object) -> np.ndarray:
@@ -127,9 +120,9 @@ def compose_plan(source: RelativeProjector, target: RelativeProjector) -> Affine
         )
     return AffinePlan(
         in_shift=source.mean,
-        in_normalise=True,
+        in_normalize=True,
         matrix=source.anchors_unit.T @ target.require_inverse(),
-        out_normalise=target.options.renormalize,
+        out_normalize=target.options.renormalize,
         out_scale=target.scale,
         out_shift=target.mean,
     )
@@ -160,7 +153,7 @@ def _inverse_from_samples(
     anchors_unit: np.ndarray, mean: np.ndarray, samples: object, alpha: float, report: dict[str, Any]
 ) -> np.ndarray:
     sample_array = require_clean(samples, "samples", anchors_unit.shape[1])
-    samples_unit = F.centre_normalise(sample_array, mean)
+    samples_unit = F.centre_normalize(sample_array, mean)
     relative = F.relative_projection(samples_unit, anchors_unit)
     report.update(inverse_fitted_on="samples", n_samples=sample_array.shape[0], samples_alpha=alpha)
     return F.ridge_linear(relative, samples_unit, alpha)

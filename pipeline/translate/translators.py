@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -63,27 +62,30 @@ class FittedTranslator:
         """
         return self.plan.apply(require_clean(x, "x", self.source_dim, np.float32))
 
-    def save(self, directory: str | Path) -> Path:
-        """Write the translator as safetensors + JSON into ``directory``; returns the directory."""
-        from pipeline.translate.artifacts import save_translator
-
-        return save_translator(self, directory)
-
 
 def list_methods() -> list[str]:
     """Names accepted by :func:`fit_translator`."""
     return [*ESTIMATORS, "auto"]
 
 
+def method_options(method: str) -> type:
+    """The frozen options dataclass of ``method``, which a config block is built into.
+
+    Raises:
+        ValueError: unknown method.
+    """
+    if method not in list_methods():
+        raise ValueError(f"unknown translation method {method!r}; choose from {list_methods()}")
+    return AutoOptions if method == "auto" else ESTIMATORS[method].options
+
+
 def parse_method_options(method: str, options: Mapping[str, Any]) -> Any:
     """Check a method name and its options without fitting anything; returns the parsed options.
 
     Raises:
-        ValueError, TypeError: unknown method, or the option problems of :func:`options.parse_options`.
+        ValueError, TypeError: unknown method, or every option problem (:class:`pipeline.strict.Invalid`).
     """
-    if method not in list_methods():
-        raise ValueError(f"unknown translation method {method!r}; choose from {list_methods()}")
-    return parse_options(AutoOptions if method == "auto" else ESTIMATORS[method].options, options, method)
+    return parse_options(method_options(method), options, method)
 
 
 def fit_translator(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -43,10 +44,8 @@ def stop_head(temp_dir: str) -> None:
     roots = [p for p in psutil.process_iter(["cmdline"]) if temp_dir in " ".join(p.info["cmdline"] or [])]
     victims = {process for root in roots for process in [root, *root.children(recursive=True)]}
     for process in victims:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(list(victims), timeout=60)
 
 
@@ -54,9 +53,10 @@ def submit_when_the_agent_is_up(address: str, env: dict[str, str], *args: str) -
     """``ray job submit``, retried (bounded) while the head's job agent is still starting.
 
     On a loaded machine the head answers before its agent does, and a submit then fails with "No available
-    agent to submit job" without starting anything.
+    agent to submit job" without starting anything. Seen to take over a minute while another Ray (the integration
+    tests' session) still runs on the same two cores, hence up to three minutes.
     """
-    for _ in range(12):
+    for _ in range(36):
         submitted = ray_cli("job", "submit", "--address", address, *args, env=env)
         if "No available agent to submit job" not in submitted.stderr:
             return submitted

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.execution import LOOPBACK  # noqa: F401  (imported first: it pins Ray to loopback before ray loads)
+# Imported before ray itself: importing ray_pool pins Ray to loopback, a switch Ray reads when it is imported.
+from pipeline.engine.ray_pool import LOOPBACK
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ from PIL import Image
 from pipeline.config import EmbedConfig, load_config
 from pipeline.encoders import build_encoder
 from pipeline.io.tables import vectors_of
+from pipeline.jobs.embed import run_embed
 from pipeline.packaged import packaged_weights_file
-from pipeline.runner import run_embed
 
 pytestmark = [pytest.mark.timeout(300)]
 

@@ -12,7 +12,7 @@ import pytest
 from pipeline.config import EmbedConfig, load_config
 from pipeline.encoders.hf_text import HFTextEncoder, HFTextSpec
 from pipeline.io.tables import read_provenance, vectors_of
-from pipeline.runner import run_embed
+from pipeline.jobs.embed import run_embed
 
 pytestmark = [pytest.mark.timeout(300)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -31,10 +32,8 @@ def kill_session(session_id: int) -> None:
     for line in listing.splitlines():
         pid, sid = map(int, line.split())
         if sid == session_id:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def read(output) -> pa.Table:

@@ -11,8 +11,8 @@ import pytest
 
 from pipeline.config import TranslateConfig, load_config
 from pipeline.io.tables import embedding_table, read_provenance, vectors_of
+from pipeline.jobs.translate_corpus import run_translate
 from pipeline.translate import fit_translator, load_translator
-from pipeline.translate_job import run_translate
 
 from tests.conftest import TINY_WORDS as WORDS
 
@@ -103,7 +103,7 @@ def test_raw_texts_are_encoded_and_translated_in_the_same_actor(local_ray, tmp_p
     write(tmp_path / "anchors_src.parquet", list(range(50)), source_vectors[:50])
     write(tmp_path / "anchors_tgt.parquet", list(range(50)), target_vectors[:50])
     (tmp_path / "corpus.jsonl").write_text("".join(
-        json.dumps({"id": 100 + i, "text": text}) + "\n" for i, text in enumerate(texts[50:] + [""])))
+        json.dumps({"id": 100 + i, "text": text}) + "\n" for i, text in enumerate([*texts[50:], ""])))
     (tmp_path / "job.yaml").write_text(
         f"source: {{path: {tmp_path}/corpus.jsonl, format: jsonl, text_column: text}}\n"
         f"encoder: {{kind: hf_text, model: {tiny_bert_dir}}}\n"

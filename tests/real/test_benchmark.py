@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.real, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def test_benchmark_writes_every_section_with_checked_parity(tmp_path):
-    from pipeline.benchmark import SECTIONS, run
+    from pipeline.jobs.benchmark import SECTIONS, run
 
     config = load_config(BenchmarkConfig, None, [
         "texts=16", "translate_rows=4000", "rows_per_shard=500", f"output={tmp_path}/report/cpu",

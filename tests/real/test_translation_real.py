@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pipeline.decoders import train_logistic
-from pipeline.evaluation import evaluate_translation, make_split
+from pipeline.evaluate.decoders import train_logistic
+from pipeline.evaluate.metrics import evaluate_translation, make_split
 from pipeline.translate import RelativeProjector
 
 pytestmark = pytest.mark.real

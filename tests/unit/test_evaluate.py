@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import EvaluateConfig, load_config
-from pipeline.decoders import MLPDecoder, train_decoder
-from pipeline.evaluate_protocol import DECOUPLED, AnchorPool, Protocol, evaluate_direction
-from pipeline.evaluate_report import aggregate, main_table
-from pipeline.evaluation import macro_f1
+from pipeline.evaluate.decoders import MLPDecoder, train_decoder
+from pipeline.evaluate.metrics import macro_f1
+from pipeline.evaluate.protocol import DECOUPLED, AnchorPool, EvaluationPlan, evaluate_direction
+from pipeline.evaluate.report import aggregate, main_table
 from pipeline.io.tables import embedding_table
 
 
@@ -46,7 +46,7 @@ def test_mlp_decoder_learns_separable_classes_and_keeps_label_values():
 
 def test_protocol_rows_cover_every_run_and_an_exact_rotation_is_recovered():
     source, target, labels = rotated_spaces()
-    protocol = Protocol(methods={"procrustes": ("procrustes", {}), "ridge": ("ridge", {"alpha": 1e-6})},
+    protocol = EvaluationPlan(methods={"procrustes": ("procrustes", {}), "ridge": ("ridge", {"alpha": 1e-6})},
                         anchors=60, test=60, draws=2, anchor_sweep=(20, 60, 10_000), deltas=(None, 0.7),
                         subspaces=(1, 4), decoders=("logistic",))
     rows = evaluate_direction(source, target, labels, protocol, "a → b")
@@ -67,8 +67,8 @@ def test_anchors_can_come_from_a_separate_pool():
     in_pool = np.arange(330) % 11 == 0  # 30 items of the same two spaces, kept out of the evaluation set
     pool = AnchorPool(all_source[in_pool], all_target[in_pool])
     source, target, labels = all_source[~in_pool], all_target[~in_pool], all_labels[~in_pool]
-    protocol = Protocol(methods={"procrustes": ("procrustes", {})}, anchors=30, test=60, draws=1, anchor_sweep=(10, 40),
-                        deltas=(), subspaces=(), decoders=("logistic",), decoupled=False)
+    protocol = EvaluationPlan(methods={"procrustes": ("procrustes", {})}, anchors=30, test=60, draws=1,
+                              anchor_sweep=(10, 40), deltas=(), subspaces=(), decoders=("logistic",), decoupled=False)
     rows = evaluate_direction(source, target, labels, protocol, "a → b", pool)
     assert sorted(r["n_anchors"] for r in rows) == [10, 10, 10, 30]  # 40 > the pool's 30: not swept
     main = [r for r in rows if r["experiment"] == "main"]
@@ -90,7 +90,7 @@ def test_aggregate_is_mean_and_population_std_over_draws():
 
 
 def test_evaluate_job_on_tables_writes_report_plots_and_json(tmp_path):
-    from pipeline.evaluate_job import run
+    from pipeline.jobs.evaluate import run
 
     source, target, labels = rotated_spaces(n=150)
     ids = [f"doc{i}" for i in range(150)]

@@ -1,4 +1,4 @@
-"""Smoke test of jobs/gpu_check.py on the CPU with a tiny random BERT: it runs, writes every figure, imports no Ray."""
+"""Smoke test of `python -m jobs.gpu_check` on the CPU with a tiny random BERT: every figure written, no Ray."""
 
 from __future__ import annotations
 

@@ -13,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.encoders import ENCODERS, Encoder, build_encoder, list_encoders
-from pipeline.encoders.hf_loading import resolve_dtype, resolve_max_length
+from pipeline.encoders.hf_loading import resolve_max_length, torch_dtype
 from pipeline.encoders.hf_text import HFTextEncoder, HFTextSpec, build_hf_text_encoder, pool
-from pipeline.encoders.texts import invalid_text_rows
+from pipeline.encoders.inputs import invalid_text_rows
+from pipeline.encoders.specs import spec_from_options
 
 from tests.conftest import TINY_SPECIAL as SPECIAL
 from tests.conftest import TINY_WORDS as WORDS
@@ -157,18 +158,31 @@ def test_spec_and_registry_validation(tiny_model_dir: Path) -> None:
         HFTextSpec(model="m", chunk_size=0)
     with pytest.raises(ValueError, match="raise token_budget or lower max_length"):
         HFTextSpec(model="m", token_budget=100, max_length=128)
-    with pytest.raises(ValueError, match="dtype must be 'auto' or one of"):
-        HFTextSpec(model="m", dtype="fp8")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        HFTextSpec(model="m", precision="fp8")
     with pytest.raises(TypeError, match="overlap_tokenization must be true or false"):
         HFTextSpec(model="m", overlap_tokenization=1)
     with pytest.raises(TypeError, match="normalize must be true or false"):
         HFTextSpec(model="m", normalize="yes")
-    with pytest.raises(TypeError, match="valid options are"):
+    with pytest.raises(TypeError, match=r"poolign: unknown key \(did you mean 'pooling'\?\)"):
         build_hf_text_encoder(model="m", poolign="mean")
-    with pytest.raises(TypeError, match="needs model"):
+    with pytest.raises(TypeError, match="model: required"):
         build_hf_text_encoder(pooling="mean")
-    with pytest.raises(ValueError, match="Unknown encoder kind 'nope'"):
+    with pytest.raises(ValueError) as every:  # every problem at once, each with its key
+        build_hf_text_encoder(model="m", pooling="max", batch_size="8", bucket=0)
+    assert every.value.problems == ["pooling: must be one of ['mean', 'cls', 'last'], got 'max'",
+                                    "batch_size: must be int, got '8'",
+                                    "bucket must be a positive int or None, got 0."]
+    with pytest.raises(ValueError, match="unknown encoder kind 'nope'"):
         build_encoder("nope")
+
+
+def test_old_dtype_key_still_works_for_one_release_and_names_precision() -> None:
+    with pytest.warns(FutureWarning, match="dtype is deprecated.*write precision: 'bf16'"):
+        spec = spec_from_options(HFTextSpec, "hf_text", {"model": "m", "dtype": "bfloat16"})
+    assert spec.precision == "bf16"
+    with pytest.raises(ValueError, match="dtype: replaced by precision; give only precision"):
+        spec_from_options(HFTextSpec, "hf_text", {"model": "m", "dtype": "float32", "precision": "fp32"})
 
 
 def _forward_inputs(enc: HFTextEncoder) -> list[dict[str, tuple[int, ...]]]:
@@ -241,7 +255,7 @@ def test_model_without_token_type_ids_gets_none(tmp_path: Path, tiny_model_dir: 
 
 
 def test_bfloat16_model_pools_in_float32(tiny_model_dir: Path, encoders: dict[str, HFTextEncoder]) -> None:
-    enc = HFTextEncoder(HFTextSpec(model=str(tiny_model_dir), normalize=False, dtype="bfloat16"))
+    enc = HFTextEncoder(HFTextSpec(model=str(tiny_model_dir), normalize=False, precision="bf16"))
     assert enc.dtype == torch.bfloat16 and next(enc.model.parameters()).dtype == torch.bfloat16
     got, ref = enc.encode(TEXTS), encoders["mean"].encode(TEXTS)
     assert got.dtype == np.float32
@@ -249,12 +263,12 @@ def test_bfloat16_model_pools_in_float32(tiny_model_dir: Path, encoders: dict[st
     assert cos.min() > 0.99
 
 
-def test_resolve_dtype_and_budget_check(tiny_model_dir: Path) -> None:
-    assert resolve_dtype("auto", "cpu") == torch.float32
-    assert resolve_dtype("auto", "cuda:1") == torch.bfloat16
-    assert resolve_dtype("float16", "cpu") == torch.float16
-    with pytest.raises(ValueError, match="dtype must be"):
-        resolve_dtype("half", "cpu")
+def test_precision_and_budget_check(tiny_model_dir: Path) -> None:
+    assert torch_dtype("auto", "cpu") == torch.float32
+    assert torch_dtype("auto", "cuda:1") == torch.bfloat16
+    assert torch_dtype("fp16", "cpu") == torch.float16
+    with pytest.raises(ValueError, match="precision must be one of"):
+        torch_dtype("half", "cpu")
     # max_length comes from the tokenizer (64) here, so only the encoder can see that a budget of 32 is too small.
     with pytest.raises(ValueError, match="raise token_budget or lower max_length"):
         HFTextEncoder(HFTextSpec(model=str(tiny_model_dir), token_budget=32))

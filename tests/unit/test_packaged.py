@@ -51,9 +51,9 @@ def test_bbc_has_2225_docs_in_five_sorted_classes(bbc: packaged.LabelledTexts) -
     assert len(set(bbc.ids)) == 2225
     assert bbc.ids[0] == "business/001" and bbc.ids[-1] == "tech/401"
     # Sorted by label, then file name.
-    keys = [(int(lab), i.split("/")[1]) for lab, i in zip(bbc.labels, bbc.ids)]
+    keys = [(int(lab), i.split("/")[1]) for lab, i in zip(bbc.labels, bbc.ids, strict=True)]
     assert keys == sorted(keys)
-    assert all(i.split("/")[0] == bbc.label_names[lab] for lab, i in zip(bbc.labels, bbc.ids))
+    assert all(i.split("/")[0] == bbc.label_names[lab] for lab, i in zip(bbc.labels, bbc.ids, strict=True))
 
 
 def test_bbc_decodes_the_latin1_file(bbc: packaged.LabelledTexts) -> None:
@@ -66,6 +66,6 @@ def test_bbc_truncation(bbc: packaged.LabelledTexts) -> None:
     short = load_bbc_news(max_chars=100)
     assert short.ids == bbc.ids
     assert all(len(t) <= 100 for t in short.texts)
-    assert all(s == t[:100] for s, t in zip(short.texts, bbc.texts))
+    assert all(s == t[:100] for s, t in zip(short.texts, bbc.texts, strict=True))
     with pytest.raises(ValueError, match="max_chars must be a positive int"):
         load_bbc_news(max_chars=0)

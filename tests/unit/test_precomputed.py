@@ -9,13 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.encoders import Encoder, build_encoder
-from pipeline.encoders.precomputed import (
-    PrecomputedEncoder,
-    PrecomputedSpec,
-    build_precomputed_encoder,
-    check_vectors,
-    invalid_vector_rows,
-)
+from pipeline.encoders.inputs import check_vectors, invalid_vector_rows
+from pipeline.encoders.precomputed import PrecomputedEncoder, PrecomputedSpec, build_precomputed_encoder
 
 RNG = np.random.default_rng(0)
 GOOD = RNG.normal(size=(6, 4))
@@ -95,9 +90,9 @@ def test_encode_raises_naming_rows_and_how_to_find_them() -> None:
 
 
 def test_options_are_checked_strictly() -> None:
-    with pytest.raises(TypeError, match=r"Unknown precomputed encoder option\(s\) \['normalize'\].*\['dim'\]"):
+    with pytest.raises(TypeError, match=r"normalize: unknown key; known keys: \['dim'\]"):
         build_precomputed_encoder(dim=4, normalize=True)
-    with pytest.raises(TypeError, match="needs dim"):
+    with pytest.raises(TypeError, match="dim: required"):
         build_precomputed_encoder()
     for bad in (0, -1, 2.0, True, "4"):
         with pytest.raises(ValueError, match="dim must be a positive int"):
@@ -108,3 +103,14 @@ def test_registry_builds_it() -> None:
     enc = build_encoder("precomputed", dim=4)
     assert isinstance(enc, PrecomputedEncoder) and isinstance(enc, Encoder)
     assert enc.modality == "vector" and enc.dim == 4
+
+
+def test_actors_resolve_packaged_models_and_a_device_only_for_families_that_run_on_one() -> None:
+    from pipeline.encoders import resolve_model_options
+
+    assert resolve_model_options("precomputed", {"dim": 4}) == {"dim": 4}  # stored vectors: no device, no model
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_model_options("hf_text", {"model": "/m/minilm"}) == {"model": "/m/minilm", "device": device}
+    assert resolve_model_options("hf_text", {"model": "m", "device": "cuda:3"})["device"] == "cuda:3"

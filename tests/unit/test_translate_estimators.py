@@ -106,7 +106,7 @@ def test_tikhonov_inverse_matches_regularised_normal_equations():
 
 def test_subspace_averaging_matches_explicit_average_of_subset_inverses():
     rng = np.random.default_rng(5)
-    source, target = correlated_pair(rng, k=300, d_s=16, d_t=48)
+    _, target = correlated_pair(rng, k=300, d_s=16, d_t=48)
     anchors = unit(target, target.mean(0))
     averaged, subsets, conditions = F.subspace_averaged_inverse(anchors, delta=0.6, subspaces=4, ridge=0.0, seed=9)
     expected = np.zeros_like(anchors)

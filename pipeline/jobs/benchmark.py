@@ -25,7 +25,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.bench_format import machine_info, ratio_line, section, write_reports
 from pipeline.config import (
     AnchorsConfig,
     BenchmarkConfig,
@@ -37,14 +36,16 @@ from pipeline.config import (
     TranslateConfig,
     TranslatorConfig,
 )
+from pipeline.engine.driver import Summary
+from pipeline.evaluate.ratios import machine_info, ratio_line, section, write_reports
 from pipeline.io.tables import embedding_table, vectors_of
-from pipeline.runner import Summary, run_embed
-from pipeline.translate_job import run_translate
+from pipeline.jobs.embed import run_embed
+from pipeline.jobs.translate_corpus import run_translate
 
 
 def run(config: BenchmarkConfig, say: Callable[[str], None] = print) -> list[str]:
     """Run every section, write ``<output>.json`` and ``<output>.md``, and return the Markdown table's lines."""
-    from pipeline.execution import connect
+    from pipeline.engine.ray_pool import connect
 
     work = Path(config.work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -58,7 +59,12 @@ def run(config: BenchmarkConfig, say: Callable[[str], None] = print) -> list[str
         say("  " + ratio_line(name, results["sections"][name]))
     output = Path(config.output)
     lines = write_reports(output, results)
-    return lines + [f"\nwritten: {output.with_suffix('.md')} and {output.with_suffix('.json')}"]
+    return [*lines, f"\nwritten: {output.with_suffix('.md')} and {output.with_suffix('.json')}"]
+
+def main(argv: list[str] | None = None) -> int:
+    from pipeline.jobs.entry import run_configured_job
+
+    return run_configured_job(argv, "benchmark", __doc__.splitlines()[0], BenchmarkConfig, run)
 
 
 def bench_embed(config: BenchmarkConfig, work: Path, texts: list[str]) -> dict[str, Any]:
@@ -171,7 +177,7 @@ def benchmark_texts(n: int, seed: int = 0) -> list[str]:
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(texts))[:n]
     words = np.exp(rng.uniform(np.log(5), np.log(400), size=n)).astype(int)
-    return [" ".join(texts[i].split()[:k]) for i, k in zip(order, words)]
+    return [" ".join(texts[i].split()[:k]) for i, k in zip(order, words, strict=True)]
 
 
 def _embed_job(config: BenchmarkConfig, work: Path, texts: list[str], actors: int) -> tuple[Summary, pa.Table]:

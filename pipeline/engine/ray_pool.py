@@ -10,14 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from pipeline.config import ExecutionConfig
+from pipeline.engine.worker import ShardResult
 from pipeline.io.sources import Shard
-from pipeline.shard_worker import ShardResult
 
 # Ray binds to the machine's network address unless told otherwise, and a local run must stay on loopback.
 # Ray reads this switch when it is imported, so it is set here, before any import of ray (ENVIRONMENT.md).
@@ -113,32 +111,3 @@ def shard_to_json(shard: Shard) -> str:
 def shard_from_json(text: str) -> Shard:
     fields = json.loads(text)
     return Shard(**{**fields, "files": tuple(fields["files"])})
-
-
-class Progress:
-    """Progress lines to stderr with rows/s and an ETA, so long jobs never look hung.
-
-    A line per finished shard would flood the log of a job with thousands of small shards, so lines come at
-    most every ``every_s`` seconds, plus one for the last shard.
-    """
-
-    def __init__(self, total_shards: int, every_s: float = 5.0) -> None:
-        self.total, self.done, self.rows = total_shards, 0, 0
-        self.every_s = every_s
-        self.started = self.last_line = time.perf_counter()
-
-    def update(self, result: ShardResult) -> None:
-        self.done += 1
-        self.rows += result.rows_in
-        now = time.perf_counter()
-        if now - self.last_line < self.every_s and self.done < self.total:
-            return
-        self.last_line = now
-        elapsed = now - self.started
-        eta = elapsed / self.done * (self.total - self.done)
-        print(
-            f"[{self.done}/{self.total} shards] last {result.shard}: {result.rows_out} rows, "
-            f"{result.rows_quarantined} quarantined; {self.rows / elapsed:.1f} rows/s, eta {eta:.0f} s",
-            file=sys.stderr,
-            flush=True,
-        )

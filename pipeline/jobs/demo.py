@@ -20,7 +20,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.anchors import read_embeddings
 from pipeline.config import (
     AnchorsConfig,
     DemoConfig,
@@ -30,8 +29,10 @@ from pipeline.config import (
     SourceConfig,
     TranslateConfig,
 )
-from pipeline.runner import Summary, run_embed
-from pipeline.translate_job import ANCHORS_DIR, run_translate
+from pipeline.engine.driver import Summary
+from pipeline.io.anchors import read_embeddings
+from pipeline.jobs.embed import run_embed
+from pipeline.jobs.translate_corpus import ANCHORS_DIR, run_translate
 
 # Rows per Parquet row group of the demo's inputs: a row group is a shard, and small shards keep two actors busy.
 ROWS_PER_SHARD = 64
@@ -58,7 +59,7 @@ class DemoTables:
 
 def run(config: DemoConfig, say: Callable[[str], None] = print) -> list[str]:
     """Write the inputs, run the three jobs, and return the score lines."""
-    from pipeline.evaluation import make_split
+    from pipeline.evaluate.metrics import make_split
     from pipeline.packaged import load_bbc_news
 
     corpus = load_bbc_news()
@@ -85,6 +86,11 @@ def run(config: DemoConfig, say: Callable[[str], None] = print) -> list[str]:
                                        config.execution)))
     return score_lines(tables, corpus, config)
 
+def main(argv: list[str] | None = None) -> int:
+    from pipeline.jobs.entry import run_configured_job
+
+    return run_configured_job(argv, "demo", __doc__.splitlines()[0], DemoConfig, run)
+
 
 def write_inputs(tables: DemoTables, corpus: Any, split: Any) -> None:
     """The corpus, the anchor set and the held-out set as Parquet (id, text, label), written only if changed.
@@ -106,10 +112,10 @@ def write_inputs(tables: DemoTables, corpus: Any, split: Any) -> None:
 
 def score_lines(tables: DemoTables, corpus: Any, config: DemoConfig) -> list[str]:
     """Score the translated held-out rows with the target's decoder (trained on its anchors) and its index."""
-    from pipeline.decoders import train_logistic
-    from pipeline.evaluation import score_translation
+    from pipeline.evaluate.decoders import train_logistic
+    from pipeline.evaluate.metrics import score_translation
 
-    label_of = dict(zip(corpus.ids, corpus.labels))
+    label_of = dict(zip(corpus.ids, corpus.labels, strict=True))
     anchor_ids, anchors, _ = read_embeddings(f"{tables.translated}/{ANCHORS_DIR}/target")
     test_ids, truth, _ = read_embeddings(tables.heldout_truth)
     translated_ids, translated, provenance = read_embeddings(tables.translated, ids=test_ids)

@@ -2,8 +2,9 @@
 
 Each target's anchors are anchor tables joined on ``id``, or an anchor set the job embeds first with the
 ``embed`` machinery (into ``<output>/_anchors/``). The translators are fitted on the driver (anchor sets are
-small), saved next to their outputs, and shipped to the actors, where one vectorising pass per shard feeds
-every target, and the source-space table too when ``source_output`` asks for it.
+small), saved next to their outputs, and shipped to the actors, where one encoding pass per shard feeds every
+target, and the source-space table too when ``source_output`` asks for it. A source that already holds vectors
+goes through the ``precomputed`` encoder, which checks them and loads no model.
 """
 
 from __future__ import annotations
@@ -12,29 +13,31 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pipeline import __version__
-from pipeline.anchors import PairedAnchors, TableRef, load_paired_anchors
 from pipeline.config import EmbedConfig, EncoderConfig, OutputConfig, TargetConfig, TranslateConfig
+from pipeline.engine.driver import PlannedOutput, Summary, claim_output, run_shard_job
+from pipeline.io.anchors import PairedAnchors, TableRef, load_paired_anchors
 from pipeline.io.sink import OutputDir
-from pipeline.runner import (
-    PlannedOutput,
-    Summary,
-    claim_output,
-    config_snapshot,
-    embedding_output,
-    fingerprint,
-    inputs_fingerprint_of,
-    run_embed,
-    run_shard_job,
-)
-from pipeline.spaces import space_id
+from pipeline.jobs.embed import embedding_output, inputs_fingerprint_of, run_embed
+from pipeline.provenance import config_snapshot, fingerprint, space_id
 from pipeline.translate import FittedTranslator, fit_translator
+from pipeline.version import __version__
 
 ANCHORS_DIR = "_anchors"
 
 
+def run(config: TranslateConfig, say: Callable[[str], None] = print) -> list[str]:
+    """Run the job; returns its summary lines (planning lines go to ``say``, progress to stderr)."""
+    return run_translate(config, say).lines()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pipeline.jobs.entry import run_configured_job
+
+    return run_configured_job(argv, "translate_corpus", __doc__.splitlines()[0], TranslateConfig, run)
+
+
 def run_translate(config: TranslateConfig, say: Callable[[str], None] = print) -> Summary:
-    """Plan every target (anchors, fit), then encode or read each shard once and write every output."""
+    """Plan every target (anchors, fit), then encode each shard once and write every output."""
     embedded: dict[str, TableRef] = {}  # anchor sets already embedded by this job, shared between targets
     # Listing the input files (for their fingerprint) is one pass over an object store: done once, not per target.
     inputs = inputs_fingerprint_of(config.source)
@@ -45,7 +48,22 @@ def run_translate(config: TranslateConfig, say: Callable[[str], None] = print) -
     if config.source_output is not None:
         embed = EmbedConfig(config.source, config.encoder, config.source_output, config.execution)
         outputs.append(embedding_output(embed, inputs))
-    return run_shard_job(config.source, config.encoder, config.execution, outputs)
+    return run_shard_job(config.source, source_encoder(config, outputs), config.execution, outputs)
+
+
+def source_encoder(config: TranslateConfig, outputs: list[PlannedOutput]) -> EncoderConfig:
+    """The job's encoder; for a source of stored vectors, ``precomputed`` at the width every translator takes.
+
+    Raises:
+        ValueError: the targets' anchors disagree on the source width.
+    """
+    if config.encoder is not None:
+        return config.encoder
+    widths = {planned.translator.source_dim for planned in outputs if planned.translator is not None}
+    if len(widths) != 1:
+        raise ValueError(f"the targets' source anchors have different widths {sorted(widths)}; every target "
+                         "translates the same source vectors, so their source anchor tables must share one width")
+    return EncoderConfig("precomputed", {"dim": widths.pop()})
 
 
 def plan_target(

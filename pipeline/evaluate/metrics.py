@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.decoders import train_logistic
+from pipeline.evaluate.decoders import train_logistic
 from pipeline.translate import fit_translator
 from pipeline.translate import functional as F
 

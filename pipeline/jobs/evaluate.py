@@ -1,8 +1,8 @@
 """The ``evaluate`` job: gather a labelled set in two spaces, run the protocol both ways, publish the report.
 
 Embeddings come from tables, or from the ``embed`` job run on the corpus (into ``work_dir``, so a rerun reuses
-them). The protocol itself is pure (pipeline.evaluate_protocol); the report is Markdown, PNG plots and a JSON of
-every figure (pipeline.evaluate_report).
+them). The protocol itself is pure (pipeline.evaluate.protocol); the report is Markdown, PNG plots and a JSON of
+every figure (pipeline.evaluate.report).
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.anchors import pair_on_id, read_embeddings
 from pipeline.config import EmbedConfig, EvaluateConfig, OutputConfig
-from pipeline.evaluate_protocol import AnchorPool, Protocol, evaluate_direction
-from pipeline.evaluate_report import (
+from pipeline.evaluate.protocol import AnchorPool, EvaluationPlan, evaluate_direction
+from pipeline.evaluate.report import (
     aggregate,
     main_table,
     plot_anchor_sweep,
     plot_irp_grid,
     write_json,
 )
+from pipeline.io.anchors import pair_on_id, read_embeddings
 
 
 def run(config: EvaluateConfig, say: Callable[[str], None] = print) -> list[str]:
@@ -32,7 +32,7 @@ def run(config: EvaluateConfig, say: Callable[[str], None] = print) -> list[str]
     names = list(config.spaces)
     ids, vectors = load_spaces(config, say)
     labels = load_labels(config, ids)
-    protocol = Protocol(
+    plan = EvaluationPlan(
         methods={label: (t.method, dict(t.options)) for label, t in config.translators.items()},
         anchors=config.anchors, test=config.test, draws=config.draws, anchor_sweep=config.anchor_sweep,
         deltas=config.deltas, subspaces=config.subspaces, decoders=config.decoders, decoupled=config.decoupled,
@@ -44,15 +44,20 @@ def run(config: EvaluateConfig, say: Callable[[str], None] = print) -> list[str]
         direction = f"{source} → {target}"
         started = time.perf_counter()
         pool = AnchorPool(pools[source], pools[target]) if pools else None
-        rows += evaluate_direction(vectors[source], vectors[target], labels, protocol, direction, pool)
+        rows += evaluate_direction(vectors[source], vectors[target], labels, plan, direction, pool)
         directions.append(direction)
         say(f"evaluated {direction}: {config.draws} draws in {time.perf_counter() - started:.0f} s")
     return write_report(config, rows, directions, len(ids), vectors)
 
+def main(argv: list[str] | None = None) -> int:
+    from pipeline.jobs.entry import run_configured_job
+
+    return run_configured_job(argv, "evaluate", __doc__.splitlines()[0], EvaluateConfig, run)
+
 
 def load_spaces(config: EvaluateConfig, say: Callable[[str], None]) -> tuple[list[Any], dict[str, np.ndarray]]:
     """Every space's vectors for the ids all spaces share, in one sorted order."""
-    from pipeline.runner import run_embed
+    from pipeline.jobs.embed import run_embed
 
     tables = {}
     for name, space in config.spaces.items():
@@ -63,7 +68,7 @@ def load_spaces(config: EvaluateConfig, say: Callable[[str], None]) -> tuple[lis
             say(f"{name}: {summary.rows_out} rows embedded ({summary.shards_skipped} of {summary.shards} shards "
                 f"already done) -> {url}")
         ids, vectors, _ = read_embeddings(url, space.storage_options)
-        tables[name] = dict(zip(ids, vectors))
+        tables[name] = dict(zip(ids, vectors, strict=True))
     shared = sorted(set.intersection(*(set(table) for table in tables.values())), key=str)
     if len(shared) <= config.test:
         raise ValueError(f"the spaces share {len(shared)} ids: no train rows are left beside {config.test} test rows")
@@ -92,7 +97,8 @@ def load_labels(config: EvaluateConfig, ids: list[Any]) -> np.ndarray:
     labels = config.labels
     table = ds.dataset(resolve_path(labels.path), format=labels.format).to_table(
         columns=[labels.id_column, labels.label_column])
-    label_of = dict(zip(table.column(labels.id_column).to_pylist(), table.column(labels.label_column).to_pylist()))
+    ids_in_table, label_values = (table.column(name).to_pylist() for name in (labels.id_column, labels.label_column))
+    label_of = dict(zip(ids_in_table, label_values, strict=True))
     missing = [i for i in ids if i not in label_of]
     if missing:
         raise ValueError(f"{len(missing)} ids have no label in {labels.path}, e.g. {missing[:3]}")
@@ -115,7 +121,7 @@ def write_report(config: EvaluateConfig, rows: list[dict[str, Any]], directions:
          "Decoders are trained once on the target's own train embeddings and applied to translated test vectors; "
          "ratios are stitched / native. Top-k and MRR: retrieval of each test item's own target vector among all "
          "test items. `decoupled irp`: sender and receiver fitted separately, the receiver's inverse on its "
-         "own unpaired train vectors. Made by `python -m jobs.evaluate` (pipeline/evaluate_job.py)."),
+         "own unpaired train vectors. Made by `python -m jobs.evaluate` (pipeline/jobs/evaluate.py)."),
     ]
     for direction in directions:
         lines += ["", f"## {direction}", "", *main_table(summary, direction, config.decoders)]
@@ -123,4 +129,4 @@ def write_report(config: EvaluateConfig, rows: list[dict[str, Any]], directions:
               "", "## IRP against δ (pruning) and ω (subspaces)", "", "![irp grid](irp_grid.png)"]
     (output / "report.md").write_text("\n".join(lines) + "\n")
     write_json(output / "report.json", {"summary": summary, "rows": rows})
-    return lines + ["", f"written: {output / 'report.md'}, report.json, anchors.png, irp_grid.png"]
+    return [*lines, "", f"written: {output / 'report.md'}, report.json, anchors.png, irp_grid.png"]

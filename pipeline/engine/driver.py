@@ -1,23 +1,25 @@
-"""Run a shard job end to end: plan shards, refuse to mix with a different job's output, skip finished shards,
-run the workers on Ray, and write each output's manifest and ``_SUCCESS`` last. Also the ``embed`` job."""
+"""The driver of a shard job: plan shards, claim the outputs (refusing to mix with a different job's), skip
+finished shards, run the rest on the Ray pool, and write each output's manifest and ``_SUCCESS`` last.
+
+Jobs describe what to write (:class:`PlannedOutput`: a table, its provenance, its translator); the driver runs
+it. It holds per-shard counts only, never rows.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
+import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pipeline import __version__
-from pipeline.config import EmbedConfig, EncoderConfig, ExecutionConfig, OutputConfig, SourceConfig
+from pipeline.config import EncoderConfig, ExecutionConfig, OutputConfig, SourceConfig
+from pipeline.engine.worker import ShardJob, ShardOutput, ShardResult, ShardWorker
 from pipeline.io.sink import OutputDir
-from pipeline.io.sources import Shard, inputs_fingerprint, plan_shards
-from pipeline.shard_worker import ShardJob, ShardOutput, ShardResult, ShardWorker
-from pipeline.spaces import space_id
-from pipeline.translate import FittedTranslator
+from pipeline.io.sources import Shard, plan_shards
+from pipeline.translate import FittedTranslator, save_translator
 
 JOB_FILE = "_job.json"
 TRANSLATOR_DIR = "_translator"
@@ -79,41 +81,16 @@ class PlannedOutput:
         return ShardOutput(self.config.path, self.config.storage_options, self.provenance, self.translator)
 
 
-def run_embed(config: EmbedConfig) -> Summary:
-    """The ``embed`` job: encode a source into an embedding table on a Ray actor pool."""
-    return run_shard_job(config.source, config.encoder, config.execution, [embedding_output(config)])
-
-
-def embedding_output(config: EmbedConfig, inputs: str | None = None) -> PlannedOutput:
-    """The plan of a table of vectors in the encoder's own space (an ``embed`` job, or a job's source vectors).
-
-    ``inputs`` is the source's ``inputs_fingerprint`` when the caller has it already (it lists every file).
-    """
-    snapshot = {**config_snapshot(config), "inputs": inputs or inputs_fingerprint_of(config.source)}
-    provenance = {
-        "space": config.output.space or space_id(config.encoder.kind, config.encoder.options),
-        "encoder": {"kind": config.encoder.kind, **config.encoder.options},
-        "job_fingerprint": fingerprint(snapshot),
-        "package_version": __version__,
-    }
-    return PlannedOutput(config.output, snapshot, provenance)
-
-
-def inputs_fingerprint_of(source: SourceConfig) -> str:
-    """The identity of a source's files (names, sizes, modification stamps); see ``inputs_fingerprint``."""
-    return inputs_fingerprint(source.path, source.format, dict(source.storage_options))
-
-
 def save_translator_next_to(output: OutputDir, translator: FittedTranslator) -> None:
     """Keep the fitted translator (and the ``auto`` CV table) in ``<output>/_translator/``, on any filesystem."""
     with tempfile.TemporaryDirectory() as local:
-        translator.save(local)
+        save_translator(translator, local)
         output.fs.put(f"{local}/", f"{output.root}/{TRANSLATOR_DIR}/", recursive=True)
 
 
 def run_shard_job(
     source: SourceConfig,
-    encoder: EncoderConfig | None,
+    encoder: EncoderConfig,
     execution: ExecutionConfig,
     outputs: Sequence[PlannedOutput],
 ) -> Summary:
@@ -121,12 +98,18 @@ def run_shard_job(
 
     A shard counts as done only when every output holds it; otherwise it is redone for all of them (each part
     is written atomically under a deterministic name, so redoing one replaces it with the same rows).
+
+    Args:
+        source: the input rows.
+        encoder: the model (or ``precomputed`` for stored vectors) every actor loads once.
+        execution: actors, resources, the Ray address.
+        outputs: the tables every shard is written into.
     """
-    from pipeline.execution import Progress, connect, run_shards
+    from pipeline.engine.ray_pool import connect, run_shards
 
     shards = plan_shards(source.path, source.format, source.files_per_shard, dict(source.storage_options))
     directories = [OutputDir(planned.config.path, planned.config.storage_options) for planned in outputs]
-    for planned, directory in zip(outputs, directories):
+    for planned, directory in zip(outputs, directories, strict=True):
         claim_output(directory, planned.provenance["job_fingerprint"], planned.config.overwrite)
         if planned.translator is not None:
             save_translator_next_to(directory, planned.translator)
@@ -142,7 +125,7 @@ def run_shard_job(
         results.append(result)
     summary = summarise([planned.config.path for planned in outputs], shards, results,
                         time.perf_counter() - started)
-    for planned, directory in zip(outputs, directories):
+    for planned, directory in zip(outputs, directories, strict=True):
         write_manifest(directory, shards, planned.snapshot, planned.provenance, summary)
     return summary
 
@@ -187,28 +170,6 @@ def claim_output(output: OutputDir, job_fingerprint: str, overwrite: bool) -> No
         json.dump({"job_fingerprint": job_fingerprint}, f)
 
 
-# Credentials never reach a manifest, and how a job was run (actors, overwrite) does not change its tables.
-UNRECORDED_KEYS = frozenset({"storage_options", "overwrite", "execution"})
-
-
-def config_snapshot(config: Any) -> dict[str, Any]:
-    """The config as JSON, without any ``storage_options`` and without settings that don't change output."""
-    return _scrub(dataclasses.asdict(config))
-
-
-def _scrub(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _scrub(item) for key, item in value.items() if key not in UNRECORDED_KEYS}
-    if isinstance(value, (list, tuple)):
-        return [_scrub(item) for item in value]
-    return value
-
-
-def fingerprint(snapshot: Mapping[str, Any]) -> str:
-    """sha256 of the snapshot and the package version: a changed config or code release is a different job."""
-    return hashlib.sha256(json.dumps([snapshot, __version__], sort_keys=True, default=str).encode()).hexdigest()
-
-
 def summarise(outputs: list[str], shards: list[Shard], results: list[ShardResult], seconds: float) -> Summary:
     stage_seconds: dict[str, float] = {}
     for result in results:
@@ -234,3 +195,32 @@ def _workers(results: list[ShardResult]) -> list[dict[str, Any]]:
         known = by_pid.setdefault(result.worker["pid"], dict(result.worker))
         known["peak_rss_mb"] = max(known.get("peak_rss_mb", 0.0), result.worker.get("peak_rss_mb", 0.0))
     return list(by_pid.values())
+
+
+class Progress:
+    """Progress lines to stderr with rows/s and an ETA, so long jobs never look hung.
+
+    A line per finished shard would flood the log of a job with thousands of small shards, so lines come at
+    most every ``every_s`` seconds, plus one for the last shard.
+    """
+
+    def __init__(self, total_shards: int, every_s: float = 5.0) -> None:
+        self.total, self.done, self.rows = total_shards, 0, 0
+        self.every_s = every_s
+        self.started = self.last_line = time.perf_counter()
+
+    def update(self, result: ShardResult) -> None:
+        self.done += 1
+        self.rows += result.rows_in
+        now = time.perf_counter()
+        if now - self.last_line < self.every_s and self.done < self.total:
+            return
+        self.last_line = now
+        elapsed = now - self.started
+        eta = elapsed / self.done * (self.total - self.done)
+        print(
+            f"[{self.done}/{self.total} shards] last {result.shard}: {result.rows_out} rows, "
+            f"{result.rows_quarantined} quarantined; {self.rows / elapsed:.1f} rows/s, eta {eta:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )

@@ -15,15 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.decoders import train_decoder
-from pipeline.evaluation import make_split, score_translation
+from pipeline.evaluate.decoders import train_decoder
+from pipeline.evaluate.metrics import make_split, score_translation
 from pipeline.translate import RelativeProjector, fit_translator
 
 DECOUPLED = "decoupled irp"
 
 
 @dataclass(frozen=True)
-class Protocol:
+class EvaluationPlan:
     """What to measure.
 
     Attributes:
@@ -34,7 +34,7 @@ class Protocol:
         anchor_sweep: anchor counts of the accuracy-vs-anchors sweep (methods without ``auto``, whose CV makes
             it slow).
         deltas, subspaces: the IRP grid (pruning threshold δ, ``None`` = no pruning; ω subsets).
-        decoders: decoder names (``pipeline.decoders``).
+        decoders: decoder names (``pipeline.evaluate.decoders``).
         decoupled: also score the decoupled form (receiver inverse fitted on its own unpaired train vectors).
         seed: seeds the split and the draws.
     """
@@ -60,7 +60,7 @@ class AnchorPool:
     target: np.ndarray
 
 
-def evaluate_direction(source: np.ndarray, target: np.ndarray, labels: np.ndarray, protocol: Protocol,
+def evaluate_direction(source: np.ndarray, target: np.ndarray, labels: np.ndarray, plan: EvaluationPlan,
                        direction: str, pool: AnchorPool | None = None) -> list[dict[str, Any]]:
     """All result rows for translating ``source: (n, d_s)`` into ``target: (n, d_t)`` (rows aligned, labelled).
 
@@ -69,19 +69,19 @@ def evaluate_direction(source: np.ndarray, target: np.ndarray, labels: np.ndarra
     ``n_anchors`` and the :func:`score_translation` figures of one decoder (``decoder``).
 
     Raises:
-        ValueError: the pool (or the train split) holds fewer items than ``protocol.anchors``.
+        ValueError: the pool (or the train split) holds fewer items than ``plan.anchors``.
     """
-    split = make_split(len(labels), 0, protocol.test, seed=protocol.seed)
+    split = make_split(len(labels), 0, plan.test, seed=plan.seed)
     if pool is None:
         pool = AnchorPool(source[split.train], target[split.train])
-    if len(pool.source) < protocol.anchors:
-        raise ValueError(f"{len(pool.source)} anchor candidates cannot give {protocol.anchors} anchors per draw")
-    decoders = {name: train_decoder(name, target[split.train], labels[split.train], seed=protocol.seed)
-                for name in protocol.decoders}
+    if len(pool.source) < plan.anchors:
+        raise ValueError(f"{len(pool.source)} anchor candidates cannot give {plan.anchors} anchors per draw")
+    decoders = {name: train_decoder(name, target[split.train], labels[split.train], seed=plan.seed)
+                for name in plan.decoders}
     rows = []
-    for draw in range(protocol.draws):
-        rng = np.random.default_rng([protocol.seed, draw])
-        for experiment, label, n_anchors, method, options in _runs(protocol, len(pool.source)):
+    for draw in range(plan.draws):
+        rng = np.random.default_rng([plan.seed, draw])
+        for experiment, label, n_anchors, method, options in _runs(plan, len(pool.source)):
             chosen = np.sort(rng.choice(len(pool.source), size=n_anchors, replace=False))
             anchors = AnchorPool(pool.source[chosen], pool.target[chosen])
             translated = _translate(anchors, source[split.test], target[split.train], method, options)
@@ -94,21 +94,21 @@ def evaluate_direction(source: np.ndarray, target: np.ndarray, labels: np.ndarra
     return rows
 
 
-def _runs(protocol: Protocol, n_train: int) -> Iterator[tuple[str, str, int, str, Mapping[str, Any]]]:
+def _runs(plan: EvaluationPlan, n_train: int) -> Iterator[tuple[str, str, int, str, Mapping[str, Any]]]:
     """(experiment, label, anchors, method, options) of every fit in one draw."""
-    for label, (method, options) in protocol.methods.items():
-        yield "main", label, protocol.anchors, method, options
-    if protocol.decoupled:
-        yield "main", DECOUPLED, protocol.anchors, DECOUPLED, {}
-    for n_anchors in protocol.anchor_sweep:
+    for label, (method, options) in plan.methods.items():
+        yield "main", label, plan.anchors, method, options
+    if plan.decoupled:
+        yield "main", DECOUPLED, plan.anchors, DECOUPLED, {}
+    for n_anchors in plan.anchor_sweep:
         if n_anchors <= n_train:
-            for method in protocol.sweep_methods:
+            for method in plan.sweep_methods:
                 yield "anchors", method, n_anchors, method, {}
-    for delta in protocol.deltas:
-        for subspaces in protocol.subspaces:
+    for delta in plan.deltas:
+        for subspaces in plan.subspaces:
             if delta is None and subspaces > 1:
                 continue  # without pruning every subset is the whole anchor set
-            yield "irp_grid", f"δ={delta}, ω={subspaces}", protocol.anchors, "irp", {"delta": delta,
+            yield "irp_grid", f"δ={delta}, ω={subspaces}", plan.anchors, "irp", {"delta": delta,
                                                                                     "subspaces": subspaces}
 
 

@@ -23,7 +23,7 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         groups.setdefault(tuple(row[key] for key in KEYS), []).append(row)
     summary = []
     for key, members in groups.items():
-        entry = dict(zip(KEYS, key))
+        entry = dict(zip(KEYS, key, strict=True))
         entry["draws"] = len(members)
         entry["native_accuracy"] = float(np.mean([m["native_accuracy"] for m in members]))
         for figure in FIGURES:
@@ -49,7 +49,7 @@ def main_table(summary: Sequence[dict[str, Any]], direction: str, decoders: Sequ
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     natives = ", ".join(f"{d} {next(e for e in entries if e['decoder'] == d)['native_accuracy']:.3f}"
                         for d in decoders)
-    return lines + ["", f"Native accuracy of the target's decoders on the test rows: {natives}."]
+    return [*lines, "", f"Native accuracy of the target's decoders on the test rows: {natives}."]
 
 
 def plot_anchor_sweep(summary: Sequence[dict[str, Any]], directions: Sequence[str], path: Path) -> None:
@@ -95,7 +95,7 @@ def _panels(directions: Sequence[str], path: Path, draw: Any) -> None:
     """One panel per direction, side by side, drawn by ``draw(axis, direction)``, saved as a PNG."""
     plt = _pyplot()
     figure, axes = plt.subplots(1, len(directions), figsize=(6 * len(directions), 4), squeeze=False)
-    for axis, direction in zip(axes[0], directions):
+    for axis, direction in zip(axes[0], directions, strict=True):
         draw(axis, direction)
         axis.grid(alpha=0.3)
         axis.legend()

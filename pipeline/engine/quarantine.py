@@ -1,0 +1,100 @@
+"""Every rule that sets a row aside, in one place: bad ids, content that cannot be encoded, outputs that are not
+vectors. A rejected row goes to the output's ``_quarantine/`` with its reason; every other row is kept.
+
+The rules are applied per shard inside an actor, before (ids, content) and after (outputs) the model runs. The
+content checks themselves live with the encoders (:mod:`pipeline.encoders.inputs`, image decoding in
+:mod:`pipeline.encoders.images`), so an encoder refuses exactly what the engine quarantines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline.encoders.inputs import invalid_text_rows, invalid_vector_rows
+from pipeline.io.tables import vectors_of
+from pipeline.translate import bad_rows
+
+Reasons = dict[int, str]  # {row within the shard: why it was set aside}
+
+
+def id_problems(ids: pa.Array) -> Reasons:
+    """Null and repeated ids of a shard (the first occurrence of an id is kept)."""
+    bad: Reasons = {}
+    seen: set[Any] = set()
+    for row, value in enumerate(ids.to_pylist()):
+        if value is None:
+            bad[row] = "null id"
+        elif value in seen:
+            bad[row] = f"duplicate id {value!r} (first occurrence kept)"
+        seen.add(value)
+    return bad
+
+
+def prepare_content(column: pa.ChunkedArray, modality: str, dim: int | None) -> tuple[Sequence[Any], Reasons]:
+    """A shard's content ready for its encoder, plus the rows that cannot be encoded.
+
+    Args:
+        column: the content column: texts, image bytes or paths, or stored vectors.
+        modality: ``text``, ``image`` or ``vector``.
+        dim: the width stored vectors must have (the translators' source width), if known.
+
+    Returns:
+        ``(items, bad)``: texts as a list, images decoded (None where they failed), vectors as an ``(n, d)``
+        float32 matrix (zeros in bad rows, never used); ``bad`` is ``{row: reason}``.
+    """
+    if modality == "text":
+        texts = column.to_pylist()
+        return texts, invalid_text_rows(texts)
+    if modality == "image":
+        from pipeline.encoders.images import decode_images  # PIL, only for image sources
+
+        return decode_images(column.to_pylist())
+    return stored_vectors(column, dim)
+
+
+def stored_vectors(column: pa.ChunkedArray, dim: int | None) -> tuple[np.ndarray, Reasons]:
+    """A vector column as ``(n, d)`` float32 plus ``{row: reason}`` for nulls, wrong widths and bad values.
+
+    The whole column converts in one zero-copy step when it is clean; only a column with nulls or ragged rows
+    falls back to checking row by row. Bad rows come back as zeros in the matrix, never used.
+    """
+    try:
+        matrix = vectors_of(column)
+    except ValueError:
+        matrix = None
+    if matrix is not None and (dim is None or matrix.shape[1] == dim):
+        return matrix, invalid_vector_rows(matrix, matrix.shape[1])
+    rows = column.to_pylist()
+    width = dim or next((len(row) for row in rows if row is not None), 1)
+    bad = invalid_vector_rows(rows, width)
+    matrix = np.zeros((len(rows), width), dtype=np.float32)
+    for row, value in enumerate(rows):
+        if row not in bad:
+            matrix[row] = value
+    return matrix, bad
+
+
+def output_problems(vectors: np.ndarray, rows: np.ndarray) -> Reasons:
+    """Rows whose output is not a usable vector (a model can emit NaN, e.g. on fp16 overflow): never written.
+
+    Args:
+        vectors: ``(m, d)`` outputs; row ``j`` belongs to shard row ``rows[j]``.
+        rows: ``(m,)`` shard rows.
+    """
+    return {int(rows[j]): f"produced a {reason}" for reason, found in bad_rows(vectors).items() for j in found}
+
+
+def kept(n: int, bad: Mapping[int, str]) -> np.ndarray:
+    """Rows not in ``bad``, in order; vectorised because shards hold up to millions of rows."""
+    return np.setdiff1d(np.arange(n, dtype=np.int64), np.fromiter(bad, dtype=np.int64, count=len(bad)))
+
+
+def take(items: Sequence[Any], rows: np.ndarray) -> Sequence[Any]:
+    """``items[rows]`` for a matrix or a list."""
+    if isinstance(items, np.ndarray):
+        return items[rows]
+    return [items[row] for row in rows]

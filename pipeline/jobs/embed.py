@@ -1,0 +1,50 @@
+"""The ``embed`` job: encode a source's texts or images into an embedding table, for corpora and anchor sets alike.
+
+``run_embed`` is also the machinery other jobs embed with (anchor sets, the demo's tables, evaluation spaces).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pipeline.config import EmbedConfig, SourceConfig
+from pipeline.engine.driver import PlannedOutput, Summary, run_shard_job
+from pipeline.io.sources import inputs_fingerprint
+from pipeline.provenance import config_snapshot, fingerprint, space_id
+from pipeline.version import __version__
+
+
+def run(config: EmbedConfig, say: Callable[[str], None] = print) -> list[str]:
+    """Run the job; returns its summary lines (progress goes to stderr as it runs)."""
+    return run_embed(config).lines()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pipeline.jobs.entry import run_configured_job
+
+    return run_configured_job(argv, "embed", __doc__.splitlines()[0], EmbedConfig, run)
+
+
+def run_embed(config: EmbedConfig) -> Summary:
+    """Encode ``config.source`` into an embedding table on a Ray actor pool."""
+    return run_shard_job(config.source, config.encoder, config.execution, [embedding_output(config)])
+
+
+def embedding_output(config: EmbedConfig, inputs: str | None = None) -> PlannedOutput:
+    """The plan of a table of vectors in the encoder's own space (an ``embed`` job, or a job's source vectors).
+
+    ``inputs`` is the source's ``inputs_fingerprint`` when the caller has it already (it lists every file).
+    """
+    snapshot = {**config_snapshot(config), "inputs": inputs or inputs_fingerprint_of(config.source)}
+    provenance = {
+        "space": config.output.space or space_id(config.encoder.kind, config.encoder.options),
+        "encoder": {"kind": config.encoder.kind, **config.encoder.options},
+        "job_fingerprint": fingerprint(snapshot),
+        "package_version": __version__,
+    }
+    return PlannedOutput(config.output, snapshot, provenance)
+
+
+def inputs_fingerprint_of(source: SourceConfig) -> str:
+    """The identity of a source's files (names, sizes, modification stamps); see ``inputs_fingerprint``."""
+    return inputs_fingerprint(source.path, source.format, dict(source.storage_options))

@@ -1,0 +1,50 @@
+"""What every job's ``main`` does: parse ``--config FILE key.sub=value ...``, load and check the config before
+anything starts, run the job, print its summary. Shared by ``python -m jobs.<name>`` and ``irp <name>``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+def job_arguments(prog: str, description: str, argv: Sequence[str] | None) -> tuple[str | None, list[str]]:
+    """The argv every job takes: ``--config FILE`` and then ``key.sub=value`` overrides.
+
+    Returns:
+        (config path or None for the job's defaults, the overrides in order).
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--config", metavar="FILE", help="YAML job config (see configs/); defaults when omitted")
+    parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="override config values")
+    args = parser.parse_args(argv)
+    return args.config, args.overrides
+
+
+def run_configured_job(
+    argv: Sequence[str] | None, name: str, description: str, schema: type, run: Callable[[Any], Sequence[str]]
+) -> int:
+    """Parse argv, load and check the config, run, print the summary lines.
+
+    Args:
+        argv: the job's arguments (``sys.argv[1:]`` when None).
+        name: the job's name, as in ``irp <name>``.
+        description: one line for ``--help``.
+        schema: the job's config dataclass.
+        run: the job's ``run(config)``, returning its summary lines.
+
+    Returns:
+        0 on success, 2 for an invalid config (every problem printed, nothing started).
+    """
+    from pipeline.config import ConfigError, load_config
+
+    path, overrides = job_arguments(f"irp {name}", description, argv)
+    try:
+        config = load_config(schema, path, overrides)
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return 2
+    for line in run(config):
+        print(line)
+    return 0

@@ -29,6 +29,9 @@ class TranslatorConfig:
         return None if built is None else cls(*built)
 
 
+TEXT_FOLDER_COLUMNS = ("text", "title", "body")  # what pipeline.io.sources reads from a folder of text files
+
+
 @dataclasses.dataclass(frozen=True)
 class SourceConfig:
     """Where the input rows come from (pipeline.io.sources).
@@ -37,7 +40,9 @@ class SourceConfig:
         path: a file, directory or glob as an fsspec URL (``s3://``, ``gs://``, local), or ``pkg://<package>/...``.
         format: parquet, jsonl, csv, text (a folder of text files) or images (a folder of image files).
         id_column: unique row ids (string or int64); text and image folders use the relative file path.
-        text_column, image_column, vector_column: the content to encode or, for vectors, to pass through.
+        text_column, image_column, vector_column: the content to encode or, for vectors, to pass through. A text
+            folder offers ``text`` (the whole file, the default), ``title`` (its first line) and ``body`` (the
+            rest).
         files_per_shard: folder formats group this many files per shard.
         storage_options: fsspec options (credentials); never written to logs or manifests.
     """
@@ -70,6 +75,9 @@ class SourceConfig:
         found = [] if len(named) == 1 else [
             f"text_column: name exactly one of text_column, image_column, vector_column; got {named}"
         ]
+        if self.format == "text" and self.text_column not in TEXT_FOLDER_COLUMNS:
+            found.append(f"text_column: a text folder has the columns {list(TEXT_FOLDER_COLUMNS)}, "
+                         f"got {self.text_column!r}")
         return found + ([] if self.files_per_shard >= 1 else ["files_per_shard: must be >= 1"])
 
 

@@ -112,8 +112,10 @@ def read_shard(
 ) -> pa.Table:
     """Read one shard as an Arrow table.
 
-    Text folders give columns ``id`` (path relative to the folder) and ``text``; image folders give ``id``
-    and ``image`` (the encoded bytes). Other formats give their own columns (``columns`` selects some).
+    Text folders give columns ``id`` (path relative to the folder), ``text`` (the whole file), ``title`` (its
+    first non-blank line) and ``body`` (the rest, stripped): news articles and Markdown notes open with a title,
+    and a retrieval set wants titles as queries and bodies as documents. Image folders give ``id`` and ``image``
+    (the encoded bytes). Other formats give their own columns (``columns`` selects some).
     """
     options = storage_options or {}
     if fmt == "parquet":
@@ -130,8 +132,17 @@ def read_shard(
         ids.append(posixpath.relpath(_strip_protocol(url), _strip_protocol(shard.root)))
     if fmt == "text":
         # Undecodable bytes become U+FFFD instead of failing the shard; the text stays readable and encodable.
-        return pa.table({"id": ids, "text": [p.decode("utf-8", errors="replace") for p in payloads]})
+        texts = [p.decode("utf-8", errors="replace") for p in payloads]
+        titles, bodies = zip(*(title_and_body(text) for text in texts), strict=True) if texts else ((), ())
+        table = pa.table({"id": ids, "text": texts, "title": list(titles), "body": list(bodies)})
+        return table.select(columns) if columns else table
     return pa.table({"id": ids, "image": pa.array(payloads, type=pa.binary())})
+
+
+def title_and_body(text: str) -> tuple[str, str]:
+    """A text's first non-blank line (stripped) and everything after it (stripped); either may be empty."""
+    lines = text.lstrip().split("\n", 1)
+    return lines[0].strip(), (lines[1].strip() if len(lines) > 1 else "")
 
 
 def _list_files(path: str, fmt: str, options: dict) -> tuple[fsspec.AbstractFileSystem, str, list[str]]:

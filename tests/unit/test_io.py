@@ -82,6 +82,17 @@ def test_text_folder_shards_have_relative_ids(tmp_path):
     assert read_shard(sample, "text").column("id").to_pylist() == ["a/0.txt", "a/1.txt", "b/0.txt", "b/1.txt"]
 
 
+def test_text_folders_offer_title_and_body_columns(tmp_path):
+    (tmp_path / "news.txt").write_text("\n  Claxton hunting first medal \n\nBritish hurdler Sarah Claxton...\nMore.\n")
+    (tmp_path / "one_line.txt").write_text("Only a title")
+    (tmp_path / "empty.txt").write_text("")
+    [shard] = plan_shards(str(tmp_path), "text")
+    table = read_shard(shard, "text", ["id", "title", "body"])
+    assert table.column_names == ["id", "title", "body"]
+    assert table.column("title").to_pylist() == ["", "Claxton hunting first medal", "Only a title"]
+    assert table.column("body").to_pylist() == ["", "British hurdler Sarah Claxton...\nMore.", ""]
+
+
 def test_package_paths_and_missing_sources(tmp_path):
     assert resolve_path("pkg://pipeline/io").endswith("pipeline/io")
     with pytest.raises(ValueError, match="package 'no_such_package' is not installed"):

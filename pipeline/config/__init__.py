@@ -13,7 +13,7 @@ from pipeline.config.blocks import (
     SourceConfig,
     TranslatorConfig,
 )
-from pipeline.config.evaluate import EvalSpaceConfig, EvaluateConfig, LabelsConfig
+from pipeline.config.evaluate import EvalSpaceConfig, EvaluateConfig, LabelsConfig, RetrievalSetConfig
 from pipeline.config.jobs import BenchmarkConfig, DemoConfig, EmbedConfig, TargetConfig, TranslateConfig
 from pipeline.config.loader import ConfigError, load_config
 
@@ -29,6 +29,7 @@ __all__ = [
     "ExecutionConfig",
     "LabelsConfig",
     "OutputConfig",
+    "RetrievalSetConfig",
     "SourceConfig",
     "TargetConfig",
     "TranslateConfig",

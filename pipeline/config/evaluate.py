@@ -51,10 +51,31 @@ class LabelsConfig:
     storage_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
+@dataclasses.dataclass(frozen=True)
+class RetrievalSetConfig:
+    """A retrieval set: queries and the documents they should find, paired by id (query i finds document i).
+
+    Both are embedded in both spaces, to score a migrated index as it is used: the target model's queries
+    against translated documents, and the target's queries translated back against the untouched old index.
+
+    Attributes:
+        queries: e.g. the titles of a text folder (``text_column: title``).
+        documents: e.g. the bodies of the same files (``text_column: body``).
+    """
+
+    queries: SourceConfig
+    documents: SourceConfig
+
+    def problems(self) -> list[str]:
+        return [f"{key}: needs a text_column or image_column to embed" for key in ("queries", "documents")
+                if getattr(self, key).modality == "vector"]
+
+
 def _default_translators() -> dict[str, TranslatorConfig]:
     return {"irp (defaults)": TranslatorConfig("irp"), "irp (paper's plain pinv)": TranslatorConfig(
         "irp", {"delta": None, "subspaces": 1}), "procrustes": TranslatorConfig("procrustes"),
-        "ridge": TranslatorConfig("ridge"), "auto": TranslatorConfig("auto")}
+        "ridge": TranslatorConfig("ridge"), "blend": TranslatorConfig("blend"), "auto": TranslatorConfig("auto"),
+        "auto (cosine)": TranslatorConfig("auto", {"objective": "cosine"})}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +85,7 @@ class EvaluateConfig:
     Attributes:
         spaces: exactly two named spaces; each is evaluated as source and as target.
         corpus: the labelled items (texts or images), needed when a space names an encoder.
+        retrieval: queries and documents scored as a migrated index is searched (needs every space's encoder).
         labels: where the classes come from.
         anchor_tables: space -> anchor table, paired on id across the spaces: the draws take their anchors from
             these items. Empty: anchors are drawn from the evaluation set's train split.
@@ -79,6 +101,7 @@ class EvaluateConfig:
 
     spaces: Mapping[str, EvalSpaceConfig]
     corpus: SourceConfig | None = None
+    retrieval: RetrievalSetConfig | None = None
     labels: LabelsConfig = dataclasses.field(default_factory=LabelsConfig)
     anchor_tables: Mapping[str, str] = dataclasses.field(default_factory=dict)
     translators: Mapping[str, TranslatorConfig] = dataclasses.field(default_factory=_default_translators)
@@ -104,6 +127,8 @@ class EvaluateConfig:
                          f"got {sorted(self.anchor_tables)}")
         if any(space.encoder is not None for space in self.spaces.values()) and self.corpus is None:
             found.append("corpus: required when a space embeds it (encoder)")
+        if self.retrieval is not None and any(space.encoder is None for space in self.spaces.values()):
+            found.append("retrieval: every space needs an encoder, to embed the queries and documents")
         found += [f"decoders: unknown decoder {name!r}; choose from {list_decoders()}"
                   for name in self.decoders if name not in list_decoders()]
         found += [f"{key}: must be >= {low}" for key, low in (("anchors", 3), ("test", 2), ("draws", 1))

@@ -17,7 +17,7 @@ import numpy as np
 
 from pipeline.evaluate.decoders import train_logistic
 from pipeline.translate import fit_translator
-from pipeline.translate import functional as F
+from pipeline.translate import scores as S
 
 
 @dataclass(frozen=True)
@@ -52,19 +52,32 @@ def translation_metrics(predicted: np.ndarray, truth: np.ndarray, centre: np.nda
         centre: (d,) target centre (the anchor mean) for the centred metrics.
 
     Returns:
-        centred_cosine, cosine, mse, and top1/top10/mrr of finding each item's own true vector among all n.
+        centred_cosine, cosine, mse, and top1/top10/mrr of finding each item's own true vector among all n under
+        raw cosine, as a vector store searches.
     """
     predicted, truth = predicted.astype(np.float64), truth.astype(np.float64)
     plain = np.sum(predicted * truth, axis=1) / (np.linalg.norm(predicted, axis=1) * np.linalg.norm(truth, axis=1))
-    ranks = F.truth_ranks(predicted, truth, centre)  # one (n, n) similarity pass serves all three rank metrics
+    ranks = S.truth_ranks(predicted, truth)  # one (n, n) similarity pass serves all three rank metrics
     return {
-        "centred_cosine": float(F.centred_cosine(predicted, truth, centre).mean()),
+        "centred_cosine": float(S.centred_cosine(predicted, truth, centre).mean()),
         "cosine": float(plain.mean()),
         "mse": float(np.mean((predicted - truth) ** 2)),
         "top1": float(np.mean(ranks <= 1)),
         "top10": float(np.mean(ranks <= 10)),
         "mrr": float(np.mean(1.0 / ranks)),
     }
+
+
+def retrieval_metrics(queries: np.ndarray, documents: np.ndarray) -> dict[str, float]:
+    """Recall@1, Recall@10 and MRR of query i finding document i among all documents, under raw cosine.
+
+    Args:
+        queries: (n, d) query vectors.
+        documents: (n, d) the index, row i the one document relevant to query i.
+    """
+    ranks = S.truth_ranks(queries.astype(np.float64), documents.astype(np.float64))
+    return {"recall1": float(np.mean(ranks <= 1)), "recall10": float(np.mean(ranks <= 10)),
+            "mrr": float(np.mean(1.0 / ranks))}
 
 
 def macro_f1(predicted: np.ndarray, labels: np.ndarray) -> float:

@@ -52,6 +52,20 @@ def main_table(summary: Sequence[dict[str, Any]], direction: str, decoders: Sequ
     return [*lines, "", f"Native accuracy of the target's decoders on the test rows: {natives}."]
 
 
+def migration_table(summary: Sequence[dict[str, Any]], direction: str) -> list[str]:
+    """Markdown table of the migrated-index strategies for one direction, each figure with its ratio to native."""
+    entries = [e for e in summary if e["direction"] == direction]
+    bounds = [e for e in entries if e["label"] == "-"]
+    ordered = sorted(bounds, key=lambda e: e["strategy"] != "native") + [e for e in entries if e["label"] != "-"]
+    lines = ["| translator | strategy | Recall@1 | Recall@10 | MRR | R@10 / native | MRR / native |",
+             "|---|---|---|---|---|---|---|"]
+    for e in ordered:
+        cells = [_cell(e[f]) for f in ("recall1", "recall10", "mrr")] + [_cell(e[f"{f}_ratio"]) for f in
+                                                                           ("recall10", "mrr")]
+        lines.append(f"| {e['label']} | {e['strategy']} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def plot_anchor_sweep(summary: Sequence[dict[str, Any]], directions: Sequence[str], path: Path) -> None:
     """Stitched/native accuracy (logistic decoder) against the number of anchors, a line per method."""
 

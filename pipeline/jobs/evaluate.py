@@ -20,10 +20,12 @@ from pipeline.evaluate.protocol import AnchorPool, EvaluationPlan, evaluate_dire
 from pipeline.evaluate.report import (
     aggregate,
     main_table,
+    migration_table,
     plot_anchor_sweep,
     plot_irp_grid,
     write_json,
 )
+from pipeline.evaluate.retrieval import evaluate_migration, summarise
 from pipeline.io.anchors import pair_on_id, read_embeddings
 
 
@@ -39,15 +41,21 @@ def run(config: EvaluateConfig, say: Callable[[str], None] = print) -> list[str]
         seed=config.seed,
     )
     pools = load_anchor_pools(config)
-    rows, directions = [], []
+    retrieval_set = load_retrieval_set(config, say) if config.retrieval is not None else None
+    rows, migration_rows, directions = [], [], []
     for source, target in ((names[0], names[1]), (names[1], names[0])):
         direction = f"{source} → {target}"
         started = time.perf_counter()
         pool = AnchorPool(pools[source], pools[target]) if pools else None
         rows += evaluate_direction(vectors[source], vectors[target], labels, plan, direction, pool)
+        if retrieval_set is not None:
+            documents, queries = retrieval_set
+            migration_rows += evaluate_migration((documents[source], documents[target]),
+                                                 (queries[source], queries[target]), plan, direction)
         directions.append(direction)
         say(f"evaluated {direction}: {config.draws} draws in {time.perf_counter() - started:.0f} s")
-    return write_report(config, rows, directions, len(ids), vectors)
+    return write_report(config, rows, migration_rows, directions, len(ids), vectors)
+
 
 def main(argv: list[str] | None = None) -> int:
     from pipeline.jobs.entry import run_configured_job
@@ -57,22 +65,48 @@ def main(argv: list[str] | None = None) -> int:
 
 def load_spaces(config: EvaluateConfig, say: Callable[[str], None]) -> tuple[list[Any], dict[str, np.ndarray]]:
     """Every space's vectors for the ids all spaces share, in one sorted order."""
-    from pipeline.jobs.embed import run_embed
-
     tables = {}
     for name, space in config.spaces.items():
-        url = space.table
-        if url is None:
-            url = posixpath.join(config.work_dir, name)
-            summary = run_embed(EmbedConfig(config.corpus, space.encoder, OutputConfig(url), config.execution))
-            say(f"{name}: {summary.rows_out} rows embedded ({summary.shards_skipped} of {summary.shards} shards "
-                f"already done) -> {url}")
+        url = space.table or embedded(config, config.corpus, name, name, say)
         ids, vectors, _ = read_embeddings(url, space.storage_options)
         tables[name] = dict(zip(ids, vectors, strict=True))
+    return aligned(tables, config.test)
+
+
+def load_retrieval_set(
+    config: EvaluateConfig, say: Callable[[str], None]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``(documents, queries)``, each ``{space: (n, d)}``, for the ids every table shares, in one sorted order."""
+    tables = {}
+    for name in config.spaces:
+        for part in ("documents", "queries"):
+            url = embedded(config, getattr(config.retrieval, part), posixpath.join(name, part), f"{name} {part}",
+                           say)
+            ids, vectors, _ = read_embeddings(url)
+            tables[(name, part)] = dict(zip(ids, vectors, strict=True))
+    _, vectors = aligned(tables, config.test)
+    return ({name: vectors[(name, "documents")] for name in config.spaces},
+            {name: vectors[(name, "queries")] for name in config.spaces})
+
+
+def embedded(config: EvaluateConfig, source: Any, where: str, what: str, say: Callable[[str], None]) -> str:
+    """Embed ``source`` with the space's encoder (``where`` starts with the space's name) into ``work_dir``."""
+    from pipeline.jobs.embed import run_embed
+
+    space = config.spaces[where.split("/", 1)[0]]
+    url = posixpath.join(config.work_dir, where)
+    summary = run_embed(EmbedConfig(source, space.encoder, OutputConfig(url), config.execution))
+    say(f"{what}: {summary.rows_out} rows embedded ({summary.shards_skipped} of {summary.shards} shards already "
+        f"done) -> {url}")
+    return url
+
+
+def aligned(tables: dict[Any, dict[Any, np.ndarray]], test: int) -> tuple[list[Any], dict[Any, np.ndarray]]:
+    """The ids every table holds, sorted, and each table's vectors in that order."""
     shared = sorted(set.intersection(*(set(table) for table in tables.values())), key=str)
-    if len(shared) <= config.test:
-        raise ValueError(f"the spaces share {len(shared)} ids: no train rows are left beside {config.test} test rows")
-    return shared, {name: np.stack([table[i] for i in shared]) for name, table in tables.items()}
+    if len(shared) <= test:
+        raise ValueError(f"the tables share {len(shared)} ids: no train rows are left beside {test} test rows")
+    return shared, {key: np.stack([table[i] for i in shared]) for key, table in tables.items()}
 
 
 def load_anchor_pools(config: EvaluateConfig) -> dict[str, np.ndarray]:
@@ -105,11 +139,12 @@ def load_labels(config: EvaluateConfig, ids: list[Any]) -> np.ndarray:
     return np.array([label_of[i] for i in ids])
 
 
-def write_report(config: EvaluateConfig, rows: list[dict[str, Any]], directions: list[str], n_items: int,
-                 vectors: dict[str, np.ndarray]) -> list[str]:
+def write_report(config: EvaluateConfig, rows: list[dict[str, Any]], migration_rows: list[dict[str, Any]],
+                 directions: list[str], n_items: int, vectors: dict[str, np.ndarray]) -> list[str]:
+    """Markdown, plots and JSON into ``config.output``; returns the report's lines."""
     output = Path(config.output)
     output.mkdir(parents=True, exist_ok=True)
-    summary = aggregate(rows)
+    summary, migration = aggregate(rows), summarise(migration_rows)
     plot_anchor_sweep(summary, directions, output / "anchors.png")
     plot_irp_grid(summary, directions, output / "irp_grid.png")
     dims = ", ".join(f"{name} {matrix.shape[1]}-d" for name, matrix in vectors.items())
@@ -120,13 +155,33 @@ def write_report(config: EvaluateConfig, rows: list[dict[str, Any]], directions:
          f"{config.anchors} anchors drawn from the train split, {config.draws} draws (mean ± std over draws). "
          "Decoders are trained once on the target's own train embeddings and applied to translated test vectors; "
          "ratios are stitched / native. Top-k and MRR: retrieval of each test item's own target vector among all "
-         "test items. `decoupled irp`: sender and receiver fitted separately, the receiver's inverse on its "
-         "own unpaired train vectors. Made by `python -m jobs.evaluate` (pipeline/jobs/evaluate.py)."),
+         "test items under raw cosine, as a vector store ranks. `decoupled irp`: sender and receiver fitted "
+         "separately, the receiver's inverse on its own unpaired train vectors. Made by `python -m jobs.evaluate` "
+         "(pipeline/jobs/evaluate.py)."),
     ]
     for direction in directions:
         lines += ["", f"## {direction}", "", *main_table(summary, direction, config.decoders)]
+    if migration:
+        lines += ["", "## A migrated index: new-model queries against old documents", "",
+                  migration_intro(config)]
+        for direction in directions:
+            lines += ["", f"### {direction}", "", *migration_table(migration, direction)]
     lines += ["", "## Accuracy against the number of anchors", "", "![anchors](anchors.png)",
               "", "## IRP against δ (pruning) and ω (subspaces)", "", "![irp grid](irp_grid.png)"]
     (output / "report.md").write_text("\n".join(lines) + "\n")
-    write_json(output / "report.json", {"summary": summary, "rows": rows})
+    write_json(output / "report.json", {"summary": summary, "rows": rows, "migration": migration,
+                                        "migration_rows": migration_rows})
     return [*lines, "", f"written: {output / 'report.md'}, report.json, anchors.png, irp_grid.png"]
+
+
+def migration_intro(config: EvaluateConfig) -> str:
+    queries, documents = config.retrieval.queries, config.retrieval.documents
+    return (f"Queries ({queries.path}, `{queries.text_column or queries.image_column}`) embedded by the new "
+            f"model search {config.test} held-out documents ({documents.path}, "
+            f"`{documents.text_column or documents.image_column}`); each query has one relevant document. "
+            "Recall@k and MRR under raw cosine, mean ± std over the draws, and their ratios to `native` (the "
+            "index re-embedded by the new model). `corpus translated`: the documents' old vectors translated "
+            "into the new space. `queries translated`: the queries translated into the old space by the reverse "
+            "translator, fitted on the same anchors, against the untouched old index. `no migration`: old-model "
+            f"queries against the old index. {config.anchors} anchor documents per draw, from outside the "
+            "held-out set.")

@@ -20,6 +20,7 @@ from pipeline.io.sink import OutputDir
 from pipeline.jobs.embed import embedding_output, inputs_fingerprint_of, run_embed
 from pipeline.provenance import config_snapshot, fingerprint, space_id
 from pipeline.translate import FittedTranslator, fit_translator
+from pipeline.translate.auto import describe
 from pipeline.version import __version__
 
 ANCHORS_DIR = "_anchors"
@@ -158,9 +159,5 @@ def _source_space(config: TranslateConfig) -> str:
 
 def _cv_line(translator: FittedTranslator) -> str:
     auto = translator.report.get("auto")
-    if not auto:
-        return ""
-    best = sorted((row for row in auto["cv"] if "centred_cosine" in row), key=lambda row: -row["centred_cosine"])[:3]
-    shown = "; ".join(f"{row['method']} {row['centred_cosine']:.3f}" for row in best)
-    return f" (chosen by {auto['folds']}-fold CV on the anchors; best centred cosines: {shown})"
+    return f" (chosen by auto: {describe(auto)})" if auto else ""
 

@@ -2,6 +2,10 @@
 
 An estimator takes validated float64 anchors ``source: (k, d_s)``, ``target: (k, d_t)`` and its parsed options,
 and returns a :class:`Fit`. translators.py wraps a Fit with its provenance; auto.py compares estimators.
+
+Fits of the same anchors share their costly pieces through an optional ``memo`` dict (valid for one pair of
+anchor arrays): cross-validation tries several ridge penalties and blends per fold, and each reuses one
+eigendecomposition and one Procrustes rotation instead of refactorising.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import numpy as np
 
 from pipeline.translate import functional as F
 from pipeline.translate.options import (
+    BlendOptions,
     IRPOptions,
     ProcrustesOptions,
     RidgeOptions,
@@ -21,6 +26,8 @@ from pipeline.translate.options import (
 )
 from pipeline.translate.plan import AffinePlan
 from pipeline.translate.projector import RelativeProjector, compose_plan
+
+Memo = dict[tuple[Any, ...], Any]
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,7 +45,7 @@ class Fit:
     report: dict[str, Any] = field(default_factory=dict)
 
 
-def fit_irp(source: np.ndarray, target: np.ndarray, options: IRPOptions) -> Fit:
+def fit_irp(source: np.ndarray, target: np.ndarray, options: IRPOptions, memo: Memo | None = None) -> Fit:
     """Inverse relative projection, built literally as a sender projector composed with a receiver projector."""
     sender = RelativeProjector.fit(source, receiver=False, **as_dict(options))  # composing needs no inverse
     receiver = RelativeProjector.fit(target, **as_dict(options))
@@ -46,13 +53,46 @@ def fit_irp(source: np.ndarray, target: np.ndarray, options: IRPOptions) -> Fit:
     return Fit(compose_plan(sender, receiver), {"target_inverse": receiver.inverse}, report)
 
 
-def fit_procrustes(source: np.ndarray, target: np.ndarray, options: ProcrustesOptions) -> Fit:
+def fit_procrustes(
+    source: np.ndarray, target: np.ndarray, options: ProcrustesOptions, memo: Memo | None = None
+) -> Fit:
     """Standard scaling, zero padding, orthogonal map; folded into ``(x - mu_s) @ M + mu_t``.
 
     With ``x_std = (x - mu_s) / sigma_s`` and ``y = (pad(x_std) @ R)[:d_t] * sigma_t + mu_t``, the matrix is
     ``M = diag(1 / sigma_s) @ R[:d_s, :d_t] @ diag(sigma_t)``.
     """
-    per_dimension = options.scaling == "per_dimension"
+    matrix, rotation, residual = _remembered(memo, ("procrustes", options.scaling),
+                                             lambda: _procrustes_map(source, target, options.scaling))
+    plan = AffinePlan(source.mean(axis=0), False, matrix, False, 1.0, target.mean(axis=0))
+    return Fit(plan, {"rotation": rotation}, {"relative_residual": residual})
+
+
+def fit_ridge(source: np.ndarray, target: np.ndarray, options: RidgeOptions, memo: Memo | None = None) -> Fit:
+    """Affine ridge regression ``y = (x - mu_s) @ W + mu_t`` (the intercept absorbs the means).
+
+    With ``restore_scale`` every prediction's offset from ``mu_t`` is rescaled to the target anchors' mean
+    radius: the plan's output normalisation, with that radius as its scale.
+    """
+    weights = _ridge_weights(source, target, options.alpha, memo)
+    source_mean, target_mean = source.mean(axis=0), target.mean(axis=0)
+    if not options.restore_scale:
+        return Fit(AffinePlan(source_mean, False, weights, False, 1.0, target_mean))
+    radius = F.mean_centred_norm(target, target_mean)
+    return Fit(AffinePlan(source_mean, False, weights, True, radius, target_mean), report={"radius": radius})
+
+
+def fit_blend(source: np.ndarray, target: np.ndarray, options: BlendOptions, memo: Memo | None = None) -> Fit:
+    """``weight * ridge + (1 - weight) * procrustes``: one affine map, both parts fitted on the same anchors."""
+    ridge = _ridge_weights(source, target, options.alpha, memo)
+    procrustes, _, _ = _remembered(memo, ("procrustes", options.scaling),
+                                   lambda: _procrustes_map(source, target, options.scaling))
+    matrix = options.weight * ridge + (1.0 - options.weight) * procrustes
+    return Fit(AffinePlan(source.mean(axis=0), False, matrix, False, 1.0, target.mean(axis=0)))
+
+
+def _procrustes_map(source: np.ndarray, target: np.ndarray, scaling: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """(d_s, d_t) M of the folded Procrustes map, the (D, D) rotation, and the relative residual on the anchors."""
+    per_dimension = scaling == "per_dimension"
     source_mean, source_spread = F.standard_scaling(source, per_dimension)
     target_mean, target_spread = F.standard_scaling(target, per_dimension)
     source_std = (source - source_mean) / source_spread
@@ -60,30 +100,43 @@ def fit_procrustes(source: np.ndarray, target: np.ndarray, options: ProcrustesOp
     rotation = F.procrustes_rotation(source_std, target_std)
     d_s, d_t = source.shape[1], target.shape[1]
     matrix = (rotation[:d_s, :d_t] / source_spread[:, None]) * target_spread[None, :]
-    plan = AffinePlan(source_mean, False, matrix, False, 1.0, target_mean)
     width = rotation.shape[0]
     aligned = F.zero_pad(source_std, width) @ rotation
     residual = np.linalg.norm(aligned - F.zero_pad(target_std, width)) / np.linalg.norm(target_std)
-    return Fit(plan, {"rotation": rotation}, {"relative_residual": float(residual)})
+    return matrix, rotation, float(residual)
 
 
-def fit_ridge(source: np.ndarray, target: np.ndarray, options: RidgeOptions) -> Fit:
-    """Affine ridge regression ``y = (x - mu_s) @ W + mu_t`` (the intercept absorbs the means)."""
-    weights, _ = F.ridge_affine(source, target, options.alpha)
-    plan = AffinePlan(source.mean(axis=0), False, weights, False, 1.0, target.mean(axis=0))
-    return Fit(plan)
+def _ridge_weights(source: np.ndarray, target: np.ndarray, alpha: float, memo: Memo | None) -> np.ndarray:
+    path = _remembered(memo, ("ridge_path",), lambda: F.RidgePath.fit(source - source.mean(axis=0),
+                                                                        target - target.mean(axis=0)))
+    return path.weights(alpha)
+
+
+def _remembered(memo: Memo | None, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
 
 
 @dataclass(frozen=True)
 class Estimator:
-    """A registry entry: how to parse options for a method and how to fit it."""
+    """A registry entry: how to parse options for a method, how to fit it, and how far it is from an isometry.
+
+    ``isometry_rank`` orders candidates for ``auto``'s tie-break: among near-equal scores the lowest rank wins,
+    the map that keeps the source's geometry best (Procrustes 0, ridge 3, IRP 4; a blend in between).
+    """
 
     options: type
-    fit: Callable[[np.ndarray, np.ndarray, Any], Fit]
+    fit: Callable[[np.ndarray, np.ndarray, Any, Memo | None], Fit]
+    isometry_rank: Callable[[Any], float]
 
 
 ESTIMATORS: dict[str, Estimator] = {
-    "irp": Estimator(IRPOptions, fit_irp),
-    "procrustes": Estimator(ProcrustesOptions, fit_procrustes),
-    "ridge": Estimator(RidgeOptions, fit_ridge),
+    "procrustes": Estimator(ProcrustesOptions, fit_procrustes,
+                            lambda o: 0.0 if o.scaling == "isotropic" else 0.5),
+    "blend": Estimator(BlendOptions, fit_blend, lambda o: 1.0 + o.weight),
+    "ridge": Estimator(RidgeOptions, fit_ridge, lambda o: 2.5 if o.restore_scale else 3.0),
+    "irp": Estimator(IRPOptions, fit_irp, lambda o: 4.0),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pipeline import strict
 
@@ -63,12 +63,43 @@ class ProcrustesOptions:
 
 @dataclass(frozen=True)
 class RidgeOptions:
-    """Affine least squares with an L2 penalty relative to the source's energy (functional.ridge_affine)."""
+    """Affine least squares with an L2 penalty relative to the source's energy (functional.ridge_affine).
+
+    Attributes:
+        alpha: the penalty, relative to the source's average per-coordinate energy.
+        restore_scale: give every prediction the target anchors' mean distance from the target mean. Ridge
+            shrinks predictions towards the mean, which blurs neighbours under the raw cosine a vector store
+            ranks by; this keeps each prediction's direction from the mean and restores its radius.
+    """
 
     alpha: float = 1e-2
+    restore_scale: bool = False
 
     def problems(self) -> list[str]:
         return [] if self.alpha >= 0 else [f"alpha must be >= 0; got {self.alpha}"]
+
+
+@dataclass(frozen=True)
+class BlendOptions:
+    """A weighted mean of the ridge and Procrustes maps of the same anchors; both are affine, so is the blend.
+
+    Procrustes keeps the geometry (an isometry up to scale) and ridge fits the anchors more closely; a blend
+    trades between the two.
+
+    Attributes:
+        weight: the ridge map's share, in [0, 1] (0 is Procrustes, 1 is ridge).
+        alpha: the ridge penalty (see :class:`RidgeOptions`).
+        scaling: the Procrustes standard scaling (see :class:`ProcrustesOptions`).
+    """
+
+    weight: float = 0.5
+    alpha: float = 0.1
+    scaling: str = "isotropic"
+
+    def problems(self) -> list[str]:
+        found = [] if 0.0 <= self.weight <= 1.0 else [f"weight must be in [0, 1]; got {self.weight}"]
+        found += RidgeOptions(self.alpha).problems() + ProcrustesOptions(self.scaling).problems()
+        return found
 
 
 @dataclass(frozen=True)
@@ -76,12 +107,17 @@ class AutoOptions:
     """K-fold cross-validation over the anchors to pick an estimator and its options.
 
     Attributes:
+        objective: what the translation is for, and so what cross-validation scores: ``retrieval`` (MRR of
+            each held-out anchor's own target vector among all target anchors, under raw cosine, as a migrated
+            vector index is searched), ``classification`` (how well the target's own decoders survive), or
+            ``cosine`` (centred cosine to the true vectors).
         folds: number of folds; every anchor is held out once.
         seed: seeds the fold assignment.
         candidates: estimator settings to compare, each a mapping with a ``method`` key plus that method's
             options, e.g. ``{"method": "irp", "delta": 0.6}``; None uses ``auto.DEFAULT_CANDIDATES``.
     """
 
+    objective: Literal["retrieval", "classification", "cosine"] = "retrieval"
     folds: int = 5
     seed: int = 0
     candidates: tuple[Mapping[str, Any], ...] | None = None

@@ -68,7 +68,7 @@ class RelativeProjector:
         anchor_array = require_clean(anchors, "anchors")
         mean = F.anchor_mean(anchor_array)
         anchors_unit = F.centre_normalize(anchor_array, mean)
-        report: dict[str, Any] = {"anchor_condition_number": F.condition_number(anchors_unit)}
+        report: dict[str, Any] = {}
         if not receiver:
             inverse = None
             report["inverse_unavailable"] = "this projector was fitted as a sender only (receiver=False)"
@@ -76,6 +76,8 @@ class RelativeProjector:
             inverse = _inverse_from_samples(anchors_unit, mean, samples, samples_alpha, report)
         else:
             inverse = _inverse_from_anchors(anchors_unit, irp, report)
+        if "anchor_condition_number" not in report:  # the plain inverse's SVD gives it for free
+            report["anchor_condition_number"] = F.condition_number(anchors_unit)
         scale = F.mean_centred_norm(anchor_array, mean)
         return cls(mean, anchors_unit, inverse, scale, irp, fingerprint_arrays(anchor_array), report)
 
@@ -140,7 +142,8 @@ def _inverse_from_anchors(
             )
             return None
         report["subset_sizes"] = [k]
-        return F.inverse_relative_basis(anchors_unit, options.ridge)[0]
+        inverse, report["anchor_condition_number"] = F.inverse_relative_basis(anchors_unit, options.ridge)
+        return inverse
     inverse, subsets, conditions = F.subspace_averaged_inverse(
         anchors_unit, options.delta, options.subspaces, options.ridge, options.seed
     )

@@ -17,7 +17,8 @@ from pipeline.translate import (
     save_projector,
     save_translator,
 )
-from pipeline.translate import functional as F
+from pipeline.translate import scores as S
+from pipeline.translate.auto import choose
 
 
 @pytest.fixture
@@ -41,21 +42,54 @@ def test_every_method_translates_to_float32_of_the_target_dim(anchors, method):
     assert y.shape == (7, 16) and y.dtype == np.float32
     assert (t.source_dim, t.target_dim) == (24, 16)
     # Quality is tested against oracles and on real models; here only "clearly better than the mean".
-    assert F.centred_cosine(y.astype(np.float64), target[:7], target.mean(0)).mean() > 0.5
+    assert S.centred_cosine(y.astype(np.float64), target[:7], target.mean(0)).mean() > 0.5
 
 
-def test_auto_prefers_a_general_linear_map_when_the_target_is_not_a_rotation():
+def test_auto_for_cosine_prefers_a_general_linear_map_when_the_target_is_not_a_rotation():
     rng = np.random.default_rng(1)
     source = rng.normal(size=(300, 10))
     stretch = rng.normal(size=(10, 10)) @ np.diag(np.geomspace(10, 0.1, 10))  # far from orthogonal
     target = source @ stretch + 0.01 * rng.normal(size=(300, 10))
-    t = fit_translator(source, target, "auto", folds=4)
+    t = fit_translator(source, target, "auto", folds=4, objective="cosine")
     assert t.method == "ridge"
     table = t.report["auto"]["cv"]
     ridge_best = max(row["centred_cosine"] for row in table if row["method"] == "ridge")
     procrustes_best = max(row["centred_cosine"] for row in table if row["method"] == "procrustes")
     assert ridge_best > procrustes_best + 0.05
     assert t.report["auto"]["selected"] == {"method": t.method, "options": dict(t.options)}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_objective_decides_retrieval_picks_procrustes_where_shrunk_ridge_wins_on_cosine(seed):
+    """Ridge models the stretch (better centred cosine) but shrinks towards a large mean, so raw-cosine neighbours
+    blur; Procrustes keeps the radius and finds the right row."""
+    rng = np.random.default_rng(seed)
+    source = rng.normal(size=(400, 32))
+    rotation, _ = np.linalg.qr(rng.normal(size=(32, 32)))
+    target = source @ rotation @ np.diag(np.geomspace(3, 0.3, 32)) + rng.normal(size=(400, 32)) + 2.0
+    candidates = [{"method": "procrustes"}, {"method": "ridge", "alpha": 1.0}]
+    by_retrieval = fit_translator(source, target, "auto", candidates=candidates)  # the default objective
+    by_cosine = fit_translator(source, target, "auto", candidates=candidates, objective="cosine")
+    assert (by_retrieval.method, by_cosine.method) == ("procrustes", "ridge")
+    table = {row["method"]: row for row in by_retrieval.report["auto"]["cv"]}
+    assert table["procrustes"]["mrr"] > table["ridge"]["mrr"] + 0.2
+    assert table["ridge"]["centred_cosine"] > table["procrustes"]["centred_cosine"] + 0.05
+    # Every metric for every candidate, with its standard error over folds, whatever decided.
+    for row in table.values():
+        assert all(key in row for m in ("mrr", "top1", "cluster_agreement", "centred_cosine") for key in (m, f"{m}_se"))
+    assert by_retrieval.report["auto"]["objective"] == "retrieval" and by_retrieval.report["auto"]["metric"] == "mrr"
+
+
+def test_near_ties_go_to_the_more_isometric_candidate():
+    rows = [
+        {"method": "ridge", "isometry_rank": 3.0, "mrr": 0.950, "mrr_se": 0.004},
+        {"method": "blend", "isometry_rank": 1.5, "mrr": 0.947, "mrr_se": 0.004},
+        {"method": "procrustes", "isometry_rank": 0.0, "mrr": 0.940, "mrr_se": 0.004},  # beyond one SE
+        {"method": "irp", "error": "too few anchors"},
+    ]
+    assert choose(rows, "mrr") == 1
+    rows[1]["mrr"] = 0.945  # now below 0.950 - 0.004 as well: the best mean wins
+    assert choose(rows, "mrr") == 0
 
 
 def test_auto_prefers_procrustes_for_a_noisy_rotation_with_few_anchors():

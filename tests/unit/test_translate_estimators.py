@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from pipeline.translate import RelativeProjector, fit_translator
 from pipeline.translate import functional as F
+from pipeline.translate import scores as S
 
 
 def rotated_copy(rng: np.random.Generator, k: int, d: int, scale: float = 2.5):
@@ -92,6 +93,41 @@ def test_ridge_matches_normal_equations(alpha):
     x = rng.normal(size=(20, 12)) + 3.0
     t = fit_translator(source, target, "ridge", alpha=alpha)
     np.testing.assert_allclose(t.transform(x), ridge_oracle(source, target, x, alpha), rtol=1e-4, atol=1e-4)
+
+
+def test_ridge_with_restored_scale_keeps_each_direction_at_the_target_radius():
+    rng = np.random.default_rng(5)
+    source, target = correlated_pair(rng, k=150, d_s=12, d_t=18)
+    x = rng.normal(size=(20, 12)) + 3.0
+    mu_t = target.mean(0)
+    shrunk = ridge_oracle(source, target, x, alpha=1.0) - mu_t
+    radius = np.linalg.norm(target - mu_t, axis=1).mean()
+    expected = shrunk / np.linalg.norm(shrunk, axis=1, keepdims=True) * radius + mu_t
+    t = fit_translator(source, target, "ridge", alpha=1.0, restore_scale=True)
+    np.testing.assert_allclose(t.transform(x), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 1.0])
+def test_a_blend_is_the_weighted_mean_of_ridge_and_procrustes(weight):
+    rng = np.random.default_rng(6)
+    source, target = correlated_pair(rng, k=200, d_s=20, d_t=32)
+    x = rng.normal(size=(25, 20)) + 3.0
+    expected = weight * ridge_oracle(source, target, x, 0.1) + (1 - weight) * procrustes_oracle(source, target, x)
+    t = fit_translator(source, target, "blend", weight=weight, alpha=0.1)
+    np.testing.assert_allclose(t.transform(x), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_one_ridge_path_serves_every_alpha_and_gives_the_minimum_norm_solution_at_zero():
+    rng = np.random.default_rng(7)
+    source, target = rng.normal(size=(40, 12)), rng.normal(size=(40, 5))
+    path = F.RidgePath.fit(source, target)
+    for alpha in (0.01, 1.0):
+        penalty = alpha * np.trace(source.T @ source) / 12
+        expected = np.linalg.solve(source.T @ source + penalty * np.eye(12), source.T @ target)
+        np.testing.assert_allclose(path.weights(alpha), expected, rtol=1e-9, atol=1e-12)
+    deficient = source[:, :6] @ rng.normal(size=(6, 12))  # rank 6 in 12 columns: many least-squares solutions
+    np.testing.assert_allclose(F.ridge_linear(deficient, target, 0.0), np.linalg.pinv(deficient) @ target,
+                               atol=1e-8)
 
 
 def test_tikhonov_inverse_matches_regularised_normal_equations():
@@ -205,7 +241,7 @@ def test_receiver_can_fit_its_inverse_on_its_own_unpaired_samples():
     x = rng.normal(size=(20, 32)) + source.mean(0)
     truth = 2.5 * x @ rotation + shift
     predicted = receiver.from_relative(sender.to_relative(x))
-    assert F.centred_cosine(predicted, truth, target.mean(0)).min() > 0.999
+    assert S.centred_cosine(predicted, truth, target.mean(0)).min() > 0.999
 
 
 def test_torch_plan_equals_numpy_plan():
@@ -217,7 +253,7 @@ def test_torch_plan_equals_numpy_plan():
     on_torch = plan.to_torch("cpu").apply(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(on_torch, plan.apply(x), rtol=1e-5, atol=1e-5)
     in_bf16 = plan.to_torch("cpu", torch.bfloat16).apply(torch.from_numpy(x)).float().numpy()
-    assert F.centred_cosine(in_bf16, plan.apply(x), target.mean(0)).min() > 0.99
+    assert S.centred_cosine(in_bf16, plan.apply(x), target.mean(0)).min() > 0.99
 
 
 def test_centred_cosine_and_top_k_against_hand_computed_values():
@@ -225,8 +261,33 @@ def test_centred_cosine_and_top_k_against_hand_computed_values():
     predicted = np.array([[2.0, 1.0], [1.0, 3.0], [0.0, 1.0]])
     truth = np.array([[3.0, 1.0], [2.0, 2.0], [1.0, 0.0]])
     # centred: p = (1,0), (0,2), (-1,0); t = (2,0), (1,1), (0,-1)
-    np.testing.assert_allclose(F.centred_cosine(predicted, truth, centre), [1.0, np.sqrt(0.5), 0.0])
+    np.testing.assert_allclose(S.centred_cosine(predicted, truth, centre), [1.0, np.sqrt(0.5), 0.0])
     # cosines to the truths: p0 -> [1, .71, 0], p1 -> [0, .71, -1], p2 -> [-1, -.71, 0]: each row's own is best
-    assert F.top_k_retrieval(predicted, truth, centre, k=1) == 1.0
+    assert S.top_k_retrieval(predicted, truth, centre, k=1) == 1.0
     # predicting p0 for every row: only row 0's own truth is the nearest
-    assert F.top_k_retrieval(np.tile(predicted[:1], (3, 1)), truth, centre, k=1) == pytest.approx(1 / 3)
+    assert S.top_k_retrieval(np.tile(predicted[:1], (3, 1)), truth, centre, k=1) == pytest.approx(1 / 3)
+
+
+def test_gallery_ranks_by_brute_force_under_raw_and_centred_cosine():
+    rng = np.random.default_rng(8)
+    gallery = rng.normal(size=(30, 6)) + 2.0
+    rows = rng.choice(30, size=10, replace=False)
+    predicted = gallery[rows] + 0.8 * rng.normal(size=(10, 6))
+
+    def cos(a, b, c):
+        return (a - c) @ (b - c) / np.linalg.norm(a - c) / np.linalg.norm(b - c)
+
+    for centre in (None, gallery.mean(0)):
+        c = 0.0 if centre is None else centre
+        expected = [sum(cos(p, g, c) >= cos(p, gallery[r], c) for g in gallery)
+                    for p, r in zip(predicted, rows, strict=True)]
+        np.testing.assert_array_equal(S.gallery_ranks(predicted, gallery, rows, centre), expected)
+
+
+def test_cluster_centres_are_seeded_and_find_separated_groups():
+    rng = np.random.default_rng(9)
+    blobs = np.repeat(10.0 * np.eye(4, 8), 25, axis=0) + rng.normal(size=(100, 8))
+    centres = S.cluster_centres(blobs, 4, seed=0)
+    np.testing.assert_array_equal(centres, S.cluster_centres(blobs, 4, seed=0))
+    assigned = S.nearest(blobs, centres)
+    assert all(len(set(assigned[i * 25:(i + 1) * 25])) == 1 for i in range(4)) and len(set(assigned)) == 4

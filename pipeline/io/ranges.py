@@ -1,0 +1,152 @@
+"""Bounded pieces of large files, cut at record boundaries: byte ranges of JSONL and CSV, row ranges of Parquet.
+
+A 20 GB JSONL file must not be one unit of work read whole into one actor's memory. The planner cuts a line file
+into byte ranges of about ``chunk_bytes`` that each start at a record: after a newline for JSONL (JSON escapes
+newlines inside strings, so every raw newline ends a record), after a newline outside quotes for CSV (RFC 4180
+allows newlines inside quoted fields; a quote toggles the state and an escaped ``""`` toggles it twice). A
+Parquet row group above ``chunk_rows`` becomes row ranges. The cuts depend only on the file's bytes and the two
+budgets, so the same file always gives the same ranges, and part names stay deterministic across reruns.
+
+Planning reads little: a JSONL cut reads forward from the target offset to the next newline; a CSV file is
+scanned once, vectorised, in blocks (memory stays at one block). Reading a range reads only its bytes (plus the
+header line for a CSV range that does not start the file).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+
+SCAN_BLOCK = 8 << 20  # bytes read at a time when looking for record boundaries
+QUOTE, NEWLINE = ord('"'), ord("\n")
+
+
+def line_ranges(f: BinaryIO, size: int, chunk_bytes: int, quoted: bool) -> list[tuple[int, int]]:
+    """``[start, end)`` byte ranges covering a line file, each starting at a record, about ``chunk_bytes`` long.
+
+    Args:
+        f: the file, opened for binary reading (seekable).
+        size: its size in bytes.
+        chunk_bytes: the budget; a record longer than it makes its range longer, never splits.
+        quoted: CSV: a newline inside a quoted field is not a record end.
+    """
+    if size <= chunk_bytes:
+        return [(0, size)]
+    ends = _csv_record_ends(f, size, chunk_bytes) if quoted else _jsonl_record_ends(f, size, chunk_bytes)
+    starts = [0, *ends]
+    return [(start, end) for start, end in zip(starts, [*ends, size], strict=True) if end > start]
+
+
+def _jsonl_record_ends(f: BinaryIO, size: int, chunk_bytes: int) -> list[int]:
+    """Offsets just past the first newline at or after each target (every ``chunk_bytes`` from the last cut)."""
+    cuts: list[int] = []
+    target = chunk_bytes
+    while target < size:
+        cut = _next_newline(f, target - 1, size)
+        if cut >= size:
+            break
+        cuts.append(cut)
+        target = cut + chunk_bytes
+    return cuts
+
+
+def _next_newline(f: BinaryIO, offset: int, size: int) -> int:
+    """The offset just past the first newline at or after ``offset``, or ``size`` if there is none."""
+    f.seek(offset)
+    position = offset
+    while position < size:
+        block = f.read(min(1 << 16, size - position))
+        found = block.find(b"\n")
+        if found >= 0:
+            return position + found + 1
+        position += len(block)
+    return size
+
+
+def _csv_record_ends(f: BinaryIO, size: int, chunk_bytes: int) -> list[int]:
+    """Offsets just past a newline outside quotes, the first such at or after each target, in one scan."""
+    cuts: list[int] = []
+    target, quotes_before, position = chunk_bytes, 0, 0
+    f.seek(0)
+    while position < size:
+        block = np.frombuffer(f.read(min(SCAN_BLOCK, size - position)), dtype=np.uint8)
+        quote_at = np.flatnonzero(block == QUOTE)
+        for newline in np.flatnonzero(block == NEWLINE):
+            absolute = position + int(newline) + 1
+            if absolute < target:
+                continue
+            # Outside quotes iff an even number of quote characters came before this newline.
+            if (quotes_before + int(np.searchsorted(quote_at, newline))) % 2 == 0 and absolute < size:
+                cuts.append(absolute)
+                target = absolute + chunk_bytes
+        quotes_before += len(quote_at)
+        position += len(block)
+    return cuts
+
+
+def csv_header_end(f: BinaryIO, size: int) -> int:
+    """The offset just past the header record (the first newline outside quotes)."""
+    f.seek(0)
+    position, quotes_before = 0, 0
+    while position < size:
+        block = np.frombuffer(f.read(min(SCAN_BLOCK, size - position)), dtype=np.uint8)
+        quote_at = np.flatnonzero(block == QUOTE)
+        for newline in np.flatnonzero(block == NEWLINE):
+            if (quotes_before + int(np.searchsorted(quote_at, newline))) % 2 == 0:
+                return position + int(newline) + 1
+        quotes_before += len(quote_at)
+        position += len(block)
+    return size
+
+
+def read_line_range(f: BinaryIO, fmt: str, byte_range: tuple[int, int] | None) -> pa.Table:
+    """Parse one range of a JSONL or CSV file (the whole file when ``byte_range`` is None)."""
+    if byte_range is None:
+        data = f.read()
+    else:
+        start, end = byte_range
+        header = b""
+        if fmt == "csv" and start > 0:
+            f.seek(0, io.SEEK_END)
+            header_end = csv_header_end(f, f.tell())
+            f.seek(0)
+            header = f.read(header_end)
+        f.seek(start)
+        data = header + f.read(end - start)
+    buffer = io.BytesIO(data)
+    if fmt == "jsonl":
+        return pa_json.read_json(buffer)
+    # A quoted field may hold a newline (RFC 4180); pyarrow refuses one unless told to expect it.
+    return pa_csv.read_csv(buffer, parse_options=pa_csv.ParseOptions(newlines_in_values=True))
+
+
+def row_ranges(num_rows: int, chunk_rows: int) -> list[tuple[int, int] | None]:
+    """``[start, stop)`` row ranges of one row group; ``[None]`` (the whole group) when it fits the budget."""
+    if num_rows <= chunk_rows:
+        return [None]
+    return [(start, min(start + chunk_rows, num_rows)) for start in range(0, num_rows, chunk_rows)]
+
+
+def read_row_range(
+    parquet: pq.ParquetFile, row_group: int, rows: tuple[int, int] | None, columns: list[str] | None
+) -> pa.Table:
+    """One row group, or rows ``[start, stop)`` of it decoded batch by batch, so memory stays at one range."""
+    if rows is None:
+        return parquet.read_row_group(row_group, columns=columns)
+    start, stop = rows
+    kept, offset = [], 0
+    for batch in parquet.iter_batches(batch_size=stop - start, row_groups=[row_group], columns=columns):
+        low, high = max(start - offset, 0), min(stop - offset, batch.num_rows)
+        if high > low:
+            kept.append(batch.slice(low, high - low))
+        offset += batch.num_rows
+        if offset >= stop:
+            break
+    schema = parquet.schema_arrow if columns is None else pa.schema([parquet.schema_arrow.field(c) for c in columns])
+    return pa.Table.from_batches(kept, schema=schema) if kept else schema.empty_table()

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from pipeline.io.sources import CHUNK_BYTES, CHUNK_ROWS
 from pipeline.strict import build_tagged
 
 
@@ -135,6 +136,9 @@ class ExecutionConfig:
         num_gpus: logical GPUs of an embedded local Ray (default: what Ray detects).
         actor_start_timeout_s: how long to wait for every actor to start and load its model (a cluster may
             first have to scale up); the job fails with a clear error after that.
+        chunk_bytes: a JSONL or CSV file larger than this becomes several shards, cut at record ends, so an
+            actor's memory stays flat whatever the file size.
+        chunk_rows: a Parquet row group with more rows than this becomes several shards.
     """
 
     actors: int = 1
@@ -145,6 +149,8 @@ class ExecutionConfig:
     num_cpus: int | None = None
     num_gpus: int | None = None
     actor_start_timeout_s: int = 900
+    chunk_bytes: int = CHUNK_BYTES
+    chunk_rows: int = CHUNK_ROWS
 
     def problems(self) -> list[str]:
         found = [] if self.actors >= 1 else ["actors: must be >= 1"]
@@ -154,6 +160,10 @@ class ExecutionConfig:
             found.append("gpus_per_actor: must be >= 0 or auto")
         if self.cpus_per_actor <= 0:
             found.append("cpus_per_actor: must be > 0")
+        if self.chunk_bytes < 1 << 10:
+            found.append("chunk_bytes: must be >= 1024")
+        if self.chunk_rows < 1:
+            found.append("chunk_rows: must be >= 1")
         return found + ([] if self.batch_size >= 1 else ["batch_size: must be >= 1"])
 
 

@@ -42,6 +42,7 @@ class Summary:
     seconds: float
     stage_seconds: Mapping[str, float]
     workers: tuple[Mapping[str, Any], ...] = ()
+    failed: Mapping[str, str] = dataclasses.field(default_factory=dict)  # {part name: reason}
 
     @property
     def rows_per_second(self) -> float:
@@ -58,7 +59,17 @@ class Summary:
             f"workers:     {len(self.workers)} actor(s)"
             + "".join(f"; pid {w['pid']} on GPU {w['cuda_visible_devices'] or '-'}, peak {w['peak_rss_mb']:.0f} MB"
                       for w in self.workers),
+            *(f"FAILED:      {name} ({reason})" for name, reason in self.failed.items()),
         ]
+
+
+class ShardsFailed(RuntimeError):
+    """Some shards' inputs could not be read: the rest are written, ``_SUCCESS`` is not, and a rerun (after the
+    inputs are fixed) does only the failed shards."""
+
+    def __init__(self, summary: Summary) -> None:
+        super().__init__(f"{len(summary.failed)} shard(s) failed: {', '.join(summary.failed)}")
+        self.summary = summary
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +118,8 @@ def run_shard_job(
     """
     from pipeline.engine.ray_pool import connect, run_shards
 
-    shards = plan_shards(source.path, source.format, source.files_per_shard, dict(source.storage_options))
+    shards = plan_shards(source.path, source.format, source.files_per_shard, dict(source.storage_options),
+                         execution.chunk_bytes, execution.chunk_rows)
     directories = [OutputDir(planned.config.path, planned.config.storage_options) for planned in outputs]
     for planned, directory in zip(outputs, directories, strict=True):
         claim_output(directory, planned.provenance["job_fingerprint"], planned.config.overwrite)
@@ -116,7 +128,7 @@ def run_shard_job(
     job = ShardJob(source, tuple(planned.shard_output() for planned in outputs), encoder, execution.batch_size)
     connect(execution)
     started = time.perf_counter()
-    finished_before = set.intersection(*(set(directory.finished_shards()) for directory in directories))
+    finished_before = set.intersection(*(resumable(directory, shards) for directory in directories))
     todo = [shard for shard in shards if shard.name not in finished_before]
     progress = Progress(len(todo))
     results = []
@@ -127,6 +139,8 @@ def run_shard_job(
                         time.perf_counter() - started)
     for planned, directory in zip(outputs, directories, strict=True):
         write_manifest(directory, shards, planned.snapshot, planned.provenance, summary)
+    if summary.failed:
+        raise ShardsFailed(summary)
     return summary
 
 
@@ -142,8 +156,9 @@ def write_manifest(
         "provenance": dict(provenance),
         "shards": per_shard,
         "totals": {key: sum(c[key] for c in per_shard.values()) for key in ("rows_in", "rows_out", "rows_quarantined")},
+        "failed": dict(summary.failed),
         "this_run": dataclasses.asdict(summary),
-    })
+    }, complete=not summary.failed)
 
 
 def claim_output(output: OutputDir, job_fingerprint: str, overwrite: bool) -> None:
@@ -170,7 +185,22 @@ def claim_output(output: OutputDir, job_fingerprint: str, overwrite: bool) -> No
         json.dump({"job_fingerprint": job_fingerprint}, f)
 
 
-def summarise(outputs: list[str], shards: list[Shard], results: list[ShardResult], seconds: float) -> Summary:
+def resumable(output: OutputDir, shards: Sequence[Shard]) -> set[str]:
+    """The planned shards ``output`` already holds, cut exactly as planned now; stale parts are removed.
+
+    A part counts only if its recorded shard (file, row group, range) is the one its name stands for today: a
+    changed chunk budget, or a file that could not be read before and has more row groups now, renames parts.
+    Parts the plan no longer has are removed, so no row is ever in the table twice.
+    """
+    planned = {shard.name: shard.key for shard in shards}
+    finished = output.finished_shards()
+    output.forget_parts(sorted(output.part_names() - set(planned)))
+    return {name for name, counts in finished.items() if planned.get(name) == counts.get("shard")}
+
+
+def summarise(outputs: list[str], shards: list[Shard], outcomes: list[ShardResult], seconds: float) -> Summary:
+    failed = {r.shard: r.failed for r in outcomes if r.failed is not None}
+    results = [r for r in outcomes if r.failed is None]
     stage_seconds: dict[str, float] = {}
     for result in results:
         for stage, spent in result.seconds.items():
@@ -178,13 +208,14 @@ def summarise(outputs: list[str], shards: list[Shard], results: list[ShardResult
     return Summary(
         outputs=tuple(outputs),
         shards=len(shards),
-        shards_skipped=len(shards) - len(results),
+        shards_skipped=len(shards) - len(outcomes),
         rows_in=sum(r.rows_in for r in results),
         rows_out=sum(r.rows_out for r in results),
         rows_quarantined=sum(r.rows_quarantined for r in results),
         seconds=seconds,
         stage_seconds=stage_seconds,
         workers=tuple(_workers(results)),
+        failed=failed,
     )
 
 
@@ -210,6 +241,8 @@ class Progress:
         self.started = self.last_line = time.perf_counter()
 
     def update(self, result: ShardResult) -> None:
+        if result.failed is not None:
+            print(f"shard {result.shard} FAILED: {result.failed}", file=sys.stderr, flush=True)
         self.done += 1
         self.rows += result.rows_in
         now = time.perf_counter()

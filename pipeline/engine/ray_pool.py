@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,22 +24,37 @@ LOOPBACK = "127.0.0.1"
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
-def connect(execution: ExecutionConfig) -> None:
-    """Join the cluster named by ``execution.address``, or start an embedded local Ray on 127.0.0.1."""
+def connect(execution: ExecutionConfig, say: Callable[[str], None] | None = None) -> None:
+    """Join the cluster named by ``execution.address`` (and say which), or start a private local Ray.
+
+    Without an address the job always starts its own Ray on 127.0.0.1 (``address="local"``): ``ray.init()``
+    would join any other Ray on the machine, or follow the address a stopped one left in Ray's temporary folder,
+    and then refuse our ``num_cpus``.
+    """
     import ray
 
     if ray.is_initialized():
         return
     if execution.address is not None:
         ray.init(address=execution.address, log_to_driver=True)
+        resources = ray.cluster_resources()
+        (say or _stderr)(
+            f"ray:         joined {ray.get_runtime_context().gcs_address} ({execution.address}): "
+            f"{len(ray.nodes())} node(s), {resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs"
+        )
         return
     ray.init(
+        address="local",
         num_cpus=execution.num_cpus or max(4, os.cpu_count() or 1),
         num_gpus=execution.num_gpus,
         include_dashboard=False,
         _node_ip_address=LOOPBACK,
         log_to_driver=True,
     )
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def gpus_per_actor(execution: ExecutionConfig) -> float:
@@ -110,4 +126,5 @@ def shard_to_json(shard: Shard) -> str:
 
 def shard_from_json(text: str) -> Shard:
     fields = json.loads(text)
-    return Shard(**{**fields, "files": tuple(fields["files"])})
+    ranges = {key: tuple(fields[key]) for key in ("rows", "byte_range") if fields.get(key) is not None}
+    return Shard(**{**fields, "files": tuple(fields["files"]), **ranges})

@@ -39,6 +39,7 @@ class ShardResult:
     rows_quarantined: int
     seconds: Mapping[str, float]
     worker: Mapping[str, Any] = field(default_factory=dict)
+    failed: str | None = None  # why the shard's input could not be read; nothing was written for it
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,12 @@ class ShardWorker:
     def __call__(self, shard: Shard) -> ShardResult:
         source = self.job.source
         clock = {"start": time.perf_counter()}
-        table = read_shard(shard, source.format, [source.id_column, source.content_column], source.storage_options)
+        try:
+            table = read_shard(shard, source.format, [source.id_column, source.content_column],
+                               source.storage_options)
+        except Exception as e:  # an unreadable input fails its own shard, not the job: the others still finish
+            reason = f"{shard.location}: {type(e).__name__}: {e}"
+            return ShardResult(shard.name, 0, 0, 0, seconds={}, worker=worker_info(), failed=reason)
         ids = table.column(source.id_column).combine_chunks()
         clock["read"] = time.perf_counter()
         keep, vectors, bad = self._encode(ids, table.column(source.content_column))
@@ -106,11 +112,11 @@ class ShardWorker:
         clock["translate"] = time.perf_counter()
         good = np.flatnonzero(~np.isin(keep, np.fromiter(bad, dtype=np.int64, count=len(bad))))
         good_ids = ids.take(pa.array(keep[good], type=pa.int64()))
-        rejected = quarantine_table(bad, ids, shard.files[0])
+        rejected = quarantine_table(bad, ids, shard.location)
         counts = {"rows_in": table.num_rows, "rows_out": len(good), "rows_quarantined": len(bad)}
         for output, directory, translated in zip(self.job.outputs, self.outputs, results, strict=True):
             part = embedding_table(good_ids, translated[good], output.provenance)
-            directory.write_part(shard.name, part, rejected, counts)
+            directory.write_part(shard.name, part, rejected, {**counts, "shard": shard.key})
         clock["write"] = time.perf_counter()
         return ShardResult(shard.name, **counts, seconds=_durations(clock), worker=worker_info())
 

@@ -2,7 +2,8 @@
 
 Each file is written to a temporary name and moved into place. A shard's row counts go to ``_shards/`` after
 its part and quarantine files, so a shard with counts is complete: a killed job resumes by skipping those
-shards, and the manifest totals every shard, whichever run wrote it. ``_SUCCESS`` is written last.
+shards, and the manifest totals every shard, whichever run wrote it. ``_SUCCESS`` is written last, and only
+when every planned shard is in.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import posixpath
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import fsspec
@@ -59,10 +60,24 @@ class OutputDir:
                 finished[posixpath.basename(path).removesuffix(".json")] = json.load(f)
         return finished
 
-    def write_manifest(self, manifest: Mapping[str, Any]) -> None:
-        """Write ``_manifest.json`` and then ``_SUCCESS``: readers wait for ``_SUCCESS``."""
+    def write_manifest(self, manifest: Mapping[str, Any], complete: bool = True) -> None:
+        """Write ``_manifest.json`` and then, when ``complete``, ``_SUCCESS``: readers wait for ``_SUCCESS``."""
         self._write_text(posixpath.join(self.root, MANIFEST), json.dumps(manifest, indent=2, sort_keys=True))
-        self._write_text(posixpath.join(self.root, SUCCESS), "")
+        if complete:
+            self._write_text(posixpath.join(self.root, SUCCESS), "")
+
+    def forget_parts(self, names: Iterable[str]) -> None:
+        """Remove these parts: their counts first (so a kill half-way leaves them unfinished), then their files."""
+        for name in names:
+            for path in (posixpath.join(self.root, SHARDS_DIR, f"{name}.json"), self.part_path(name),
+                         self.quarantine_path(name)):
+                if self.fs.exists(path):
+                    self.fs.rm(path)
+
+    def part_names(self) -> set[str]:
+        """Every part here with counts or a file, finished or not."""
+        found = {posixpath.basename(p).removesuffix(".parquet") for p in self.fs.glob(self.part_path("part-*"))}
+        return found | set(self.finished_shards())
 
     def read_manifest(self) -> dict[str, Any] | None:
         path = posixpath.join(self.root, MANIFEST)

@@ -1,8 +1,9 @@
 """Find and read the shards of a source through fsspec: Parquet, JSONL, CSV, folders of texts or images.
 
-A shard is a unit of work with a stable identity: one Parquet row group, one JSONL or CSV file, or a fixed
-chunk of a sorted folder listing. The same source always plans the same shards in the same order, so output
-part names are deterministic and a rerun can skip the shards it already wrote.
+A shard is a unit of work with a stable identity and a bounded size: a Parquet row group (or a row range of a
+large one), a JSONL or CSV file (or a byte range of a large one, cut at a record end: :mod:`pipeline.io.ranges`),
+or a fixed chunk of a sorted folder listing. The same source and budgets always plan the same shards in the same
+order, so output part names are deterministic and a rerun can skip the shards it already wrote.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from pathlib import Path
 
 import fsspec
 import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.json as pa_json
 import pyarrow.parquet as pq
+
+from pipeline.io.ranges import line_ranges, read_line_range, read_row_range, row_ranges
 
 FORMATS = ("parquet", "jsonl", "csv", "text", "images")
 # File suffixes each format lists when ``path`` is a directory.
@@ -30,6 +31,10 @@ SUFFIXES = {
     "images": (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"),
 }
 PACKAGE_SCHEME = "pkg://"
+# Default chunk budgets: a chunk's rows, its model inputs and its output vectors (768 float32 per row) stay
+# within a few hundred MB in an actor, whatever the size of the file they come from.
+CHUNK_BYTES = 64 << 20
+CHUNK_ROWS = 65_536
 
 
 @dataclass(frozen=True)
@@ -40,17 +45,40 @@ class Shard:
         index: position in the plan; names the output part.
         files: fsspec URLs this shard reads (one file, or a chunk of a folder).
         row_group: the Parquet row group within ``files[0]``, else None.
+        rows: ``[start, stop)`` rows of that row group when it is larger than the chunk budget, else None.
+        byte_range: ``[start, end)`` bytes of a JSONL or CSV file larger than the budget, else None (whole file).
         root: the folder ids are relative to, for text and image folders.
+        version: a digest of its files' sizes and modification stamps: a file changed since a part was written
+            makes that part stale, and only its shards are redone.
     """
 
     index: int
     files: tuple[str, ...]
     row_group: int | None = None
+    rows: tuple[int, int] | None = None
+    byte_range: tuple[int, int] | None = None
     root: str = ""
+    version: str = ""
 
     @property
     def name(self) -> str:
         return f"part-{self.index:05d}"
+
+    @property
+    def key(self) -> str:
+        """What the shard reads, as a digest: a finished part is only reused for the very same rows."""
+        identity = [self.files, self.row_group, self.rows, self.byte_range, self.version]
+        return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
+
+    @property
+    def location(self) -> str:
+        """Where its rows come from, for quarantine rows and failure reports: a file, and a range within it."""
+        if self.row_group is not None:
+            rows = "" if self.rows is None else f",rows={self.rows[0]}-{self.rows[1]}"
+            return f"{self.files[0]}#row_group={self.row_group}{rows}"
+        if self.byte_range is not None:
+            return f"{self.files[0]}#bytes={self.byte_range[0]}-{self.byte_range[1]}"
+        return self.files[0] if len(self.files) == 1 else f"{self.files[0]} (+{len(self.files) - 1} files)"
 
 
 def resolve_path(path: str) -> str:
@@ -67,7 +95,14 @@ def resolve_path(path: str) -> str:
     return str(Path(next(iter(spec.submodule_search_locations))) / sub)
 
 
-def plan_shards(path: str, fmt: str, files_per_shard: int = 256, storage_options: dict | None = None) -> list[Shard]:
+def plan_shards(
+    path: str,
+    fmt: str,
+    files_per_shard: int = 256,
+    storage_options: dict | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+    chunk_rows: int = CHUNK_ROWS,
+) -> list[Shard]:
     """List the shards of a source, deterministically.
 
     Args:
@@ -75,6 +110,8 @@ def plan_shards(path: str, fmt: str, files_per_shard: int = 256, storage_options
         fmt: one of :data:`FORMATS`.
         files_per_shard: folder formats group this many sorted files per shard.
         storage_options: passed to fsspec (credentials stay out of logs and manifests).
+        chunk_bytes: a JSONL or CSV file above this size is cut into byte ranges of about this size.
+        chunk_rows: a Parquet row group above this many rows is cut into row ranges of this many.
 
     Raises:
         ValueError: unknown format, or no matching files.
@@ -82,28 +119,49 @@ def plan_shards(path: str, fmt: str, files_per_shard: int = 256, storage_options
     if fmt not in FORMATS:
         raise ValueError(f"unknown source format {fmt!r}; choose from {list(FORMATS)}")
     fs, root, files = _list_files(resolve_path(path), fmt, storage_options or {})
+    stamps = {f: _stamp(fs.info(f)) for f in files}
     if fmt == "parquet":
-        groups = [(f, g) for f in files for g in range(_row_groups(fs, f))]
-        return [Shard(i, (_url(fs, f),), g) for i, (f, g) in enumerate(groups)]
+        pieces = [(f, g, rows) for f in files for g, size in enumerate(_row_group_sizes(fs, f))
+                  for rows in row_ranges(size, chunk_rows)]
+        return [Shard(i, (_url(fs, f),), g, rows=rows, version=_version([stamps[f]]))
+                for i, (f, g, rows) in enumerate(pieces)]
     if fmt in ("jsonl", "csv"):
-        return [Shard(i, (_url(fs, f),)) for i, f in enumerate(files)]
+        ranges = [(f, r) for f in files for r in _byte_ranges(fs, f, fmt, chunk_bytes)]
+        return [Shard(i, (_url(fs, f),), byte_range=r, version=_version([stamps[f]]))
+                for i, (f, r) in enumerate(ranges)]
     chunks = [files[i : i + files_per_shard] for i in range(0, len(files), files_per_shard)]
-    return [Shard(i, tuple(_url(fs, f) for f in chunk), root=root) for i, chunk in enumerate(chunks)]
+    return [Shard(i, tuple(_url(fs, f) for f in chunk), root=root, version=_version([stamps[f] for f in chunk]))
+            for i, chunk in enumerate(chunks)]
+
+
+def _stamp(info: dict) -> list:
+    """A file's size and modification stamp (mtime, ETag, ...): metadata from the listing, no content read."""
+    stamp = next((info[key] for key in ("mtime", "LastModified", "updated", "ETag", "etag") if key in info), None)
+    return [info.get("size"), str(stamp)]
+
+
+def _version(stamps: list[list]) -> str:
+    return hashlib.sha256(json.dumps(stamps).encode()).hexdigest()[:16]
+
+
+def _byte_ranges(fs: fsspec.AbstractFileSystem, path: str, fmt: str, chunk_bytes: int) -> list[tuple[int, int] | None]:
+    """``[None]`` (the whole file) when it fits the budget, else its record-aligned byte ranges."""
+    size = fs.size(path)
+    if size is None or size <= chunk_bytes:
+        return [None]
+    with fs.open(path, "rb") as f:
+        return list(line_ranges(f, size, chunk_bytes, quoted=fmt == "csv"))
 
 
 def inputs_fingerprint(path: str, fmt: str, storage_options: dict | None = None) -> str:
     """sha256 over every input file's relative name, size and modification stamp (mtime, ETag, ...).
 
-    A job's fingerprint includes it, so an input that changed under the same path is a different job: its
-    output refuses to mix with the old one instead of resuming with stale shards. Reading stamps is cheap
-    (listing metadata, not content), even for large object-store folders.
+    A translator fitted on an anchor set that a job embeds depends on every file of it, so the set's fingerprint
+    is part of the job's. (A corpus needs no such guard: each shard carries its own files' version.) Reading
+    stamps is cheap (listing metadata, not content), even for large object-store folders.
     """
     fs, root, files = _list_files(resolve_path(path), fmt, storage_options or {})
-    stamps = []
-    for f in files:
-        info = fs.info(f)
-        stamp = next((info[key] for key in ("mtime", "LastModified", "updated", "ETag", "etag") if key in info), None)
-        stamps.append([posixpath.relpath(f, root) if root else f, info.get("size"), str(stamp)])
+    stamps = [[posixpath.relpath(f, root) if root else f, *_stamp(fs.info(f))] for f in files]
     return hashlib.sha256(json.dumps(stamps).encode()).hexdigest()
 
 
@@ -120,10 +178,10 @@ def read_shard(
     options = storage_options or {}
     if fmt == "parquet":
         with fsspec.open(shard.files[0], "rb", **options) as f:
-            return pq.ParquetFile(f).read_row_group(shard.row_group, columns=columns)
+            return read_row_range(pq.ParquetFile(f), shard.row_group, shard.rows, columns)
     if fmt in ("jsonl", "csv"):
         with fsspec.open(shard.files[0], "rb", **options) as f:
-            table = pa_json.read_json(f) if fmt == "jsonl" else pa_csv.read_csv(f)
+            table = read_line_range(f, fmt, shard.byte_range)
         return table.select(columns) if columns else table
     ids, payloads = [], []
     for url in shard.files:
@@ -166,9 +224,18 @@ def _hidden(path: str, root: str) -> bool:
     return any(part[:1] in "_." for part in posixpath.relpath(path, root).split("/"))
 
 
-def _row_groups(fs: fsspec.AbstractFileSystem, path: str) -> int:
-    with fs.open(path, "rb") as f:
-        return pq.ParquetFile(f).num_row_groups
+def _row_group_sizes(fs: fsspec.AbstractFileSystem, path: str) -> list[int]:
+    """Rows in each row group, from the footer alone; ``[0]`` (one shard, which will fail) for an unreadable file.
+
+    A corrupt file must not stop the plan: its shard fails when read, is reported with its reason, and the
+    other shards finish. Once fixed, a rerun plans its real row groups and does only them.
+    """
+    try:
+        with fs.open(path, "rb") as f:
+            metadata = pq.ParquetFile(f).metadata
+    except (OSError, pa.ArrowException):
+        return [0]
+    return [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
 
 
 def _url(fs: fsspec.AbstractFileSystem, path: str) -> str:

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pipeline.config import EmbedConfig, SourceConfig
+from pipeline.config import EmbedConfig
 from pipeline.engine.driver import PlannedOutput, Summary, run_shard_job
-from pipeline.io.sources import inputs_fingerprint
 from pipeline.provenance import config_snapshot, fingerprint, space_id
 from pipeline.version import __version__
 
@@ -30,12 +29,13 @@ def run_embed(config: EmbedConfig) -> Summary:
     return run_shard_job(config.source, config.encoder, config.execution, [embedding_output(config)])
 
 
-def embedding_output(config: EmbedConfig, inputs: str | None = None) -> PlannedOutput:
+def embedding_output(config: EmbedConfig) -> PlannedOutput:
     """The plan of a table of vectors in the encoder's own space (an ``embed`` job, or a job's source vectors).
 
-    ``inputs`` is the source's ``inputs_fingerprint`` when the caller has it already (it lists every file).
+    Its fingerprint covers the config, not the input files: each part records the version of the files it read,
+    so an edited file redoes only its own shards on the next run.
     """
-    snapshot = {**config_snapshot(config), "inputs": inputs or inputs_fingerprint_of(config.source)}
+    snapshot = config_snapshot(config)
     provenance = {
         "space": config.output.space or space_id(config.encoder.kind, config.encoder.options),
         "encoder": {"kind": config.encoder.kind, **config.encoder.options},
@@ -43,8 +43,3 @@ def embedding_output(config: EmbedConfig, inputs: str | None = None) -> PlannedO
         "package_version": __version__,
     }
     return PlannedOutput(config.output, snapshot, provenance)
-
-
-def inputs_fingerprint_of(source: SourceConfig) -> str:
-    """The identity of a source's files (names, sizes, modification stamps); see ``inputs_fingerprint``."""
-    return inputs_fingerprint(source.path, source.format, dict(source.storage_options))

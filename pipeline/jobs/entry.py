@@ -35,9 +35,11 @@ def run_configured_job(
         run: the job's ``run(config)``, returning its summary lines.
 
     Returns:
-        0 on success, 2 for an invalid config (every problem printed, nothing started).
+        0 on success, 1 when shards failed (the others are written; a rerun does only those), 2 for an invalid
+        config (every problem printed, nothing started).
     """
     from pipeline.config import ConfigError, load_config
+    from pipeline.engine.driver import ShardsFailed
 
     path, overrides = job_arguments(f"irp {name}", description, argv)
     try:
@@ -45,6 +47,12 @@ def run_configured_job(
     except ConfigError as e:
         print(e, file=sys.stderr)
         return 2
-    for line in run(config):
+    try:
+        lines = run(config)
+    except ShardsFailed as e:
+        print("\n".join(e.summary.lines()))
+        print(f"irp {name}: {e}; fix their inputs and rerun to do only those shards", file=sys.stderr)
+        return 1
+    for line in lines:
         print(line)
     return 0

@@ -17,7 +17,8 @@ from pipeline.config import EmbedConfig, EncoderConfig, OutputConfig, TargetConf
 from pipeline.engine.driver import PlannedOutput, Summary, claim_output, run_shard_job
 from pipeline.io.anchors import PairedAnchors, TableRef, load_paired_anchors
 from pipeline.io.sink import OutputDir
-from pipeline.jobs.embed import embedding_output, inputs_fingerprint_of, run_embed
+from pipeline.io.sources import inputs_fingerprint
+from pipeline.jobs.embed import embedding_output, run_embed
 from pipeline.provenance import config_snapshot, fingerprint, space_id
 from pipeline.translate import FittedTranslator, fit_translator
 from pipeline.translate.auto import describe
@@ -40,15 +41,12 @@ def main(argv: list[str] | None = None) -> int:
 def run_translate(config: TranslateConfig, say: Callable[[str], None] = print) -> Summary:
     """Plan every target (anchors, fit), then encode each shard once and write every output."""
     embedded: dict[str, TableRef] = {}  # anchor sets already embedded by this job, shared between targets
-    # Listing the input files (for their fingerprint) is one pass over an object store: done once, not per target.
-    inputs = inputs_fingerprint_of(config.source)
     shared = {key: value for key, value in config_snapshot(config).items() if key in ("source", "encoder")}
-    shared["inputs"] = inputs
     outputs = [plan_target(config, name, target, shared, say, embedded)
                for name, target in config.target_list().items()]
     if config.source_output is not None:
         embed = EmbedConfig(config.source, config.encoder, config.source_output, config.execution)
-        outputs.append(embedding_output(embed, inputs))
+        outputs.append(embedding_output(embed))
     return run_shard_job(config.source, source_encoder(config, outputs), config.execution, outputs)
 
 
@@ -73,7 +71,8 @@ def plan_target(
 ) -> PlannedOutput:
     """Claim the target's output, get its paired anchors, fit and save its translator.
 
-    ``shared`` is the part of the fingerprint snapshot every target has: source, encoder, input files.
+    ``shared`` is the part of the fingerprint snapshot every target has: source and encoder (each part carries
+    its own input files' version, so an edited file redoes only its shards).
 
     Anchor tables are read before the output is claimed, so their content is part of the job fingerprint
     (changed anchors refuse to mix with an old output). An anchor set is embedded after the claim, into the
@@ -84,7 +83,9 @@ def plan_target(
     if anchors is not None:
         snapshot["anchors_fingerprint"] = anchors.fingerprint
     else:
-        snapshot["anchor_set_inputs"] = inputs_fingerprint_of(target.anchors.set)
+        anchor_set = target.anchors.set
+        snapshot["anchor_set_inputs"] = inputs_fingerprint(anchor_set.path, anchor_set.format,
+                                                           dict(anchor_set.storage_options))
     job_fingerprint = fingerprint(snapshot)
     claim_output(OutputDir(target.output.path, target.output.storage_options), job_fingerprint,
                  target.output.overwrite)

@@ -69,27 +69,27 @@ def ray_head():
     """A Ray head on loopback only, with this virtualenv's python first on its PATH (as on a real cluster)."""
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
            "RAY_AUTH_MODE": "token"}
-    dashboard = free_port()
+    dashboard, gcs_port = free_port(), free_port()
     # A short, unique temp dir: Ray's socket paths must stay short, and it tells our processes from others'.
     temp_dir = tempfile.mkdtemp(prefix="irp-e2e-", dir="/tmp")
     try:
-        started = ray_cli("start", "--head", "--node-ip-address=127.0.0.1", f"--port={free_port()}",
+        started = ray_cli("start", "--head", "--node-ip-address=127.0.0.1", f"--port={gcs_port}",
                           "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--num-cpus=4",
                           f"--temp-dir={temp_dir}", "--disable-usage-stats", env=env, timeout=120)
         assert started.returncode == 0, started.stderr[-3000:]
-        yield f"http://127.0.0.1:{dashboard}", env
+        yield f"http://127.0.0.1:{dashboard}", env, f"127.0.0.1:{gcs_port}"
     finally:
         stop_head(temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def test_translate_corpus_submitted_as_a_ray_job(ray_head, tmp_path):
-    address, env = ray_head
+def vector_job(tmp_path, rows: int = 300, execution: str = "{address: auto, actors: 2}") -> tuple[list, np.ndarray]:
+    """A vector-store export, its anchors in both spaces and a job config; returns the ids and old vectors."""
     rng = np.random.default_rng(0)
-    latent = rng.normal(size=(300, 12))
+    latent = rng.normal(size=(rows, 12))
     old = (latent @ rng.normal(size=(12, 16)) + 1.0).astype(np.float32)
     new = (latent @ rng.normal(size=(12, 24))).astype(np.float32)
-    ids = [f"d{i}" for i in range(300)]
+    ids = [f"d{i}" for i in range(rows)]
     pq.write_table(embedding_table(ids, old), tmp_path / "corpus.parquet", row_group_size=100)
     pq.write_table(embedding_table(ids[:80], old[:80]), tmp_path / "anchors_old.parquet")
     pq.write_table(embedding_table(ids[:80], new[:80]), tmp_path / "anchors_new.parquet")
@@ -98,8 +98,14 @@ def test_translate_corpus_submitted_as_a_ray_job(ray_head, tmp_path):
         f"anchors: {{source: {tmp_path}/anchors_old.parquet, target: {tmp_path}/anchors_new.parquet}}\n"
         "translator: {method: auto}\n"
         f"output: {{path: {tmp_path}/out}}\n"
-        "execution: {address: auto, actors: 2}\n"
+        f"execution: {execution}\n"
     )
+    return ids, old
+
+
+def test_translate_corpus_submitted_as_a_ray_job(ray_head, tmp_path):
+    address, env, _ = ray_head
+    ids, old = vector_job(tmp_path)
     submitted = submit_when_the_agent_is_up(
         address, env, "--working-dir", ".",
         "--runtime-env-json", '{"excludes": [".venv", ".cache", ".git", "out", "*.egg-info"]}',
@@ -115,3 +121,34 @@ def test_translate_corpus_submitted_as_a_ray_job(ray_head, tmp_path):
     translator = load_translator(out / "_translator")
     np.testing.assert_allclose(vectors_of(table.column("embedding")), translator.transform(old), atol=1e-5)
     assert read_provenance(table.schema)["method"] == translator.method
+
+
+@pytest.fixture
+def stale_address_file():
+    """Ray's ``ray_current_cluster`` file, as a `ray start` on this machine leaves it; restored afterwards."""
+    from ray._common.utils import get_ray_address_file
+
+    path = Path(get_ray_address_file(None))
+    before = path.read_text() if path.exists() else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    yield path
+    if before is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_text(before)
+
+
+def test_a_job_without_an_address_starts_its_own_ray_whatever_else_runs(ray_head, stale_address_file, tmp_path):
+    """Another Ray runs here, and Ray's address file names it, then names one that has stopped: the job must
+    neither join them nor fail ("num_cpus and num_gpus must not be provided"); it starts its own on loopback."""
+    _, env, head_address = ray_head
+    vector_job(tmp_path, execution="{actors: 1}")
+    job = [sys.executable, "-m", "jobs.translate_corpus", "--config", str(tmp_path / "job.yaml")]
+    for run, address in enumerate((head_address, f"127.0.0.1:{free_port()}")):  # the running head, then a dead one
+        stale_address_file.write_text(address)
+        ran = subprocess.run([*job, f"output.path={tmp_path / f'out-{run}'}"], env=env, cwd=REPO,
+                             capture_output=True, text=True, timeout=300)
+        assert ran.returncode == 0, (ran.stdout + ran.stderr)[-4000:]
+        assert "rows:        300 in, 300 out, 0 quarantined" in ran.stdout
+        assert "joined" not in ran.stdout + ran.stderr
+        assert "Started a local Ray instance" in ran.stderr

@@ -135,3 +135,36 @@ def test_inputs_fingerprint_follows_names_sizes_and_stamps_not_reads(tmp_path):
     assert grown != edited
     (folder / "_notes.txt").write_text("not an input: names starting with _ or . are skipped")
     assert inputs_fingerprint(str(folder), "text") == grown
+
+
+def test_large_files_become_bounded_chunks_that_read_back_every_row_once(tmp_path):
+    rows = [{"id": i, "text": f"row {i} " + "x" * (i % 50)} for i in range(3000)]
+    (tmp_path / "big.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    shards = plan_shards(str(tmp_path / "big.jsonl"), "jsonl", chunk_bytes=16 << 10)
+    assert len(shards) > 5 and all(s.byte_range is not None for s in shards)
+    ids = [i for s in shards for i in read_shard(s, "jsonl", ["id"]).column("id").to_pylist()]
+    assert ids == list(range(3000))
+    _write_parquet(tmp_path / "big.parquet", 1000, 1000)  # one large row group
+    pieces = plan_shards(str(tmp_path / "big.parquet"), "parquet", chunk_rows=300)
+    assert [s.rows for s in pieces] == [(0, 300), (300, 600), (600, 900), (900, 1000)]
+    assert [i for s in pieces for i in read_shard(s, "parquet", ["id"]).column("id").to_pylist()] == list(range(1000))
+    assert plan_shards(str(tmp_path / "big.parquet"), "parquet")[0].rows is None  # fits the default budget
+
+
+def test_an_edited_file_changes_only_its_own_shards_keys(tmp_path):
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.jsonl").write_text(json.dumps({"id": name, "text": name}) + "\n")
+    before = [s.key for s in plan_shards(str(tmp_path), "jsonl")]
+    assert [s.key for s in plan_shards(str(tmp_path), "jsonl")] == before  # planning twice changes nothing
+    (tmp_path / "b.jsonl").write_text(json.dumps({"id": "b", "text": "b, edited"}) + "\n")
+    after = [s.key for s in plan_shards(str(tmp_path), "jsonl")]
+    assert [x == y for x, y in zip(before, after, strict=True)] == [True, False, True]
+
+
+def test_a_corrupt_parquet_file_is_planned_as_one_shard_that_fails_when_read(tmp_path):
+    _write_parquet(tmp_path / "a.parquet", 3, 10)
+    (tmp_path / "b.parquet").write_bytes(b"PAR1 this is not a parquet file")
+    shards = plan_shards(str(tmp_path), "parquet")
+    assert [s.location.rsplit("/", 1)[1] for s in shards] == ["a.parquet#row_group=0", "b.parquet#row_group=0"]
+    with pytest.raises((OSError, pa.ArrowException)):
+        read_shard(shards[1], "parquet")

@@ -149,17 +149,19 @@ class BenchmarkConfig:
         translate_rows: rows of the random vector corpus the translate and memory sections use.
         rows_per_shard: Parquet row group size of that corpus (one shard each).
         dims: source and target widths of the translation.
+        memory_file_mb: size of the larger JSONL file of the memory section (the smaller is a tenth of it).
         actors: actors of the embed and translate jobs.
         output: path stem of the report: ``<output>.md`` and ``<output>.json``.
         work_dir: scratch directory for inputs and outputs.
     """
 
-    texts: int = 1000
+    texts: int = 5000
     model: str = "all-MiniLM-L6-v2"
     max_length: int = 256
     translate_rows: int = 200_000
     rows_per_shard: int = 25_000
     dims: tuple[int, ...] = (384, 768)
+    memory_file_mb: float = 1024
     actors: int = 2
     output: str = "docs/benchmarks/cpu"
     work_dir: str = "out/benchmark"
@@ -170,6 +172,7 @@ class BenchmarkConfig:
         found = [] if self.model in list_packaged_models() else [
             f"model: {self.model!r} is not a packaged model; choose from {list_packaged_models()}"]
         found += [f"{key}: must be >= {low}" for key, low in (("texts", 8), ("translate_rows", 1000),
-                                                             ("rows_per_shard", 100), ("actors", 1), ("max_length", 8))
+                                                             ("rows_per_shard", 100), ("actors", 1), ("max_length", 8),
+                                                             ("memory_file_mb", 1))
                   if getattr(self, key) < low]
         return found + ([] if len(self.dims) == 2 else ["dims: give [source width, target width]"])

@@ -15,7 +15,7 @@ def test_benchmark_writes_every_section_with_checked_parity(tmp_path):
     from pipeline.jobs.benchmark import SECTIONS, run
 
     config = load_config(BenchmarkConfig, None, [
-        "texts=16", "translate_rows=4000", "rows_per_shard=500", f"output={tmp_path}/report/cpu",
+        "texts=16", "translate_rows=4000", "rows_per_shard=500", "memory_file_mb=4", f"output={tmp_path}/report/cpu",
         f"work_dir={tmp_path}/work",
     ])
     lines = run(config, say=lambda line: None)

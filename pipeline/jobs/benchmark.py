@@ -172,7 +172,7 @@ def fixed_size_batches(encoder: Any, texts: list[str], batch_size: int) -> np.nd
 
 
 def benchmark_texts(n: int, seed: int = 0) -> list[str]:
-    """``n`` BBC News articles cut to mixed lengths: 5 to 400 words, log-uniform, in a seeded order.
+    """``n`` texts from BBC News articles cut to mixed lengths: 5 to 400 words, log-uniform, in a seeded order.
 
     Whole articles mostly exceed a 256-token limit, so every row would be truncated to the same length and no
     batching scheme would pad; real corpora mix titles, snippets and long bodies.
@@ -181,7 +181,8 @@ def benchmark_texts(n: int, seed: int = 0) -> list[str]:
 
     texts = load_bbc_news().texts
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(texts))[:n]
+    # More rows than articles cycle through them again, each time cut to another length.
+    order = np.concatenate([rng.permutation(len(texts)) for _ in range(-(-n // len(texts)))])[:n]
     words = np.exp(rng.uniform(np.log(5), np.log(400), size=n)).astype(int)
     return [" ".join(texts[i].split()[:k]) for i, k in zip(order, words, strict=True)]
 

@@ -10,6 +10,8 @@ exactly once in each output, either in its part file or in its quarantine file w
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import itertools
 import os
 import resource
@@ -118,6 +120,7 @@ class ShardWorker:
             part = embedding_table(good_ids, translated[good], output.provenance)
             directory.write_part(shard.name, part, rejected, {**counts, "shard": shard.key})
         clock["write"] = time.perf_counter()
+        _release_memory()
         return ShardResult(shard.name, **counts, seconds=_durations(clock), worker=worker_info())
 
     def _encode(self, ids: pa.Array, content: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
@@ -140,6 +143,14 @@ class ShardWorker:
         if not len(keep):  # an all-rejected shard still writes an (empty) part of the target's width
             return np.zeros((0, output.translator.target_dim), dtype=np.float32)
         return output.translator.plan.apply(vectors)
+
+
+def _release_memory() -> None:
+    """Hand a finished chunk's freed memory back, so an actor's peak stays at one chunk's worth rather than
+    creeping up over the many chunks of a big file: Arrow's pool and glibc's heap both keep freed blocks."""
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):  # glibc only
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _quiet_model_loading() -> None:

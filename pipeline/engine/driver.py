@@ -130,6 +130,9 @@ def run_shard_job(
     started = time.perf_counter()
     finished_before = set.intersection(*(resumable(directory, shards) for directory in directories))
     todo = [shard for shard in shards if shard.name not in finished_before]
+    if todo:
+        for directory in directories:
+            directory.withdraw_success()
     progress = Progress(len(todo))
     results = []
     for result in run_shards(todo, lambda: ShardWorker(job), execution):

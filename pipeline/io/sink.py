@@ -66,6 +66,12 @@ class OutputDir:
         if complete:
             self._write_text(posixpath.join(self.root, SUCCESS), "")
 
+    def withdraw_success(self) -> None:
+        """Remove ``_SUCCESS`` before parts change: readers must not take a half-redone table for a whole one."""
+        path = posixpath.join(self.root, SUCCESS)
+        if self.fs.exists(path):
+            self.fs.rm(path)
+
     def forget_parts(self, names: Iterable[str]) -> None:
         """Remove these parts: their counts first (so a kill half-way leaves them unfinished), then their files."""
         for name in names:

@@ -72,6 +72,11 @@ def test_an_unreadable_input_fails_its_shard_alone_and_a_rerun_does_only_it(loca
     assert table.column("id").to_pylist() == ids
     np.testing.assert_allclose(vectors_of(table.column("embedding")), expected, rtol=1e-5, atol=1e-5)
 
+    export.write_bytes(good_bytes[:100])  # broken again: the old _SUCCESS must not vouch for the new table
+    with pytest.raises(ShardsFailed):
+        run_translate(config, say=lambda line: None)
+    assert not (out / "_SUCCESS").exists()
+
 
 def test_the_job_exits_non_zero_naming_the_failed_shard(tmp_path):
     vector_store(tmp_path, files=2)

@@ -129,6 +129,8 @@ class ExecutionConfig:
             GPUs and 0 otherwise.
         cpus_per_actor: CPUs each actor reserves. Below 1 by default, so actors never starve the tasks that
             feed them on a small machine (a 2-core deadlock is known, ENVIRONMENT.md).
+        cpus_per_task: CPUs each preparation (read, check, tokenise, decode) and write task reserves; Ray runs
+            as many at once as the free CPUs allow, and Ray Data's backpressure stops them running far ahead.
         batch_size: rows per encoder call.
         address: None starts an embedded local Ray on 127.0.0.1; ``auto`` joins the cluster of a
             ``ray job submit``; or a ``ray://`` / ``host:port`` address.
@@ -144,6 +146,7 @@ class ExecutionConfig:
     actors: int = 1
     gpus_per_actor: float | Literal["auto"] = "auto"
     cpus_per_actor: float = 0.5
+    cpus_per_task: float = 1.0
     batch_size: int = 64
     address: str | None = None
     num_cpus: int | None = None
@@ -160,6 +163,8 @@ class ExecutionConfig:
             found.append("gpus_per_actor: must be >= 0 or auto")
         if self.cpus_per_actor <= 0:
             found.append("cpus_per_actor: must be > 0")
+        if self.cpus_per_task <= 0:
+            found.append("cpus_per_task: must be > 0")
         if self.chunk_bytes < 1 << 10:
             found.append("chunk_bytes: must be >= 1024")
         if self.chunk_rows < 1:

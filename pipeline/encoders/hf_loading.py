@@ -1,20 +1,16 @@
-"""Load a transformers encoder for :mod:`pipeline.encoders.hf_text`: precision, token limit, attention, inputs."""
+"""Load a transformers encoder for :mod:`pipeline.encoders.hf_text`: precision, attention, inputs."""
 
 from __future__ import annotations
 
 import inspect
-import json
-from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import AutoModel
 
-from pipeline.encoders.specs import PRECISIONS, is_int, resolve_precision
+from pipeline.encoders.specs import PRECISIONS, resolve_precision
 
 TORCH_DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-# Tokenizers that declare no limit report int(1e30) as model_max_length; anything this large is "no limit".
-_NO_LIMIT = 1_000_000
 
 
 def torch_dtype(precision: str, device: str) -> torch.dtype:
@@ -29,29 +25,6 @@ def torch_dtype(precision: str, device: str) -> torch.dtype:
         return TORCH_DTYPES[resolved]
     except KeyError as e:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.") from e
-
-
-def resolve_max_length(model_dir: str, tokenizer: Any, explicit: int | None) -> int:
-    """Token limit to truncate to: explicit, else sentence-transformers' own, else the tokenizer's.
-
-    sentence-transformers truncates to ``max_seq_length`` from ``sentence_bert_config.json`` (256 for
-    all-MiniLM-L6-v2, 384 for all-mpnet-base-v2), below the tokenizer's 512; vectors only match its vectors when
-    we truncate at the same place.
-    """
-    if explicit is not None:
-        return explicit
-    st_config = Path(model_dir) / "sentence_bert_config.json"
-    if st_config.is_file():
-        try:
-            value = json.loads(st_config.read_text()).get("max_seq_length")
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"{st_config} is unreadable; fix or delete it, or set max_length.") from e
-        if is_int(value) and value > 0:
-            return min(value, tokenizer.model_max_length)
-    limit = tokenizer.model_max_length
-    if not is_int(limit) or limit >= _NO_LIMIT:
-        raise ValueError(f"The tokenizer of {model_dir} declares no length limit; set max_length explicitly.")
-    return limit
 
 
 def load_model(spec: Any, dtype: torch.dtype) -> tuple[torch.nn.Module, str]:

@@ -3,8 +3,8 @@
 Speed path (DESIGN.md §3, step 2): texts are tokenised once, unpadded, chunk by chunk, the next chunk in a
 background thread while the model runs this one. Each chunk becomes token-budget batches of a few bucketed
 shapes, packed with vectorised numpy (:mod:`pipeline.encoders.batching`). On CUDA the model runs in bf16 by
-default; pooling and normalisation stay float32. :meth:`HFTextEncoder.tokenize` and
-:meth:`HFTextEncoder.encode_tokens` are public so that tokeniser workers can feed a GPU actor.
+default; pooling and normalisation stay float32. Tokenising is :class:`~pipeline.encoders.hf_tokenizer.HFTokenizer`,
+which needs no model: the engine runs it in CPU tasks and feeds the GPU actor :meth:`HFTextEncoder.encode_tokens`.
 """
 
 from __future__ import annotations
@@ -18,16 +18,15 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import AutoTokenizer
 
 from pipeline.encoders.batching import (
     Ragged,
     pack,
     plan_token_batches,
     prefetched,
-    ragged_from_lists,
 )
-from pipeline.encoders.hf_loading import load_model, resolve_max_length, token_columns, torch_dtype
+from pipeline.encoders.hf_loading import load_model, token_columns, torch_dtype
+from pipeline.encoders.hf_tokenizer import HFTokenizer
 from pipeline.encoders.inputs import check_texts
 from pipeline.encoders.specs import RENAMED_DTYPE, Precision, check_precision, is_int, spec_from_options
 
@@ -141,7 +140,7 @@ class HFTextEncoder:
     Attributes:
         spec: What was loaded.
         dim: Width of the output vectors (the model's hidden size).
-        max_length: Token limit in use (see :func:`resolve_max_length`).
+        max_length: Token limit in use (see :func:`~pipeline.encoders.hf_tokenizer.resolve_max_length`).
         attn_implementation: ``"sdpa"`` or ``"eager"``, as loaded.
         dtype: The model weights' torch dtype (see :func:`~pipeline.encoders.hf_loading.torch_dtype`).
     """
@@ -150,22 +149,18 @@ class HFTextEncoder:
 
     def __init__(self, spec: HFTextSpec) -> None:
         self.spec = spec
-        self.tokenizer = AutoTokenizer.from_pretrained(spec.model, trust_remote_code=spec.trust_remote_code)
-        if self.tokenizer.pad_token is None and self.tokenizer.eos_token is not None:
-            # Decoder-only checkpoints ship without a pad token; any id works because the mask hides padding.
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokens = HFTokenizer(spec)
+        self.tokenizer, self.max_length = self.tokens.tokenizer, self.tokens.max_length
         self.dtype = torch_dtype(spec.precision, spec.device)
         self.model, self.attn_implementation = load_model(spec, self.dtype)
         self.dim: int = int(self.model.config.hidden_size)
-        self.max_length = resolve_max_length(spec.model, self.tokenizer, spec.max_length)
         if spec.token_budget < self.max_length:
             raise ValueError(f"token_budget ({spec.token_budget}) must be at least max_length ({self.max_length}) "
                              f"of {spec.model}; raise token_budget or lower max_length.")
         self._columns = token_columns(self.tokenizer, self.model)
-        pad_id = self.tokenizer.pad_token_id
         # Always right-padded, whatever the tokenizer's padding side: real tokens then keep positions 0..len-1,
         # which causal models need too, and every pooling reads the mask.
-        self._pad_values = {"input_ids": 0 if pad_id is None else int(pad_id), "token_type_ids": 0}
+        self._pad_values = self.tokens.pad_values
         self._chunk_size = spec.chunk_size or max(256, 4 * spec.batch_size)
         self._cuda = torch.device(spec.device).type == "cuda"
         self.bucket = spec.bucket if spec.bucket is not None else 32 if self._cuda else 1
@@ -196,14 +191,14 @@ class HFTextEncoder:
 
     def tokenize(self, texts: Sequence[str]) -> Ragged:
         """Tokenise without padding, truncating at ``max_length``: ``n`` texts -> ``n`` rows of token ids."""
-        enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length, padding=False,
-                             return_attention_mask=False,
-                             return_token_type_ids="token_type_ids" in self._columns)
-        return ragged_from_lists({name: enc[name] for name in self._columns})
+        return self.tokens.tokenize(texts)
 
     @torch.inference_mode()
     def encode_tokens(self, tokens: Ragged) -> np.ndarray:
-        """Encode tokenised rows (from :meth:`tokenize`): ``n`` rows -> ``(n, dim)`` float32 in row order."""
+        """Encode tokenised rows (from :meth:`tokenize` or an :class:`HFTokenizer` in another process):
+        ``n`` rows -> ``(n, dim)`` float32 in row order."""
+        # token_type_ids are dropped for a model whose forward does not take them: the tokenizer alone cannot tell.
+        tokens = Ragged({name: tokens.columns[name] for name in self._columns}, tokens.offsets)
         out = np.empty((len(tokens), self.dim), dtype=np.float32)
         batches = plan_token_batches(tokens.lengths, token_budget=self.spec.token_budget, bucket=self.bucket,
                                      max_length=self.max_length, max_rows=self.spec.batch_size)

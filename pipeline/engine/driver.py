@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipeline.config import EncoderConfig, ExecutionConfig, OutputConfig, SourceConfig
-from pipeline.engine.worker import ShardJob, ShardOutput, ShardResult, ShardWorker
+from pipeline.engine.job import ShardJob, ShardOutput, ShardResult
 from pipeline.io.sink import OutputDir
 from pipeline.io.sources import Shard, plan_shards
 from pipeline.translate import FittedTranslator, save_translator
@@ -48,6 +48,11 @@ class Summary:
     def rows_per_second(self) -> float:
         return self.rows_in / self.seconds if self.seconds else 0.0
 
+    def task_peaks(self) -> dict[str, float]:
+        """The highest peak memory of any prepare and any write task process, in MB."""
+        return {stage: max((w.get(f"{stage}_peak_rss_mb", 0.0) for w in self.workers), default=0.0)
+                for stage in ("prepare", "write")}
+
     def lines(self) -> list[str]:
         stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in self.stage_seconds.items())
         return [
@@ -58,7 +63,8 @@ class Summary:
             f"time:        {self.seconds:.1f} s, {self.rows_per_second:.1f} rows/s (worker time: {stages})",
             f"workers:     {len(self.workers)} actor(s)"
             + "".join(f"; pid {w['pid']} on GPU {w['cuda_visible_devices'] or '-'}, peak {w['peak_rss_mb']:.0f} MB"
-                      for w in self.workers),
+                      for w in self.workers)
+            + "".join(f"; {stage} tasks peak {peak:.0f} MB" for stage, peak in self.task_peaks().items()),
             *(f"FAILED:      {name} ({reason})" for name, reason in self.failed.items()),
         ]
 
@@ -135,7 +141,7 @@ def run_shard_job(
             directory.withdraw_success()
     progress = Progress(len(todo))
     results = []
-    for result in run_shards(todo, lambda: ShardWorker(job), execution):
+    for result in run_shards(todo, job, execution):
         progress.update(result)
         results.append(result)
     summary = summarise([planned.config.path for planned in outputs], shards, results,
@@ -223,11 +229,13 @@ def summarise(outputs: list[str], shards: list[Shard], outcomes: list[ShardResul
 
 
 def _workers(results: list[ShardResult]) -> list[dict[str, Any]]:
-    """One entry per actor process, with the highest peak memory any of its shards reported."""
+    """One entry per actor process, with the highest peak memory any of its chunks reported (its own, and that
+    of the prepare and write tasks that handled them)."""
     by_pid: dict[int, dict[str, Any]] = {}
     for result in results:
         known = by_pid.setdefault(result.worker["pid"], dict(result.worker))
-        known["peak_rss_mb"] = max(known.get("peak_rss_mb", 0.0), result.worker.get("peak_rss_mb", 0.0))
+        for key in ("peak_rss_mb", "prepare_peak_rss_mb", "write_peak_rss_mb"):
+            known[key] = max(known.get(key, 0.0), result.worker.get(key, 0.0))
     return list(by_pid.values())
 
 

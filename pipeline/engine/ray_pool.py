@@ -1,8 +1,8 @@
-"""The only module that imports Ray: start or join a cluster, and run shard workers on a GPU-pinned actor pool.
+"""The only module that imports Ray: start or join a cluster, and run the stages of a shard job on it.
 
-A Ray Dataset of shards feeds ``map_batches`` over an actor pool (``ActorPoolStrategy``). Each actor holds one
-model on its own GPU (``num_gpus`` per actor) and processes whole shards, so outputs follow input files and row
-groups, never Ray's block layout.
+A Ray Dataset of shard chunks flows through three ``map_batches`` stages: preparation as CPU tasks, the model
+on a GPU-pinned actor pool (``ActorPoolStrategy``, ``num_gpus`` per actor), writing as CPU tasks. Each chunk
+travels as one row (:mod:`pipeline.engine.chunks`), so outputs follow input chunks, never Ray's block layout.
 """
 
 from __future__ import annotations
@@ -14,14 +14,30 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pyarrow as pa
+
 from pipeline.config import ExecutionConfig
-from pipeline.engine.worker import ShardResult
+from pipeline.engine.chunks import (
+    encoded_from_row,
+    encoded_to_row,
+    prepared_from_row,
+    prepared_to_row,
+    shard_from_json,
+    shard_to_json,
+)
+from pipeline.engine.encode import ChunkEncoder
+from pipeline.engine.job import ShardJob, ShardResult
+from pipeline.engine.prepare import ChunkPreparer
+from pipeline.engine.worker import preparer_for
+from pipeline.engine.write import write_chunk
+from pipeline.io.sink import OutputDir
 from pipeline.io.sources import Shard
 
 # Ray binds to the machine's network address unless told otherwise, and a local run must stay on loopback.
 # Ray reads this switch when it is imported, so it is set here, before any import of ray (ENVIRONMENT.md).
 LOOPBACK = "127.0.0.1"
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+ACTOR_INIT_DEATHS = 2
 
 
 def connect(execution: ExecutionConfig, say: Callable[[str], None] | None = None) -> None:
@@ -66,32 +82,55 @@ def gpus_per_actor(execution: ExecutionConfig) -> float:
     return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
 
 
-class _ShardStage:
-    """The Ray Data stage of an actor: builds the worker once (it loads the model), then runs one shard per call."""
+def task_pool_size(execution: ExecutionConfig, actors: int) -> int:
+    """How many prepare (and write) tasks may run at once: as many as the cluster's CPUs hold.
 
-    def __init__(self, make_worker: Callable[[], Callable[[Shard], ShardResult]]) -> None:
-        self.worker = make_worker()
+    Never the actor pool's size: Ray Data fuses a task stage into the actor stage after it when the pool sizes
+    match, and fused, the actors would read and tokenise again while the GPU waits.
+    """
+    import ray
 
-    def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
-        results = [self.worker(shard_from_json(text)) for text in batch["shard"]]
-        return {"result": [json.dumps(dataclasses.asdict(result)) for result in results]}
+    size = max(1, int(ray.cluster_resources().get("CPU", 1) // execution.cpus_per_task))
+    return size + 1 if size == actors else size
 
 
-def run_shards(
-    shards: list[Shard],
-    make_worker: Callable[[], Callable[[Shard], ShardResult]],
-    execution: ExecutionConfig,
-) -> Iterator[ShardResult]:
-    """Process ``shards`` on a Ray Data actor pool, yielding results as shards finish (in completion order).
+def _prepare(batch: pa.Table, preparer: ChunkPreparer) -> pa.Table:
+    """The prepare stage as a Ray Data task: shard rows in, one prepared-chunk row out per shard."""
+    shards = batch.column("shard").to_pylist()
+    return pa.concat_tables([prepared_to_row(preparer(shard_from_json(text))) for text in shards])
 
-    The dataset holds one row per shard (its files and row group, not its rows): each call reads its shard
-    through fsspec, vectorises and writes it, so parts follow input shards whatever Ray's block layout. One
-    shard in flight per actor keeps the pool balanced, and every actor is up before the first shard is handed
-    out. Ray Data restarts actors lost with a node.
+
+class _EncodeStage:
+    """The encode stage of an actor: loads the model once, then encodes one prepared chunk per call."""
+
+    def __init__(self, job: ShardJob) -> None:
+        self.encode = ChunkEncoder(job)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return pa.concat_tables([encoded_to_row(self.encode(prepared_from_row(batch, i)))
+                                 for i in range(batch.num_rows)])
+
+
+def _write(batch: pa.Table, outputs: list[tuple[str, dict[str, Any]]]) -> pa.Table:
+    """The write stage as a Ray Data task: encoded-chunk rows in, one JSON result row out per chunk."""
+    directories = [OutputDir(url, options) for url, options in outputs]
+    results = [write_chunk(encoded_from_row(batch, i), directories) for i in range(batch.num_rows)]
+    return pa.table({"result": [json.dumps(dataclasses.asdict(result)) for result in results]})
+
+
+def run_shards(shards: list[Shard], job: ShardJob, execution: ExecutionConfig) -> Iterator[ShardResult]:
+    """Run ``shards`` through the three stages, yielding results as chunks are written (in completion order).
+
+    prepare (CPU tasks) -> encode (the GPU-pinned actor pool) -> write (CPU tasks), on Ray Data's streaming
+    executor: its backpressure bounds what waits between stages, and the stages overlap, so the actors run the
+    model while other chunks are read, tokenised and written. The dataset starts with one row per shard (its
+    files and range, not its rows), and every stage turns one chunk row into one chunk row, so a part always
+    holds exactly its shard's rows, whatever Ray's block layout. Ray Data restarts actors lost with a node and
+    retries tasks; each part is written atomically under its shard's name, so a repeat replaces it.
 
     Args:
         shards: the shards still to do.
-        make_worker: builds the per-actor worker, called once inside each actor.
+        job: what every stage needs (source, encoder, outputs with their translators).
         execution: actor count and resources.
     """
     import ray.data
@@ -102,29 +141,27 @@ def run_shards(
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the job prints its own progress lines (Progress)
     context.print_on_execution_start = False
-    # Start every actor (and load its model) before the first shard: otherwise the first actor up can take all
-    # the shards of a small job, and a model that cannot load fails the job at once rather than mid-way.
+    # Start every actor (and load its model) before the first chunk: otherwise the first actor up can take all
+    # the chunks of a small job, and a model that cannot load fails the job at once rather than mid-way.
     context.wait_for_min_actors_s = execution.actor_start_timeout_s
+    # An actor whose process dies while it loads its model (killed, out of memory) is replaced, twice in a row
+    # at most: a model that cannot load at all still fails the job, with its error, in a few tries.
+    context.max_consecutive_actor_init_deaths = ACTOR_INIT_DEATHS
     dataset = ray.data.from_items([{"shard": shard_to_json(shard)} for shard in shards],
                                   override_num_blocks=len(shards))
-    size = min(execution.actors, len(shards))
-    results = dataset.map_batches(
-        _ShardStage,
-        fn_constructor_kwargs={"make_worker": make_worker},
+    actors = min(execution.actors, len(shards))
+    tasks = {"batch_size": 1, "batch_format": "pyarrow", "num_cpus": execution.cpus_per_task,
+             "concurrency": task_pool_size(execution, actors)}
+    prepared = dataset.map_batches(_prepare, fn_kwargs={"preparer": preparer_for(job)}, **tasks)
+    encoded = prepared.map_batches(
+        _EncodeStage,
+        fn_constructor_kwargs={"job": job},
         batch_size=1,
-        compute=ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1),
+        batch_format="pyarrow",
+        compute=ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1),
         num_gpus=gpus_per_actor(execution),
         num_cpus=execution.cpus_per_actor,
     )
-    for row in results.iter_rows():
+    outputs = [(output.url, dict(output.storage_options)) for output in job.outputs]
+    for row in encoded.map_batches(_write, fn_kwargs={"outputs": outputs}, **tasks).iter_rows():
         yield ShardResult(**json.loads(row["result"]))
-
-
-def shard_to_json(shard: Shard) -> str:
-    return json.dumps(dataclasses.asdict(shard))
-
-
-def shard_from_json(text: str) -> Shard:
-    fields = json.loads(text)
-    ranges = {key: tuple(fields[key]) for key in ("rows", "byte_range") if fields.get(key) is not None}
-    return Shard(**{**fields, "files": tuple(fields["files"]), **ranges})

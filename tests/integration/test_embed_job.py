@@ -39,16 +39,21 @@ def read_output(output):
 
 
 def test_actors_are_pinned_to_their_own_gpus(local_ray, tmp_path, tiny_bert_dir):
+    # Chunks big enough that encoding one outlasts preparing the next: an idle actor then takes it. (With chunks
+    # of a few rows the first actor is free again before the next chunk is ready, and it may do them all.)
     for i in range(4):
-        write_jsonl(tmp_path / "src", f"{i}.jsonl", [{"id": f"{i}-{j}", "text": t} for j, t in enumerate(GOOD)])
+        write_jsonl(tmp_path / "src", f"{i}.jsonl", [{"id": f"{i}-{j}", "text": GOOD[j % 5]} for j in range(2000)])
     config = embed_config(tmp_path / "src", tmp_path / "out", tiny_bert_dir,
                           "execution.actors=2", "execution.gpus_per_actor=1")
     summary = run_embed(config)
-    assert (summary.rows_in, summary.rows_out, summary.rows_quarantined) == (20, 20, 0)
+    assert (summary.rows_in, summary.rows_out, summary.rows_quarantined) == (8000, 8000, 0)
     # Two actors, each reporting its own logical GPU; the manifest keeps the same record.
     assert sorted(w["cuda_visible_devices"] for w in summary.workers) == ["0", "1"]
     manifest = json.loads((tmp_path / "out" / "_manifest.json").read_text())
     assert sorted(w["cuda_visible_devices"] for w in manifest["this_run"]["workers"]) == ["0", "1"]
+    # Staged: reading and tokenising, and writing, ran in CPU task processes; the actors ran the model alone.
+    actors = {w["pid"] for w in summary.workers}
+    assert all(w["prepare_pid"] not in actors and w["write_pid"] not in actors for w in summary.workers)
 
 
 def test_broken_rows_go_to_quarantine_and_every_row_appears_once(local_ray, tmp_path, tiny_bert_dir):

@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.encoders import ENCODERS, Encoder, build_encoder, list_encoders
-from pipeline.encoders.hf_loading import resolve_max_length, torch_dtype
+from pipeline.encoders.hf_loading import torch_dtype
 from pipeline.encoders.hf_text import HFTextEncoder, HFTextSpec, build_hf_text_encoder, pool
+from pipeline.encoders.hf_tokenizer import resolve_max_length
 from pipeline.encoders.inputs import invalid_text_rows
 from pipeline.encoders.specs import spec_from_options
 
@@ -272,3 +273,15 @@ def test_precision_and_budget_check(tiny_model_dir: Path) -> None:
     # max_length comes from the tokenizer (64) here, so only the encoder can see that a budget of 32 is too small.
     with pytest.raises(ValueError, match="raise token_budget or lower max_length"):
         HFTextEncoder(HFTextSpec(model=str(tiny_model_dir), token_budget=32))
+
+
+def test_the_model_free_tokenizer_feeds_encode_tokens_to_the_same_vectors(tiny_model_dir: Path,
+                                                                         encoders: dict[str, HFTextEncoder]) -> None:
+    # The engine tokenises in CPU tasks that load no model, and the actor runs encode_tokens alone.
+    from pipeline.encoders import build_tokenizer
+
+    tokenizer = build_tokenizer("hf_text", model=str(tiny_model_dir), pooling="mean", normalize=False)
+    assert not hasattr(tokenizer, "model") and tokenizer.max_length == encoders["mean"].max_length
+    tokens = tokenizer.tokenize(TEXTS)
+    np.testing.assert_array_equal(encoders["mean"].encode_tokens(tokens), encoders["mean"].encode(TEXTS))
+    assert build_tokenizer("open_clip_text", model="ViT-B-32") is None  # tokenises inside encode

@@ -1,0 +1,72 @@
+"""The encode stage, in a GPU-pinned actor: the model and the fused translation, nothing else.
+
+One :class:`ChunkEncoder` per actor loads the model once. It takes a prepared chunk, runs the encoder, and fans
+one encoding pass out to every output of the job: each output applies its own translator (or none, for the
+source-space table) in the same actor, so source vectors never travel. It returns the finished tables; writing
+them is the next stage's work, so the actor is free for the next chunk while they are written.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline.encoders import build_encoder, resolve_model_options
+from pipeline.encoders.batching import Ragged
+from pipeline.engine import quarantine
+from pipeline.engine.chunks import EncodedChunk, PreparedChunk
+from pipeline.engine.job import ShardJob, ShardOutput
+from pipeline.engine.process import process_info, quiet_model_loading, release_memory
+from pipeline.io.sink import quarantine_table
+from pipeline.io.tables import embedding_table
+
+
+class ChunkEncoder:
+    """Holds one encoder and the outputs' translator plans, loaded once per actor."""
+
+    def __init__(self, job: ShardJob) -> None:
+        self.job = job
+        if job.source.modality != "vector":  # stored vectors load no model, and need not import transformers
+            quiet_model_loading()
+        self.encoder = build_encoder(job.encoder.kind, **resolve_model_options(job.encoder.kind, job.encoder.options))
+
+    def __call__(self, chunk: PreparedChunk) -> EncodedChunk:
+        if chunk.failed is not None:
+            return EncodedChunk(chunk.shard, (), None, {}, chunk.seconds, chunk.info, chunk.failed)
+        started = time.perf_counter()
+        vectors = self._vectors(chunk.items)
+        encoded = time.perf_counter()
+        keep, bad = chunk.keep, dict(chunk.bad)
+        results = [self._translated(output, vectors) for output in self.job.outputs]
+        for translated in results:  # an output rejected for one table is rejected for all
+            bad.update(quarantine.output_problems(translated, keep))
+        good = np.flatnonzero(~np.isin(keep, np.fromiter(bad, dtype=np.int64, count=len(bad))))
+        good_ids = chunk.ids.take(pa.array(keep[good], type=pa.int64()))
+        parts = tuple(embedding_table(good_ids, translated[good], output.provenance)
+                      for output, translated in zip(self.job.outputs, results, strict=True))
+        counts = {"rows_in": len(chunk.ids), "rows_out": len(good), "rows_quarantined": len(bad)}
+        stage = "vectors" if self.job.source.modality == "vector" else "encode"
+        seconds = {**chunk.seconds, stage: encoded - started, "translate": time.perf_counter() - encoded}
+        release_memory()
+        return EncodedChunk(chunk.shard, parts, quarantine_table(bad, chunk.ids, chunk.shard.location), counts,
+                            seconds, {**chunk.info, **process_info()})
+
+    def _vectors(self, items: Any) -> np.ndarray:
+        """The ``(m, dim)`` float32 vectors of the chunk's kept rows."""
+        if not len(items):
+            return np.zeros((0, self.encoder.dim), dtype=np.float32)
+        if isinstance(items, Ragged):  # tokenised by the prepare stage: the forward pass alone
+            return self.encoder.encode_tokens(items)
+        step = self.job.batch_size if self.encoder.modality == "image" else len(items)
+        return np.concatenate([self.encoder.encode(items[i : i + step]) for i in range(0, len(items), step)])
+
+    @staticmethod
+    def _translated(output: ShardOutput, vectors: np.ndarray) -> np.ndarray:
+        if output.translator is None:
+            return vectors
+        if not len(vectors):  # an all-rejected chunk still writes an (empty) part of the target's width
+            return np.zeros((0, output.translator.target_dim), dtype=np.float32)
+        return output.translator.plan.apply(vectors)

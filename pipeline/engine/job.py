@@ -1,0 +1,62 @@
+"""What a shard job ships to its stages (:class:`ShardJob`), and what each chunk reports back (:class:`ShardResult`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.config import EncoderConfig, SourceConfig
+from pipeline.translate import FittedTranslator
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """What one shard produced, for the job summary and the manifest."""
+
+    shard: str
+    rows_in: int
+    rows_out: int
+    rows_quarantined: int
+    seconds: Mapping[str, float]
+    worker: Mapping[str, Any] = field(default_factory=dict)
+    failed: str | None = None  # why the shard's input could not be read; nothing was written for it
+
+
+@dataclass(frozen=True)
+class ShardOutput:
+    """One table every shard is written into.
+
+    Attributes:
+        url, storage_options: the output directory and its fsspec options.
+        provenance: JSON facts written into every part's metadata.
+        translator: applied after encoding (its fused plan, one matmul per chunk); None writes the vectors as
+            they are. Shipped with the job, so every actor holds it once, wherever the actor runs.
+    """
+
+    url: str
+    storage_options: Mapping[str, Any]
+    provenance: Mapping[str, Any]
+    translator: FittedTranslator | None = None
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """Everything the stages need, small enough to ship to every task and actor.
+
+    Attributes:
+        source: where rows come from and which column holds the content.
+        outputs: the tables each shard is written into (one per target space, plus the source space if asked).
+        encoder: how to embed the content: a model, or ``precomputed`` for stored vectors.
+        batch_size: images per encoder call (text encoders plan their own token-budget batches).
+    """
+
+    source: SourceConfig
+    outputs: tuple[ShardOutput, ...]
+    encoder: EncoderConfig
+    batch_size: int = 64
+
+    @property
+    def source_dim(self) -> int | None:
+        """The vector width every translator expects, when any output translates."""
+        return next((o.translator.source_dim for o in self.outputs if o.translator is not None), None)

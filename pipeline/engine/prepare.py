@@ -1,0 +1,82 @@
+"""The prepare stage, on a CPU: read one shard chunk, set bad rows aside, and make the model's input.
+
+In a job it runs as Ray Data tasks on the CPUs of the node, in parallel with the encoding actors, so the process
+that holds the GPU runs the model and the fused translation only. What it makes for the model:
+
+- texts of an encoder with a model-free tokenizer (``hf_text``): token rows, unpadded (the actor plans its
+  length-bucketed, token-budget batches from their lengths, a vectorised step);
+- texts of other encoders: the checked texts;
+- images: decoded, checked RGB images (decoding is where a corrupt file shows itself);
+- stored vectors: a checked float32 matrix.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.config import EncoderConfig, SourceConfig
+from pipeline.encoders import Tokenizer, build_tokenizer, resolve_model_options
+from pipeline.engine import quarantine
+from pipeline.engine.chunks import PreparedChunk, failed_chunk
+from pipeline.engine.process import process_info, release_memory
+from pipeline.io.retry import with_retries
+from pipeline.io.sources import Shard, read_shard
+
+
+@dataclass(frozen=True)
+class ChunkPreparer:
+    """Prepares chunks of one source for one encoder; holds no model, so it is cheap to ship to every task.
+
+    Attributes:
+        source: where rows come from and which column holds the content.
+        encoder: the encoder block (its tokenizer is loaded once per process, on first use).
+        source_dim: the width stored vectors must have, when the job translates them.
+    """
+
+    source: SourceConfig
+    encoder: EncoderConfig
+    source_dim: int | None = None
+
+    def __call__(self, shard: Shard) -> PreparedChunk:
+        source = self.source
+        started = time.perf_counter()
+        try:
+            table = with_retries(lambda: read_shard(shard, source.format, [source.id_column, source.content_column],
+                                                    source.storage_options))
+        except Exception as e:  # an unreadable input fails its own shard, not the job: the others still finish
+            # (a transient storage error was retried first)
+            return failed_chunk(shard, f"{shard.location}: {type(e).__name__}: {e}", self._info())
+        read = time.perf_counter()
+        ids = table.column(source.id_column).combine_chunks()
+        items, bad = quarantine.prepare_content(table.column(source.content_column), source.modality,
+                                                self.source_dim)
+        del table
+        bad.update(quarantine.id_problems(ids))
+        keep = quarantine.kept(len(ids), bad)
+        items = quarantine.take(items, keep)
+        tokenizer = self._tokenizer()
+        if tokenizer is not None and len(keep):
+            items = tokenizer.tokenize(items)
+        seconds = {"read": read - started, "prepare": time.perf_counter() - read}
+        return PreparedChunk(shard, ids, keep, items, bad, seconds, self._info())
+
+    def _tokenizer(self) -> Tokenizer | None:
+        if self.source.modality != "text":
+            return None
+        return _cached_tokenizer(self.encoder.kind, json.dumps(dict(self.encoder.options), sort_keys=True))
+
+    @staticmethod
+    def _info() -> dict[str, Any]:
+        release_memory()  # what reading freed, before the next chunk comes to this process
+        info = process_info()
+        return {"prepare_pid": info["pid"], "prepare_peak_rss_mb": info["peak_rss_mb"]}
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_tokenizer(kind: str, options_json: str) -> Tokenizer | None:
+    """One tokenizer per process and encoder block: Ray reuses a task's worker process for the next tasks."""
+    return build_tokenizer(kind, **resolve_model_options(kind, json.loads(options_json)))

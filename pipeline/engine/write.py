@@ -1,0 +1,34 @@
+"""The write stage, on a CPU: a chunk's finished tables into every output, each part atomically.
+
+In a job it runs as Ray Data tasks, so Parquet encoding and compression overlap with the actors' next chunks.
+A part is written under its shard's deterministic name and recorded (``_shards/<part>.json``, with the shard's
+key) only after its table is in place, so a retried or repeated write replaces a part with the same rows;
+a transient storage error is retried in place (:mod:`pipeline.io.retry`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from pipeline.engine.chunks import EncodedChunk
+from pipeline.engine.job import ShardResult
+from pipeline.engine.process import process_info, release_memory
+from pipeline.io.retry import with_retries
+from pipeline.io.sink import OutputDir
+
+
+def write_chunk(chunk: EncodedChunk, outputs: Sequence[OutputDir]) -> ShardResult:
+    """Write ``chunk`` into ``outputs`` (the job's output order) and report what it held."""
+    name = chunk.shard.name
+    if chunk.failed is not None:
+        return ShardResult(name, 0, 0, 0, seconds=dict(chunk.seconds), worker=dict(chunk.info), failed=chunk.failed)
+    started = time.perf_counter()
+    for directory, part in zip(outputs, chunk.parts, strict=True):
+        counts = {**chunk.counts, "shard": chunk.shard.key}
+        with_retries(lambda d=directory, p=part, c=counts: d.write_part(name, p, chunk.quarantine, c))
+    seconds = {**chunk.seconds, "write": time.perf_counter() - started}
+    release_memory()
+    info = process_info()
+    worker = {**chunk.info, "write_pid": info["pid"], "write_peak_rss_mb": info["peak_rss_mb"]}
+    return ShardResult(name, **chunk.counts, seconds=seconds, worker=worker)

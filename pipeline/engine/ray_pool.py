@@ -134,7 +134,7 @@ def run_shards(shards: list[Shard], job: ShardJob, execution: ExecutionConfig) -
         execution: actor count and resources.
     """
     import ray.data
-    from ray.data import ActorPoolStrategy
+    from ray.data import ActorPoolStrategy, TaskPoolStrategy
 
     if not shards:
         return
@@ -151,7 +151,7 @@ def run_shards(shards: list[Shard], job: ShardJob, execution: ExecutionConfig) -
                                   override_num_blocks=len(shards))
     actors = min(execution.actors, len(shards))
     tasks = {"batch_size": 1, "batch_format": "pyarrow", "num_cpus": execution.cpus_per_task,
-             "concurrency": task_pool_size(execution, actors)}
+             "compute": TaskPoolStrategy(size=task_pool_size(execution, actors))}
     prepared = dataset.map_batches(_prepare, fn_kwargs={"preparer": preparer_for(job)}, **tasks)
     encoded = prepared.map_batches(
         _EncodeStage,

@@ -34,11 +34,13 @@ class Sizes:
     plan_dims: tuple[int, int, int]  # anchors k, d_in, d_out of the random translation problem
     parity_texts: int
     repeats: int
+    stage_rows: int  # engine stages: texts through prepare processes, the model and the writer
+    stage_chunk_rows: int  # rows per chunk file there
 
 
-GPU_SIZES = Sizes(1024, 128, 1024, 1024 * 128, 512, 1 << 20, (1000, 384, 768), 64, 5)
+GPU_SIZES = Sizes(1024, 128, 1024, 1024 * 128, 512, 1 << 20, (1000, 384, 768), 64, 5, 400_000, 8192)
 # Fitting the 1000-anchor problem alone takes ~10 s on two CPU cores, hence a tiny one there.
-CPU_SIZES = Sizes(4, 16, 8, 1024, 8, 1024, (48, 16, 32), 16, 1)
+CPU_SIZES = Sizes(4, 16, 8, 1024, 8, 1024, (48, 16, 32), 16, 1, 32, 8)
 
 
 def _sync(device: str) -> None:

@@ -2,7 +2,8 @@
 
 DESIGN.md §5: a small prepared script checks bf16, bucketing and throughput on a GPU machine, whose figures
 are recorded in docs/gpu_check.md. It runs the probes of :mod:`pipeline.evaluate.gpu_speed`, which import only
-the encoder and the translation core (no Ray, no open_clip, which such a machine lacks). Without CUDA it runs tiny
+the encoder and the translation core, and the engine's own stages in local processes
+(:class:`~pipeline.engine.local.LocalStages`): no Ray, no open_clip, which such a machine lacks. Without CUDA it runs tiny
 sizes on the CPU and says ``"device": "cpu"``, so that a unit test can smoke-run it::
 
     python -m jobs.gpu_check --model-dir DIR --out gpu_check.json [--n 20000]
@@ -17,6 +18,8 @@ import argparse
 import json
 import os
 import sys
+import tempfile
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict
@@ -25,11 +28,15 @@ from typing import Any
 
 import torch
 
+from pipeline.config import EncoderConfig, SourceConfig
+from pipeline.engine.job import ShardJob, ShardOutput
+from pipeline.engine.local import LocalStages
 from pipeline.evaluate import ratios
 from pipeline.evaluate.gpu_speed import (
     CPU_SIZES,
     GPU_SIZES,
     PARITY_MIN_COSINE,
+    Sizes,
     bench_bare_forward,
     bench_encoder,
     bench_sentence_transformers,
@@ -38,6 +45,7 @@ from pipeline.evaluate.gpu_speed import (
     encoder_for,
     load_texts,
 )
+from pipeline.io.sources import plan_shards
 
 
 def machine_info(device: str) -> dict[str, Any]:
@@ -63,6 +71,7 @@ def run(model_dir: str, n: int | None, out: Path) -> dict[str, Any]:
         "bare_forward": lambda: bench_bare_forward(encoder_for(model_dir, device, sizes), sizes),
         "encoder": lambda: bench_encoder(model_dir, device, texts, sizes),
         "sentence_transformers": lambda: bench_sentence_transformers(model_dir, device, texts, sizes),
+        "engine_stages": lambda: bench_engine_stages(model_dir, device, sizes),
         "translation": lambda: bench_translation(device, sizes),
         "parity": lambda: check_parity(model_dir, device, texts[: sizes.parity_texts]),
     }
@@ -79,6 +88,38 @@ def run(model_dir: str, n: int | None, out: Path) -> dict[str, Any]:
     return report
 
 
+def bench_engine_stages(model_dir: str, device: str, sizes: Sizes) -> dict[str, Any]:
+    """Sentences/s through the engine's own stages, without Ray: JSONL chunks read, checked and tokenised in
+    worker processes (every core but one), encoded and written here, as a job does it on one GPU node."""
+    texts, source = load_texts(sizes.stage_rows)
+    processes = max(1, (os.cpu_count() or 2) - 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp, "texts")
+        folder.mkdir()
+        for start in range(0, len(texts), sizes.stage_chunk_rows):
+            lines = (json.dumps({"id": start + i, "text": text})
+                     for i, text in enumerate(texts[start : start + sizes.stage_chunk_rows]))
+            (folder / f"{start:09d}.jsonl").write_text("\n".join(lines) + "\n")
+        options = {"model": model_dir, "device": device, "batch_size": sizes.batch_size,
+                   "token_budget": sizes.token_budget, "bucket": 32}
+        job = ShardJob(SourceConfig(path=str(folder), format="jsonl", text_column="text"),
+                       (ShardOutput(str(Path(tmp, "out")), {}, {"space": "gpu_check"}),),
+                       EncoderConfig("hf_text", options))
+        shards = plan_shards(str(folder), "jsonl")
+        with LocalStages(job, processes) as stages:
+            list(stages.run(shards[:processes]))  # warm-up: processes spawned, tokenizers and the model loaded
+            started = time.perf_counter()
+            results = list(stages.run(shards))
+            seconds = time.perf_counter() - started
+    stage_seconds: dict[str, float] = {}
+    for result in results:
+        for stage, spent in result.seconds.items():
+            stage_seconds[stage] = stage_seconds.get(stage, 0.0) + spent
+    return {"texts": source, "rows": sum(r.rows_out for r in results), "chunks": len(shards),
+            "prepare_processes": processes, "end_to_end_per_s": sum(r.rows_out for r in results) / seconds,
+            "stage_seconds": stage_seconds}
+
+
 # (section, ours (part, key), baseline (part, key), unit, ours_what, baseline_what): the GPU figures in the
 # benchmark's ratio format (pipeline.evaluate.ratios), so GPU and CPU reports sit side by side in docs/benchmarks/.
 RATIO_SECTIONS = (
@@ -92,6 +133,8 @@ RATIO_SECTIONS = (
     ("tokenisation_overlap", ("encoder", "bucket32_end_to_end_per_s"),
      ("encoder", "bucket32_no_overlap_end_to_end_per_s"), "sentences/s", "next chunk tokenised on a thread",
      "tokenise then encode"),
+    ("engine_stages_vs_bare_forward", ("engine_stages", "end_to_end_per_s"), ("bare_forward", "sentences_per_s"),
+     "sentences/s", "engine stages end to end (prepare processes, model, writer)", "bare forward at one fixed shape"),
     ("translation_bf16", ("translation", "bfloat16_vectors_per_s"), ("translation", "float32_vectors_per_s"),
      "vectors/s", "fused plan bf16", "fused plan fp32"),
 )
@@ -116,6 +159,7 @@ TABLE = (
     ("encoder bucket 64, pre-tokenised (sent/s)", "encoder", "bucket64_pretokenized_per_s"),
     ("encoder no buckets, pre-tokenised (sent/s)", "encoder", "no_bucket_pretokenized_per_s"),
     ("tokenise only (texts/s)", "encoder", "tokenize_only_per_s"),
+    ("engine stages, end to end (sent/s)", "engine_stages", "end_to_end_per_s"),
     ("sentence-transformers (sent/s)", "sentence_transformers", "sentences_per_s"),
     ("translation fp32 (vectors/s)", "translation", "float32_vectors_per_s"),
     ("translation bf16 (vectors/s)", "translation", "bfloat16_vectors_per_s"),

@@ -52,8 +52,13 @@ def test_gpu_check_runs_on_cpu_and_imports_no_ray(tiny_model_dir: Path, tmp_path
     assert report["translation"]["float32_vectors_per_s"] > 0 and report["translation"]["bfloat16_vectors_per_s"] > 0
     assert report["translation"]["float32_max_abs_err_vs_numpy"] < 1e-4
     assert report["parity"]["ok"] and report["parity"]["texts"] == 16
+    # The engine's own stages ran without Ray: every text through prepare processes, the model and the writer.
+    stages = report["engine_stages"]
+    assert stages["rows"] == 32 and stages["chunks"] == 4 and stages["end_to_end_per_s"] > 0
+    assert set(stages["stage_seconds"]) == {"read", "prepare", "encode", "translate", "write"}
     assert "parity bf16 vs fp32 CPU, min cosine" in proc.stdout
     # The same ratio format as the CPU benchmark, Markdown beside the JSON.
-    assert set(report["sections"]) >= {"encoder_vs_bare_forward", "bucketing", "translation_bf16"}
+    assert set(report["sections"]) >= {"encoder_vs_bare_forward", "bucketing", "translation_bf16",
+                                       "engine_stages_vs_bare_forward"}
     assert all(s["ours"] > 0 and s["baseline"] > 0 for s in report["sections"].values())
     assert "| section | ours | baseline |" in out.with_suffix(".md").read_text()

@@ -3,8 +3,8 @@
 DESIGN.md §5: a small prepared script checks bf16, bucketing and throughput on a GPU machine, whose figures
 are recorded in docs/gpu_check.md. It runs the probes of :mod:`pipeline.evaluate.gpu_speed`, which import only
 the encoder and the translation core, and the engine's own stages in local processes
-(:class:`~pipeline.engine.local.LocalStages`): no Ray, no open_clip, which such a machine lacks. Without CUDA it runs tiny
-sizes on the CPU and says ``"device": "cpu"``, so that a unit test can smoke-run it::
+(:class:`~pipeline.engine.local.LocalStages`): no Ray, no open_clip, which such a machine lacks. Without CUDA it
+runs tiny sizes on the CPU and says ``"device": "cpu"``, so that a unit test can smoke-run it::
 
     python -m jobs.gpu_check --model-dir DIR --out gpu_check.json [--n 20000]
 

@@ -61,7 +61,7 @@ class Summary:
             f"rows:        {self.rows_in} in, {self.rows_out} out, {self.rows_quarantined} quarantined"
             + (" (each output)" if len(self.outputs) > 1 else ""),
             f"time:        {self.seconds:.1f} s, {self.rows_per_second:.1f} rows/s (worker time: {stages})",
-            f"workers:     {len(self.workers)} actor(s)"
+            f"workers:     {len(self.workers)} model process(es)"
             + "".join(f"; pid {w['pid']} on GPU {w['cuda_visible_devices'] or '-'}, peak {w['peak_rss_mb']:.0f} MB"
                       for w in self.workers)
             + "".join(f"; {stage} tasks peak {peak:.0f} MB" for stage, peak in self.task_peaks().items()),

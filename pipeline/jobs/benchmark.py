@@ -48,11 +48,12 @@ from pipeline.jobs.translate_corpus import run_translate
 
 def run(config: BenchmarkConfig, say: Callable[[str], None] = print) -> list[str]:
     """Run every section, write ``<output>.json`` and ``<output>.md``, and return the Markdown table's lines."""
-    from pipeline.engine.ray_pool import connect
+    from pipeline.engine.ray_pool import connect, warm_up
 
     work = Path(config.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    connect(ExecutionConfig())  # Ray's start-up is paid once here, outside every timed section
+    connect(ExecutionConfig())  # Ray's start-up (Ray Data's too) is paid once here, outside every timed section
+    warm_up()
     results = {"title": "CPU benchmark: our jobs against bare baselines", "machine": machine_info(),
                "config": dataclasses.asdict(config), "sections": {}}
     texts = benchmark_texts(config.texts)

@@ -1,4 +1,5 @@
-"""Faults mid-job: an actor killed, an input that cannot be read, a changed chunking. Every row lands once."""
+"""Faults mid-job: an actor killed (working, or loading its model), an input that cannot be read, a changed
+chunking. Every row lands once."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import TranslateConfig, load_config
+from pipeline.config import EmbedConfig, TranslateConfig, load_config
 from pipeline.engine.driver import ShardsFailed
 from pipeline.io.tables import embedding_table, vectors_of
+from pipeline.jobs.embed import run_embed
 from pipeline.jobs.translate_corpus import run_translate
 from pipeline.translate import fit_translator
 
@@ -141,3 +143,43 @@ def test_an_encoding_actor_killed_mid_job_loses_and_repeats_no_row(tmp_path, tin
     table = read_output(tmp_path / "out").sort_by("id")
     assert table.column("id").to_pylist() == sorted(ids)  # every row once: none missing, none twice
     assert "rows:        480 in, 480 out, 0 quarantined" in stdout
+
+
+CRASH_ONCE = '''
+import os
+import signal
+from pathlib import Path
+
+from transformers import BertModel
+
+MARKER = Path({marker!r})
+if not MARKER.exists():  # the first actor to load this model dies on the spot, as if killed for memory
+    MARKER.write_text("crashed")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class CrashOnceModel(BertModel):
+    pass
+'''
+
+
+def test_an_actor_that_dies_loading_its_model_is_replaced_and_the_job_completes(local_ray, tmp_path, tiny_bert_dir):
+    # A real model directory whose code (trust_remote_code) kills the first process that loads it.
+    model = tmp_path / "crash-once-bert"
+    model.mkdir()
+    for path in tiny_bert_dir.iterdir():
+        (model / path.name).write_bytes(path.read_bytes())
+    marker = tmp_path / "crashed"
+    (model / "crash_once.py").write_text(CRASH_ONCE.format(marker=str(marker)))
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoModel": "crash_once.CrashOnceModel"}}))
+    rows = [{"id": i, "text": " ".join(WORDS[i % len(WORDS) :][:5])} for i in range(30)]
+    (tmp_path / "texts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = load_config(EmbedConfig, None, [
+        f"source.path={tmp_path}/texts.jsonl", "source.format=jsonl", "source.text_column=text",
+        "encoder.kind=hf_text", f"encoder.model={model}", "encoder.trust_remote_code=true",
+        f"output.path={tmp_path}/out"])
+    summary = run_embed(config)
+    assert marker.read_text() == "crashed"  # an actor did die in __init__
+    assert (summary.rows_in, summary.rows_out) == (30, 30)
+    assert read_output(tmp_path / "out").column("id").to_pylist() == list(range(30))

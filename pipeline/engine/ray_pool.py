@@ -75,7 +75,20 @@ def warm_up() -> None:
     execution in a session takes a few seconds more than the next ones. For measurements that leave start-up out."""
     import ray.data
 
+    _quiet_data_context()
     ray.data.range(1, override_num_blocks=1).materialize()
+
+
+def _quiet_data_context() -> Any:
+    """Ray Data's context, without its progress bars and INFO lines: the job prints its own progress lines
+    (``Progress``), and Ray Data's ("execution finished in ...") would interleave with them. Warnings still show."""
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    return context
 
 
 def _stderr(line: str) -> None:
@@ -157,11 +170,7 @@ def run_shards(shards: list[Shard], job: ShardJob, execution: ExecutionConfig) -
 
     if not shards:
         return
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False  # the job prints its own progress lines (Progress)
-    context.print_on_execution_start = False
-    # Ray Data's INFO lines ("execution finished in ...") interleave with the job's own; its warnings still show.
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    context = _quiet_data_context()
     # Start every actor (and load its model) before the first chunk: otherwise the first actor up can take all
     # the chunks of a small job, and a model that cannot load fails the job at once rather than mid-way.
     context.wait_for_min_actors_s = execution.actor_start_timeout_s

@@ -147,7 +147,7 @@ class BenchmarkConfig:
         model: packaged text model.
         max_length: tokens per article for both our encoder and the baselines.
         translate_rows: rows of the random vector corpus of the translate section: enough that the job's fixed
-            costs (planning, claiming the output, starting task processes, ≈ 2–5 s here) do not decide the ratio.
+            costs (planning, claiming the output, starting task processes, 2 to 5 s here) do not decide the ratio.
         rows_per_shard: Parquet row group size of that corpus (one shard each).
         dims: source and target widths of the translation.
         memory_file_mb: size of the larger JSONL file of the memory section (the smaller is a tenth of it).

@@ -19,10 +19,9 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.encoders.batching import Ragged
+from pipeline.engine.quarantine import Reasons
 from pipeline.io.sources import Shard
 from pipeline.io.tables import embedding_array, vectors_of
-
-Reasons = dict[int, str]  # {row within the shard: why it was set aside}
 
 HEADER = "header"  # the JSON column of a chunk row; every other column is one Arrow IPC stream
 

@@ -56,7 +56,9 @@ class HFTextSpec:
         trust_remote_code: Run model code shipped with the checkpoint. Off unless asked: it executes that code.
         device: Torch device string, e.g. ``"cpu"`` or ``"cuda:0"``.
         token_budget: Most padded tokens (rows x padded length) per forward pass; at least ``max_length``. The
-            default suits a CPU; a GPU wants far more (e.g. 131072 = 1024 rows x 128 tokens).
+            default, 64 rows of 256 tokens (what sentence-transformers' batches of 64 reach at MiniLM's limit),
+            suits a CPU: 35.0 texts/s against 33.0 at 8192 on 2 cores; a GPU wants far more (e.g. 131072 = 1024
+            rows x 128 tokens).
         bucket: Pad each batch to a multiple of this many tokens (or ``max_length``), so only a few shapes
             occur. 1 pads each batch to its own longest row. ``None``: 32 on CUDA, where a new shape per batch
             halves throughput, and 1 elsewhere, where shapes cost nothing and padding is pure waste.
@@ -74,7 +76,7 @@ class HFTextSpec:
     batch_size: int = 64
     trust_remote_code: bool = False
     device: str = "cpu"
-    token_budget: int = 8192
+    token_budget: int = 16384
     bucket: int | None = None
     precision: Precision = "auto"
     overlap_tokenization: bool = True

@@ -38,6 +38,9 @@ from pipeline.io.sources import Shard
 # Ray reads this switch when it is imported, so it is set here, before any import of ray (ENVIRONMENT.md).
 LOOPBACK = "127.0.0.1"
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+# Actors that die in a row while loading their model (killed, out of memory) and are replaced; one more fails the
+# job with the error, so a model that cannot load at all is not retried for ever.
 ACTOR_INIT_DEATHS = 2
 
 
@@ -174,8 +177,6 @@ def run_shards(shards: list[Shard], job: ShardJob, execution: ExecutionConfig) -
     # Start every actor (and load its model) before the first chunk: otherwise the first actor up can take all
     # the chunks of a small job, and a model that cannot load fails the job at once rather than mid-way.
     context.wait_for_min_actors_s = execution.actor_start_timeout_s
-    # An actor whose process dies while it loads its model (killed, out of memory) is replaced, twice in a row
-    # at most: a model that cannot load at all still fails the job, with its error, in a few tries.
     context.max_consecutive_actor_init_deaths = ACTOR_INIT_DEATHS
     dataset = ray.data.from_items([{"shard": shard_to_json(shard)} for shard in shards],
                                   override_num_blocks=len(shards))

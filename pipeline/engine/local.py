@@ -66,8 +66,9 @@ class LocalStages:
         writing: Future[ShardResult] | None = None
         while pending:
             chunk = self.encode(prepared_from_row(pending.popleft().result()))
-            for shard in itertools.islice(queue, 1):
-                pending.append(self.pool.submit(_prepare_row, self.preparer, shard))
+            next_shard = next(queue, None)
+            if next_shard is not None:  # one chunk in, one out: the number prepared ahead stays at `ahead`
+                pending.append(self.pool.submit(_prepare_row, self.preparer, next_shard))
             if writing is not None:
                 yield writing.result()
             writing = self.writer.submit(write_chunk, chunk, self.outputs)

@@ -96,7 +96,7 @@ class Tokenizer(Protocol):
 
 
 def _hf_tokenizer(**options: Any) -> Tokenizer:
-    from pipeline.encoders.hf_text import HFTextSpec
+    from pipeline.encoders.hf_spec import HFTextSpec
     from pipeline.encoders.hf_tokenizer import HFTokenizer
     from pipeline.encoders.specs import spec_from_options
 
@@ -117,7 +117,7 @@ def build_tokenizer(kind: str, **options: Any) -> Tokenizer | None:
 
 
 def _hf_text_spec() -> type:
-    from pipeline.encoders.hf_text import HFTextSpec
+    from pipeline.encoders.hf_spec import HFTextSpec
 
     return HFTextSpec
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -47,9 +48,9 @@ def load_model(spec: Any, dtype: torch.dtype) -> tuple[torch.nn.Module, str]:
     return model.eval().to(device=spec.device, dtype=dtype), impl
 
 
-def token_columns(tokenizer: Any, model: torch.nn.Module) -> tuple[str, ...]:
-    """``input_ids``, plus ``token_type_ids`` where the tokenizer makes them and the model's forward takes them."""
+def token_columns(made: Sequence[str], model: torch.nn.Module) -> tuple[str, ...]:
+    """``input_ids``, plus ``token_type_ids`` where the tokenizer makes them (in ``made``) and the model's forward
+    takes them."""
     takes = inspect.signature(model.forward).parameters
-    extra = ("token_type_ids",) if "token_type_ids" in tokenizer.model_input_names and "token_type_ids" in takes \
-        else ()
+    extra = ("token_type_ids",) if "token_type_ids" in made and "token_type_ids" in takes else ()
     return ("input_ids", *extra)

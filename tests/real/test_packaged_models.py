@@ -32,6 +32,28 @@ def test_encoder_matches_sentence_transformers(name: str) -> None:
     assert cos.min() >= 0.999, f"{name}: worst row cosine {cos.min():.6f} at row {int(cos.argmin())}"
 
 
+@pytest.mark.parametrize("name", list_packaged_models())
+def test_tokenizer_json_backend_gives_transformers_ids_on_the_whole_corpus(name: str) -> None:
+    from transformers import AutoTokenizer
+
+    from pipeline.encoders.hf_tokenizer import HFTokenizer
+
+    from tests.unit.test_hf_tokenizer import TEXTS, assert_same_ids
+
+    # Every BBC article, uncut, so that most are truncated at the limit, plus the hostile strings of the unit test.
+    texts = list(load_bbc_news().texts) + TEXTS + [
+        "<mask> <s> </s> <pad>", "emoji \U0001f600\U0001f680", "\uff26\uff35\uff2c\uff2c \ufb01 \u01c5",
+        "\u0639\u0631\u0628\u0649 \u0939\u093f\u0928\u094d\u0926\u0940"]
+    model_dir = packaged_model_dir(name)
+    reference = AutoTokenizer.from_pretrained(str(model_dir))
+    for max_length in (None, 16):
+        tokenizer = HFTokenizer(HFTextSpec(model=str(model_dir), max_length=max_length))
+        assert tokenizer.backend == "tokenizers"
+        # mpnet numbers positions by counting non-pad ids, so its pad id (1) must be the model's own.
+        assert tokenizer.pad_values["input_ids"] == reference.pad_token_id
+        assert_same_ids(tokenizer, model_dir, texts)
+
+
 def test_mpnet_cache_is_reused() -> None:
     first = packaged_model_dir("all-mpnet-base-v2")
     marker = first / packaged._MARKER

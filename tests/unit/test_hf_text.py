@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -46,9 +46,17 @@ def encoders(tiny_model_dir: Path) -> dict[str, HFTextEncoder]:
             for p in ("mean", "cls", "last")}
 
 
+@cache
+def _reference_tokenizer(model_dir: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_dir)
+
+
 def _hidden_alone(enc: HFTextEncoder, text: str) -> np.ndarray:
-    """``(t, d)`` float64 last hidden state of one unpadded text."""
-    batch = enc.tokenizer([text], truncation=True, max_length=enc.max_length, return_tensors="pt")
+    """``(t, d)`` float64 last hidden state of one unpadded text, tokenised by transformers (not by our code)."""
+    batch = _reference_tokenizer(enc.spec.model)([text], truncation=True, max_length=enc.max_length,
+                                                 return_tensors="pt")
     with torch.inference_mode():
         return enc.model(**batch).last_hidden_state[0].double().numpy()
 
@@ -137,13 +145,14 @@ def test_pool_mean_property(seed: int, n: int, t: int, d: int) -> None:
 
 
 def test_resolve_max_length(tmp_path: Path) -> None:
-    tok = SimpleNamespace(model_max_length=512)
-    assert resolve_max_length(str(tmp_path), tok, None) == 512
-    assert resolve_max_length(str(tmp_path), tok, 32) == 32
+    assert resolve_max_length(str(tmp_path), 512, None) == 512
+    assert resolve_max_length(str(tmp_path), 512, 32) == 32
     (tmp_path / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 256}))
-    assert resolve_max_length(str(tmp_path), tok, None) == 256
-    with pytest.raises(ValueError, match="set max_length"):
-        resolve_max_length("elsewhere", SimpleNamespace(model_max_length=int(1e30)), None)
+    assert resolve_max_length(str(tmp_path), 512, None) == 256
+    assert resolve_max_length(str(tmp_path), None, None) == 256  # sentence-transformers' limit alone suffices
+    for undeclared in (None, int(1e30)):
+        with pytest.raises(ValueError, match="set max_length"):
+            resolve_max_length("elsewhere", undeclared, None)
 
 
 def test_spec_and_registry_validation(tiny_model_dir: Path) -> None:

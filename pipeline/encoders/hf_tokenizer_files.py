@@ -2,9 +2,10 @@
 
 ``transformers`` builds a tokenizer from ``tokenizer.json`` plus ``tokenizer_config.json``, and for some
 families the config rewrites parts of the JSON on load (Llama's ``add_bos_token``, RoBERTa's
-``add_prefix_space``, a BERT ``do_lower_case`` that disagrees with the JSON's normaliser). Only families whose
-load changes nothing are run from the JSON directly: the WordPiece ones below, and only when the config and the
-JSON's normaliser agree. Everything else returns ``None`` and goes through ``AutoTokenizer``.
+``add_prefix_space``, a BERT ``do_lower_case`` that disagrees with the JSON's normaliser, special tokens the JSON
+lacks). Only families whose load changes nothing are run from the JSON directly: the WordPiece ones below, and
+only when the config agrees with the JSON's normaliser and names no token the JSON lacks. Everything else
+returns ``None`` and goes through ``AutoTokenizer``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ WORDPIECE_FAMILIES: dict[str, bool] = {
 # tokenizer_config.json key -> the BertNormalizer field that transformers would overwrite with it.
 _NORMALIZER_KEYS = {"do_lower_case": "lowercase", "strip_accents": "strip_accents",
                     "tokenize_chinese_chars": "handle_chinese_chars"}
+
+_SPECIAL_TOKENS = ("unk_token", "cls_token", "sep_token", "pad_token", "mask_token", "bos_token", "eos_token")
 
 
 @dataclass(frozen=True)
@@ -57,12 +60,15 @@ def read_tokenizer_files(model_dir: str) -> TokenizerFiles | None:
     definition = _read_json(folder / "tokenizer.json")
     if config is None or definition is None or config.get("tokenizer_class") not in WORDPIECE_FAMILIES:
         return None
+    specials = _read_json(folder / "special_tokens_map.json") or {}
     if not _config_agrees(config, definition.get("normalizer") or {}):
         return None
+    added = {token.get("content") for token in definition.get("added_tokens") or [] if isinstance(token, dict)}
+    if not _declared_tokens(config, specials) <= added:
+        return None  # transformers would add the missing ones, and a text holding one would tokenise differently
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    specials = _read_json(folder / "special_tokens_map.json") or {}
     makes_token_types = WORDPIECE_FAMILIES[config["tokenizer_class"]]
     if isinstance(config.get("model_input_names"), list):
         makes_token_types = "token_type_ids" in config["model_input_names"]
@@ -76,6 +82,18 @@ def _config_agrees(config: dict[str, Any], normalizer: dict[str, Any]) -> bool:
     if normalizer.get("type") != "BertNormalizer":
         return False
     return all(normalizer.get(field) == config[key] for key, field in _NORMALIZER_KEYS.items() if key in config)
+
+
+def _declared_tokens(config: dict[str, Any], specials: dict[str, Any]) -> set[str]:
+    """Every special or added token the config files name (transformers makes each one an added token)."""
+    named: list[Any] = [config.get(name, specials.get(name)) for name in _SPECIAL_TOKENS]
+    for source in (config, specials):
+        extra = source.get("additional_special_tokens")
+        named += extra if isinstance(extra, list) else []
+    decoder = config.get("added_tokens_decoder")
+    named += list(decoder.values()) if isinstance(decoder, dict) else []
+    contents = (token.get("content") if isinstance(token, dict) else token for token in named)
+    return {content for content in contents if isinstance(content, str)}
 
 
 def _pad_id(tokenizer: Any, config: dict[str, Any], specials: dict[str, Any]) -> int:

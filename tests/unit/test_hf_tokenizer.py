@@ -132,3 +132,15 @@ def test_preparing_imports_neither_torch_nor_transformers(tiny_bert_dir: Path) -
 def test_rows_are_int_token_ids_in_order(tiny_bert_dir: Path) -> None:
     rows = HFTokenizer(HFTextSpec(model=str(tiny_bert_dir))).tokenize(["the cat", "dog"])
     assert np.issubdtype(rows.columns["input_ids"].dtype, np.integer) and rows.lengths.tolist() == [4, 3]
+
+
+def test_a_special_token_the_json_lacks_goes_through_transformers(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    # transformers adds "<extra>" as a special token on load, so "<extra>" stays one token there.
+    folder = copy_tokenizer_files(tiny_bert_dir, tmp_path / "extra", additional_special_tokens=["<extra>"])
+    tokenizer = HFTokenizer(HFTextSpec(model=str(folder)))
+    assert tokenizer.backend == "transformers"
+    assert_same_ids(tokenizer, folder, ["the <extra> cat", *TEXTS])
+    from tokenizers import Tokenizer
+
+    alone = Tokenizer.from_file(str(folder / "tokenizer.json")).encode("the <extra> cat").ids
+    assert alone != tokenizer.tokenize(["the <extra> cat"]).columns["input_ids"].tolist()  # the guard matters

@@ -104,7 +104,7 @@ def bench_translate(config: BenchmarkConfig, work: Path, texts: list[str]) -> di
     pq.write_table(embedding_table(table.column("id"), widened), work / "bare_copy.parquet", compression="zstd")
     bare_seconds = time.perf_counter() - start
     return section("rows/s", summary.rows_per_second, config.translate_rows / bare_seconds,
-                   f"translate_corpus job, {config.actors} actors, {config.translate_rows} x {config.dims[0]} "
+                   f"translate_corpus job, one task per core, {config.translate_rows} x {config.dims[0]} "
                    f"-> {config.dims[1]}", f"pyarrow read_table + write_table of {config.dims[1]}-d rows",
                    worker_seconds=dict(summary.stage_seconds))
 

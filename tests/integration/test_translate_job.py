@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import TranslateConfig, load_config
+from pipeline.config import ExecutionConfig, TranslateConfig, load_config
 from pipeline.io.tables import embedding_table, read_provenance, vectors_of
 from pipeline.jobs.translate_corpus import run_translate
 from pipeline.translate import fit_translator, load_translator
@@ -200,3 +201,13 @@ def test_vector_store_migration_embeds_only_the_new_side_of_an_anchor_set(local_
     expected = fit_translator(old_store[::2], new_anchors, "ridge", alpha=0.01).transform(old_store)
     np.testing.assert_allclose(vectors_of(table.column("embedding")), expected, rtol=1e-4, atol=1e-4)
     assert read_provenance(table.schema)["source_space"] == "old-model"
+
+
+def test_stored_vectors_run_one_task_per_core_on_a_private_ray(local_ray) -> None:
+    from pipeline.engine.ray_pool import whole_chunk_tasks
+
+    # The local Ray declares 4 CPUs whatever the cores; a computing task per logical CPU would oversubscribe.
+    assert whole_chunk_tasks(ExecutionConfig()) == min(4, os.cpu_count() or 1)
+    # On a cluster, or where the user set num_cpus, the declared CPUs are the cores.
+    assert whole_chunk_tasks(ExecutionConfig(address="auto")) == 4
+    assert whole_chunk_tasks(ExecutionConfig(num_cpus=4)) == 4

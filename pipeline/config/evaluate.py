@@ -61,10 +61,15 @@ class RetrievalSetConfig:
     Attributes:
         queries: e.g. the titles of a text folder (``text_column: title``).
         documents: e.g. the bodies of the same files (``text_column: body``).
+        anchor_queries: also score every translator fitted on anchors that hold each anchor document's query
+            beside the document (twice the pairs, from the same anchor items), reported as ``<label> +
+            queries``. Anchors of documents alone never see a query-like input; with titles, MiniLM -> mpnet
+            went from 0.952 to 0.960 of native Recall@10 and mpnet -> MiniLM from 0.968 to 0.982.
     """
 
     queries: SourceConfig
     documents: SourceConfig
+    anchor_queries: bool = False
 
     def problems(self) -> list[str]:
         return [f"{key}: needs a text_column or image_column to embed" for key in ("queries", "documents")

@@ -51,7 +51,8 @@ def run(config: EvaluateConfig, say: Callable[[str], None] = print) -> list[str]
         if retrieval_set is not None:
             documents, queries = retrieval_set
             migration_rows += evaluate_migration((documents[source], documents[target]),
-                                                 (queries[source], queries[target]), plan, direction)
+                                                 (queries[source], queries[target]), plan, direction,
+                                                 config.retrieval.anchor_queries)
         directions.append(direction)
         say(f"evaluated {direction}: {config.draws} draws in {time.perf_counter() - started:.0f} s")
     return write_report(config, rows, migration_rows, directions, len(ids), vectors)
@@ -184,4 +185,6 @@ def migration_intro(config: EvaluateConfig) -> str:
             "into the new space. `queries translated`: the queries translated into the old space by the reverse "
             "translator, fitted on the same anchors, against the untouched old index. `no migration`: old-model "
             f"queries against the old index. {config.anchors} anchor documents per draw, from outside the "
-            "held-out set.")
+            "held-out set." + (" `+ queries`: the same translator fitted on the anchor documents and their "
+                               f"queries ({2 * config.anchors} pairs from the same {config.anchors} items)."
+                               if config.retrieval.anchor_queries else ""))

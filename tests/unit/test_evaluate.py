@@ -155,3 +155,34 @@ def test_a_migrated_index_of_a_rotated_space_keeps_native_recall_both_ways():
     assert summary[("ridge", CORPUS)]["mrr_ratio"]["mean"] < 1.0  # heavy shrinkage blurs raw-cosine neighbours
     table = migration_table(summarise(rows), "a → b")
     assert table[2].startswith("| - | native |") and len(table) == 2 + 6
+
+
+def test_anchors_with_queries_fit_on_each_anchor_document_and_its_query(monkeypatch):
+    """Where the map between the spaces bends (as between two real models), a linear fit on documents alone
+    serves documents; short queries elsewhere in the space are translated better when their kind is among the
+    anchors. And the extra pairs are exactly the anchor documents' own queries."""
+    from pipeline.evaluate import retrieval
+    from pipeline.evaluate.retrieval import QUERIES, QUERY_ANCHORS, evaluate_migration, summarise
+
+    rng = np.random.default_rng(4)
+    mixing = rng.normal(size=(16, 16)) / 4
+    def bend(x):  # the new model: a smooth non-linear function of the old one
+        return x @ mixing + 0.3 * (x @ mixing) ** 2
+    base = rng.normal(size=(300, 16))
+    source_docs, source_queries = base + 1.5, 0.6 * base - 1.0 + 0.5 * rng.normal(size=(300, 16))
+    fits = []
+    real_fit = retrieval.fit_translator
+    monkeypatch.setattr(retrieval, "fit_translator",
+                        lambda s, t, *a, **k: fits.append((s, t)) or real_fit(s, t, *a, **k))
+    plan = EvaluationPlan(methods={"procrustes": ("procrustes", {})}, anchors=100, test=120, draws=2)
+    rows = evaluate_migration((source_docs, bend(source_docs)), (source_queries, bend(source_queries)), plan,
+                              "a → b", anchor_queries=True)
+    mrr = {(e["label"], e["strategy"]): e["mrr"]["mean"] for e in summarise(rows)}
+    assert mrr[("procrustes" + QUERY_ANCHORS, QUERIES)] > 2 * mrr[("procrustes", QUERIES)]
+    forward_alone, _, forward_both, _ = fits[:4]  # draw 0: documents alone (forward, backward), then with queries
+    documents = [int(np.flatnonzero((source_docs == row).all(axis=1))[0]) for row in forward_alone[0]]
+    np.testing.assert_array_equal(forward_both[0], np.concatenate([source_docs[documents], source_queries[documents]]))
+    np.testing.assert_array_equal(forward_both[1], bend(np.concatenate([source_docs[documents],
+                                                                        source_queries[documents]])))
+    assert len(evaluate_migration((source_docs, bend(source_docs)), (source_queries, bend(source_queries)), plan,
+                                  "a → b")) == len(rows) - 2 * 2  # off: no "+ queries" rows

@@ -2,8 +2,8 @@
 
 Recorded: the space its vectors live in (a readable id derived from the encoder), a snapshot of the config that
 made it, and the job fingerprint over that snapshot and the package version, which guards an output directory
-against mixing two jobs' parts. Never recorded: credentials (``storage_options``), and settings that change how a
-job runs but not what it writes (``execution``, ``overwrite``).
+against mixing two jobs' parts. Never recorded: credentials (``storage_options``, a PostgreSQL ``dsn``), and
+settings that change how a job runs but not what it writes (``execution``, ``overwrite``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from pipeline.version import __version__
 
 # Credentials never reach a manifest, and how a job was run (actors, overwrite) does not change its tables.
-UNRECORDED_KEYS = frozenset({"storage_options", "overwrite", "execution"})
+UNRECORDED_KEYS = frozenset({"storage_options", "dsn", "overwrite", "execution"})
 
 
 def space_id(kind: str, options: Mapping[str, Any]) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from pipeline.io.sources import CHUNK_BYTES, CHUNK_ROWS
+from pipeline.io.stores.base import INDEX_KINDS, STORE_FORMATS, IndexSpec, StoreRef
 from pipeline.strict import build_tagged
 
 
@@ -33,27 +34,46 @@ class TranslatorConfig:
 TEXT_FOLDER_COLUMNS = ("text", "title", "body")  # what pipeline.io.sources reads from a folder of text files
 
 
+def store_problems(fmt: str, path: str, table: str | None, dsn: str | None) -> list[str]:
+    """What a store block lacks: LanceDB needs ``path`` and ``table``, Delta ``path``, pgvector ``dsn`` and
+    ``table``; a file format needs ``path`` and takes neither ``table`` nor ``dsn``."""
+    needs = {"lancedb": ("path", "table"), "delta": ("path",), "pgvector": ("dsn", "table")}.get(fmt, ("path",))
+    given = {"path": path, "table": table, "dsn": dsn}
+    found = [f"{key}: required with format {fmt}" for key in needs if not given[key]]
+    return found + [f"{key}: not used with format {fmt}; drop it" for key in ("table", "dsn")
+                    if given[key] and key not in needs]
+
+
 @dataclasses.dataclass(frozen=True)
 class SourceConfig:
     """Where the input rows come from (pipeline.io.sources).
 
     Attributes:
-        path: a file, directory or glob as an fsspec URL (``s3://``, ``gs://``, local), or ``pkg://<package>/...``.
-        format: parquet, jsonl, csv, text (a folder of text files) or images (a folder of image files).
+        path: a file, directory or glob as an fsspec URL (``s3://``, ``gs://``, local), or ``pkg://<package>/...``;
+            the database folder of a LanceDB table, the folder of a Delta table.
+        format: parquet, jsonl, csv, text (a folder of text files), images (a folder of image files), or a store:
+            delta, lancedb, pgvector (pipeline.io.stores).
+        table: the table of a LanceDB database or a PostgreSQL database.
+        dsn: the PostgreSQL connection string of a pgvector table; never logged, recorded or shown in errors.
         id_column: unique row ids (string or int64); text and image folders use the relative file path.
         text_column, image_column, vector_column: the content to encode or, for vectors, to pass through. A text
             folder offers ``text`` (the whole file, the default), ``title`` (its first line) and ``body`` (the
             rest).
+        content_hash_column: a column that already holds each row's content hash (a store written by an earlier
+            job); without it, the hash is computed from the content when a store is written.
         files_per_shard: folder formats group this many files per shard.
         storage_options: fsspec options (credentials); never written to logs or manifests.
     """
 
-    path: str
-    format: Literal["parquet", "jsonl", "csv", "text", "images"] = "parquet"
+    path: str = ""
+    format: Literal["parquet", "jsonl", "csv", "text", "images", "delta", "lancedb", "pgvector"] = "parquet"
+    table: str | None = None
+    dsn: str | None = dataclasses.field(default=None, repr=False)
     id_column: str = "id"
     text_column: str | None = None
     image_column: str | None = None
     vector_column: str | None = None
+    content_hash_column: str | None = None
     files_per_shard: int = 256
     storage_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -71,15 +91,24 @@ class SourceConfig:
     def modality(self) -> str:
         return "text" if self.text_column else "image" if self.image_column else "vector"
 
+    @property
+    def store(self) -> StoreRef | None:
+        """The store table this source reads, or None for files."""
+        if self.format not in STORE_FORMATS:
+            return None
+        return StoreRef(self.format, self.path, self.table or "", self.dsn or "", self.storage_options,
+                        self.id_column, self.content_column or "embedding")
+
     def problems(self) -> list[str]:
         named = [c for c in ("text_column", "image_column", "vector_column") if getattr(self, c)]
+        named_problems = store_problems(self.format, self.path, self.table, self.dsn)
         found = [] if len(named) == 1 else [
             f"text_column: name exactly one of text_column, image_column, vector_column; got {named}"
         ]
         if self.format == "text" and self.text_column not in TEXT_FOLDER_COLUMNS:
             found.append(f"text_column: a text folder has the columns {list(TEXT_FOLDER_COLUMNS)}, "
                          f"got {self.text_column!r}")
-        return found + ([] if self.files_per_shard >= 1 else ["files_per_shard: must be >= 1"])
+        return named_problems + found + ([] if self.files_per_shard >= 1 else ["files_per_shard: must be >= 1"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,19 +133,55 @@ class EncoderConfig:
 
 @dataclasses.dataclass(frozen=True)
 class OutputConfig:
-    """Where the embedding table goes (pipeline.io.sink).
+    """Where the embedding table goes: a Parquet directory (pipeline.io.sink) or a store (pipeline.io.stores).
 
     Attributes:
-        path: output directory as an fsspec URL.
+        path: the output directory as an fsspec URL; for a store, its place: the LanceDB database folder, the
+            Delta table folder, or for pgvector the folder of the job's records (default ``.irp/pgvector/<table>``;
+            on a cluster, a folder every node reaches).
+        format: parquet (the directory contract, DESIGN.md §4), delta, lancedb or pgvector.
+        table: the LanceDB or PostgreSQL table.
+        dsn: the PostgreSQL connection string; never logged, recorded or shown in errors.
+        index: the vector index the table is published with (LanceDB ``ivf_pq``/``ivf_hnsw_sq``, pgvector
+            ``hnsw``/``ivfflat``), built before the table is published.
         space: name of the space the vectors live in; derived from the encoder when omitted.
         overwrite: replace an output written by a different config instead of refusing.
-        storage_options: fsspec options (credentials); never written to logs or manifests.
+        storage_options: fsspec (or store) options, credentials; never written to logs or manifests.
     """
 
-    path: str
+    path: str = ""
+    format: Literal["parquet", "delta", "lancedb", "pgvector"] = "parquet"
+    table: str | None = None
+    dsn: str | None = dataclasses.field(default=None, repr=False)
+    index: IndexSpec | None = None
     space: str | None = None
     overwrite: bool = False
     storage_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.format == "pgvector" and not self.path and self.table:
+            object.__setattr__(self, "path", f".irp/pgvector/{self.table}")
+
+    @property
+    def store(self) -> StoreRef | None:
+        """The store table this output publishes, or None for a Parquet directory."""
+        if self.format not in STORE_FORMATS:
+            return None
+        return StoreRef(self.format, self.path, self.table or "", self.dsn or "", self.storage_options)
+
+    @property
+    def records(self) -> str:
+        """Where the job keeps its manifest, quarantine, fitted translator and per-shard records."""
+        if self.format == "lancedb":
+            return f"{self.path.rstrip('/')}/_irp/{self.table}"
+        return f"{self.path.rstrip('/')}/_irp" if self.format == "delta" else self.path
+
+    def problems(self) -> list[str]:
+        found = store_problems(self.format, self.path, self.table, self.dsn)
+        if self.index is not None and self.index.kind not in INDEX_KINDS.get(self.format, ()):
+            kinds = INDEX_KINDS.get(self.format, ())
+            found.append(f"index: {self.format} tables take " + (f"kind {list(kinds)}" if kinds else "no index"))
+        return found
 
 
 @dataclasses.dataclass(frozen=True)

@@ -40,6 +40,7 @@ class PreparedChunk:
         seconds: time spent per stage so far.
         info: facts about the processes that did the work (e.g. their peak memory).
         failed: why the chunk could not be read; then nothing else is set.
+        hashes: ``(n,)`` content hashes of every row read, when the job writes a store; else None.
     """
 
     shard: Shard
@@ -50,6 +51,7 @@ class PreparedChunk:
     seconds: Mapping[str, float]
     info: Mapping[str, Any]
     failed: str | None = None
+    hashes: pa.Array | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,17 +93,19 @@ def shard_from_json(text: str) -> Shard:
 def prepared_to_row(chunk: PreparedChunk) -> pa.Table:
     """A :class:`PreparedChunk` as a one-row table: the header, then ids, kept rows and items as IPC streams."""
     kind, items = items_to_table(chunk.items)
+    ids = pa.table({"id": chunk.ids} if chunk.hashes is None else {"id": chunk.ids, "hash": chunk.hashes})
     return _row(_header(chunk.shard, chunk.bad, chunk.seconds, chunk.info, chunk.failed, items=kind),
-                ids=pa.table({"id": chunk.ids}), keep=pa.table({"row": pa.array(chunk.keep, pa.int64())}),
-                items=items)
+                ids=ids, keep=pa.table({"row": pa.array(chunk.keep, pa.int64())}), items=items)
 
 
 def prepared_from_row(batch: pa.Table, index: int = 0) -> PreparedChunk:
     """Row ``index`` of a batch of :func:`prepared_to_row` rows."""
     header, streams = _unrow(batch, index)
+    ids = streams["ids"]
     return PreparedChunk(
         shard=shard_from_json(header["shard"]),
-        ids=streams["ids"].column("id").combine_chunks(),
+        ids=ids.column("id").combine_chunks(),
+        hashes=ids.column("hash").combine_chunks() if "hash" in ids.column_names else None,
         keep=streams["keep"].column("row").to_numpy(),
         items=items_from_table(header["items"], streams["items"]),
         bad={int(k): v for k, v in header["bad"].items()},

@@ -95,7 +95,18 @@ class PlannedOutput:
     translator: FittedTranslator | None = None
 
     def shard_output(self) -> ShardOutput:
-        return ShardOutput(self.config.path, self.config.storage_options, self.provenance, self.translator)
+        config = self.config
+        return ShardOutput(config.records, config.storage_options, self.provenance, self.translator,
+                           config.store, staging_run(self.provenance), config.index)
+
+    def open(self) -> OutputDir:
+        """The output's directory (for a store, its records folder), as the driver and the write tasks see it."""
+        return self.shard_output().open()
+
+
+def staging_run(provenance: Mapping[str, Any]) -> str:
+    """A store's staging id for a job: its fingerprint, shortened (it names staging tables and files)."""
+    return str(provenance["job_fingerprint"])[:16]
 
 
 def save_translator_next_to(output: OutputDir, translator: FittedTranslator) -> None:
@@ -125,8 +136,8 @@ def run_shard_job(
     from pipeline.engine.ray_pool import connect, run_shards
 
     shards = plan_shards(source.path, source.format, source.files_per_shard, dict(source.storage_options),
-                         execution.chunk_bytes, execution.chunk_rows)
-    directories = [OutputDir(planned.config.path, planned.config.storage_options) for planned in outputs]
+                         execution.chunk_bytes, execution.chunk_rows, source.store)
+    directories = [planned.open() for planned in outputs]
     for planned, directory in zip(outputs, directories, strict=True):
         claim_output(directory, planned.provenance["job_fingerprint"], planned.config.overwrite)
         if planned.translator is not None:
@@ -144,20 +155,28 @@ def run_shard_job(
     for result in run_shards(todo, job, execution):
         progress.update(result)
         results.append(result)
-    summary = summarise([planned.config.path for planned in outputs], shards, results,
+    summary = summarise([describe_output(planned.config) for planned in outputs], shards, results,
                         time.perf_counter() - started)
     for planned, directory in zip(outputs, directories, strict=True):
-        write_manifest(directory, shards, planned.snapshot, planned.provenance, summary)
+        # A store is published only whole: with a failed shard, readers keep the previous table.
+        published = {} if summary.failed else directory.publish([s.name for s in shards], planned.provenance)
+        write_manifest(directory, shards, planned.snapshot, planned.provenance, summary, published)
     if summary.failed:
         raise ShardsFailed(summary)
     return summary
 
 
+def describe_output(config: OutputConfig) -> str:
+    """An output as a summary line shows it: its path, or its store table (never a connection string)."""
+    return config.path if config.store is None else config.store.describe()
+
+
 def write_manifest(
     output: OutputDir, shards: list[Shard], snapshot: Mapping[str, Any], provenance: Mapping[str, Any],
-    summary: Summary,
+    summary: Summary, published: Mapping[str, Any] | None = None,
 ) -> None:
-    """Config snapshot, provenance and per-shard counts of every planned shard, whichever run wrote it."""
+    """Config snapshot, provenance and per-shard counts of every planned shard, whichever run wrote it, and
+    for a store, what its publish did (table version, rows)."""
     planned = {shard.name for shard in shards}
     per_shard = {name: counts for name, counts in sorted(output.finished_shards().items()) if name in planned}
     output.write_manifest({
@@ -167,6 +186,7 @@ def write_manifest(
         "totals": {key: sum(c[key] for c in per_shard.values()) for key in ("rows_in", "rows_out", "rows_quarantined")},
         "failed": dict(summary.failed),
         "this_run": dataclasses.asdict(summary),
+        **({"published": dict(published)} if published else {}),
     }, complete=not summary.failed)
 
 

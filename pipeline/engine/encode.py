@@ -21,6 +21,7 @@ from pipeline.engine.chunks import EncodedChunk, PreparedChunk
 from pipeline.engine.job import ShardJob, ShardOutput
 from pipeline.engine.process import process_info, quiet_model_loading, release_memory
 from pipeline.io.sink import quarantine_table
+from pipeline.io.stores import CONTENT_HASH_COLUMN
 from pipeline.io.tables import embedding_table
 
 
@@ -44,8 +45,9 @@ class ChunkEncoder:
         for translated in results:  # an output rejected for one table is rejected for all
             bad.update(quarantine.output_problems(translated, keep))
         good = np.flatnonzero(~np.isin(keep, np.fromiter(bad, dtype=np.int64, count=len(bad))))
-        good_ids = chunk.ids.take(pa.array(keep[good], type=pa.int64()))
-        parts = tuple(embedding_table(good_ids, translated[good], output.provenance)
+        rows = pa.array(keep[good], type=pa.int64())
+        good_ids, hashes = chunk.ids.take(rows), None if chunk.hashes is None else chunk.hashes.take(rows)
+        parts = tuple(_part(good_ids, translated[good], output, hashes)
                       for output, translated in zip(self.job.outputs, results, strict=True))
         counts = {"rows_in": len(chunk.ids), "rows_out": len(good), "rows_quarantined": len(bad)}
         stage = "vectors" if self.job.source.modality == "vector" else "encode"
@@ -70,3 +72,11 @@ class ChunkEncoder:
         if not len(vectors):  # an all-rejected chunk still writes an (empty) part of the target's width
             return np.zeros((0, output.translator.target_dim), dtype=np.float32)
         return output.translator.plan.apply(vectors)
+
+
+def _part(ids: pa.Array, vectors: np.ndarray, output: ShardOutput, hashes: pa.Array | None) -> pa.Table:
+    """One output's table of a chunk: ``id``, ``embedding`` and, for a store, the rows' ``content_hash``."""
+    table = embedding_table(ids, vectors, output.provenance)
+    if output.store is None:
+        return table
+    return table.append_column(CONTENT_HASH_COLUMN, hashes)

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.config import EncoderConfig, SourceConfig
+from pipeline.io.sink import OutputDir
+from pipeline.io.store_sink import open_output
+from pipeline.io.stores import IndexSpec, StoreRef
 from pipeline.translate import FittedTranslator
 
 
@@ -28,16 +31,25 @@ class ShardOutput:
     """One table every shard is written into.
 
     Attributes:
-        url, storage_options: the output directory and its fsspec options.
+        url, storage_options: the output directory (for a store, its records folder) and its fsspec options.
         provenance: JSON facts written into every part's metadata.
         translator: applied after encoding (its fused plan, one matmul per chunk); None writes the vectors as
             they are. Shipped with the job, so every actor holds it once, wherever the actor runs.
+        store, run, index: the store table the rows are staged in and published to, the job's staging id, and
+            the index it is published with; no store for a Parquet directory.
     """
 
     url: str
     storage_options: Mapping[str, Any]
     provenance: Mapping[str, Any]
     translator: FittedTranslator | None = None
+    store: StoreRef | None = None
+    run: str = ""
+    index: IndexSpec | None = None
+
+    def open(self) -> OutputDir:
+        """Where the write stage puts this output's parts (or stages its rows) and records."""
+        return open_output(self.url, self.storage_options, self.store, self.run, self.index)
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,11 @@ class ShardJob:
     outputs: tuple[ShardOutput, ...]
     encoder: EncoderConfig
     batch_size: int = 64
+
+    @property
+    def with_hashes(self) -> bool:
+        """Whether rows carry a ``content_hash``: store rows do, so later runs can upsert only changed ones."""
+        return any(output.store is not None for output in self.outputs)
 
     @property
     def source_dim(self) -> int | None:

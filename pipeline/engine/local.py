@@ -23,7 +23,6 @@ from pipeline.engine.job import ShardJob, ShardResult
 from pipeline.engine.prepare import ChunkPreparer
 from pipeline.engine.worker import preparer_for
 from pipeline.engine.write import write_chunk
-from pipeline.io.sink import OutputDir
 from pipeline.io.sources import Shard
 
 
@@ -44,7 +43,7 @@ class LocalStages:
 
     def __init__(self, job: ShardJob, prepare_processes: int) -> None:
         self.encode = ChunkEncoder(job)
-        self.outputs = [OutputDir(output.url, output.storage_options) for output in job.outputs]
+        self.outputs = [output.open() for output in job.outputs]
         self.preparer = preparer_for(job)
         self.ahead = 2 * prepare_processes  # chunks prepared ahead of the model: bounds memory, keeps all busy
         # spawn: a forked child would inherit this process's CUDA context and torch threads.

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from pipeline.config import EncoderConfig, SourceConfig
 from pipeline.encoders import Tokenizer, build_tokenizer, resolve_model_options
 from pipeline.engine import quarantine
@@ -25,6 +27,7 @@ from pipeline.engine.chunks import PreparedChunk, failed_chunk
 from pipeline.engine.process import process_info, release_memory
 from pipeline.io.retry import with_retries
 from pipeline.io.sources import Shard, read_shard
+from pipeline.io.stores import content_hashes
 
 
 @dataclass(frozen=True)
@@ -35,23 +38,30 @@ class ChunkPreparer:
         source: where rows come from and which column holds the content.
         encoder: the encoder block (its tokenizer is loaded once per process, on first use).
         source_dim: the width stored vectors must have, when the job translates them.
+        with_hashes: give every row its content hash (the source's ``content_hash_column``, or a digest of its
+            content), for outputs that are stores.
     """
 
     source: SourceConfig
     encoder: EncoderConfig
     source_dim: int | None = None
+    with_hashes: bool = False
 
     def __call__(self, shard: Shard) -> PreparedChunk:
         source = self.source
         started = time.perf_counter()
+        columns = [source.id_column, source.content_column]
+        if self.with_hashes and source.content_hash_column:
+            columns.append(source.content_hash_column)
         try:
-            table = with_retries(lambda: read_shard(shard, source.format, [source.id_column, source.content_column],
-                                                    source.storage_options))
+            table = with_retries(lambda: read_shard(shard, source.format, columns, source.storage_options,
+                                                    source.store))
         except Exception as e:  # an unreadable input fails its own shard, not the job: the others still finish
             # (a transient storage error was retried first)
             return failed_chunk(shard, f"{shard.location}: {type(e).__name__}: {e}", self._info())
         read = time.perf_counter()
         ids = table.column(source.id_column).combine_chunks()
+        hashes = self._hashes(table)
         items, bad = quarantine.prepare_content(table.column(source.content_column), source.modality,
                                                 self.source_dim)
         del table
@@ -62,7 +72,15 @@ class ChunkPreparer:
         if tokenizer is not None and len(keep):
             items = tokenizer.tokenize(items)
         seconds = {"read": read - started, "prepare": time.perf_counter() - read}
-        return PreparedChunk(shard, ids, keep, items, bad, seconds, self._info())
+        return PreparedChunk(shard, ids, keep, items, bad, seconds, self._info(), hashes=hashes)
+
+    def _hashes(self, table: pa.Table) -> pa.Array | None:
+        """The rows' content hashes, when the job writes a store: the source's own, or digests of the content."""
+        if not self.with_hashes:
+            return None
+        if self.source.content_hash_column:
+            return table.column(self.source.content_hash_column).cast(pa.string()).combine_chunks()
+        return content_hashes(table.column(self.source.content_column))
 
     def _tokenizer(self) -> Tokenizer | None:
         if self.source.modality != "text":

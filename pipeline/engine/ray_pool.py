@@ -27,11 +27,10 @@ from pipeline.engine.chunks import (
     shard_to_json,
 )
 from pipeline.engine.encode import ChunkEncoder
-from pipeline.engine.job import ShardJob, ShardResult
+from pipeline.engine.job import ShardJob, ShardOutput, ShardResult
 from pipeline.engine.prepare import ChunkPreparer
 from pipeline.engine.worker import ShardWorker, preparer_for
 from pipeline.engine.write import write_chunk
-from pipeline.io.sink import OutputDir
 from pipeline.io.sources import Shard
 
 # Ray binds to the machine's network address unless told otherwise, and a local run must stay on loopback.
@@ -149,9 +148,9 @@ class _EncodeStage:
                                  for i in range(batch.num_rows)])
 
 
-def _write(batch: pa.Table, outputs: list[tuple[str, dict[str, Any]]]) -> pa.Table:
+def _write(batch: pa.Table, outputs: list[ShardOutput]) -> pa.Table:
     """The write stage as a Ray Data task: encoded-chunk rows in, one JSON result row out per chunk."""
-    directories = [OutputDir(url, options) for url, options in outputs]
+    directories = [output.open() for output in outputs]
     return _results_table([write_chunk(encoded_from_row(batch, i), directories) for i in range(batch.num_rows)])
 
 
@@ -215,6 +214,7 @@ def run_shards(shards: list[Shard], job: ShardJob, execution: ExecutionConfig) -
         num_gpus=gpus_per_actor(execution),
         num_cpus=execution.cpus_per_actor,
     )
-    outputs = [(output.url, dict(output.storage_options)) for output in job.outputs]
+    # The write tasks need no translator: each holds only where its outputs go.
+    outputs = [dataclasses.replace(output, translator=None) for output in job.outputs]
     for row in encoded.map_batches(_write, fn_kwargs={"outputs": outputs}, **tasks).iter_rows():
         yield ShardResult(**json.loads(row["result"]))

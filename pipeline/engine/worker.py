@@ -12,13 +12,12 @@ from pipeline.engine.encode import ChunkEncoder
 from pipeline.engine.job import ShardJob, ShardResult
 from pipeline.engine.prepare import ChunkPreparer
 from pipeline.engine.write import write_chunk
-from pipeline.io.sink import OutputDir
 from pipeline.io.sources import Shard
 
 
 def preparer_for(job: ShardJob) -> ChunkPreparer:
     """The prepare stage of ``job``: its source and encoder block, without the translators."""
-    return ChunkPreparer(job.source, job.encoder, job.source_dim)
+    return ChunkPreparer(job.source, job.encoder, job.source_dim, job.with_hashes)
 
 
 class ShardWorker:
@@ -27,7 +26,7 @@ class ShardWorker:
     def __init__(self, job: ShardJob) -> None:
         self.prepare = preparer_for(job)
         self.encode = ChunkEncoder(job)
-        self.outputs = [OutputDir(output.url, output.storage_options) for output in job.outputs]
+        self.outputs = [output.open() for output in job.outputs]
 
     def __call__(self, shard: Shard) -> ShardResult:
         return write_chunk(self.encode(self.prepare(shard)), self.outputs)

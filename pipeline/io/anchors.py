@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from pipeline.io.sources import resolve_path
+from pipeline.io.stores import StoreRef, open_store
 from pipeline.io.tables import EMBEDDING_COLUMN, ID_COLUMN, read_provenance, vectors_of
 from pipeline.translate import fingerprint_arrays
 
@@ -48,7 +49,7 @@ class PairedAnchors:
 
 def read_embeddings(
     url: str, storage_options: Mapping[str, Any] | None = None, id_column: str = ID_COLUMN,
-    vector_column: str = EMBEDDING_COLUMN, ids: list[Any] | None = None,
+    vector_column: str = EMBEDDING_COLUMN, ids: list[Any] | None = None, store: StoreRef | None = None,
 ) -> tuple[list[Any], np.ndarray, dict[str, Any]]:
     """Read an embedding table: a Parquet file or a directory of parts (an ``embed`` output).
 
@@ -57,10 +58,15 @@ def read_embeddings(
         storage_options: fsspec options.
         id_column, vector_column: column names (the table contract's by default).
         ids: keep only these ids (pushed down to the scan, for taking anchors out of a large corpus).
+        store: read this store table instead of ``url``.
 
     Returns:
         (ids, (n, d) float32 vectors, provenance from the Parquet metadata).
     """
+    if store is not None:
+        handle = open_store(store)
+        table = handle.read([id_column, vector_column], ids=ids)
+        return table.column(id_column).to_pylist(), vectors_of(table.column(vector_column)), handle.provenance()
     fs, path = fsspec.core.url_to_fs(resolve_path(url), **dict(storage_options or {}))
     # Names starting with "_" or "." (quarantine, manifest, temporaries) are skipped by the dataset reader.
     dataset = ds.dataset(path, format="parquet", filesystem=fs, ignore_prefixes=[".", "_"])
@@ -92,12 +98,14 @@ def pair_on_id(
 
 @dataclass(frozen=True)
 class TableRef:
-    """Where an embedding table is and which columns hold its ids and vectors."""
+    """Where an embedding table is (a Parquet file or directory, or a store table) and which columns hold its ids
+    and vectors."""
 
     url: str
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     id_column: str = ID_COLUMN
     vector_column: str = EMBEDDING_COLUMN
+    store: StoreRef | None = None
 
 
 def load_paired_anchors(target: TableRef, source: TableRef, source_is_corpus: bool = False) -> PairedAnchors:
@@ -112,7 +120,7 @@ def load_paired_anchors(target: TableRef, source: TableRef, source_is_corpus: bo
     target_ids, target_vectors, target_meta = read_embeddings(target.url, target.storage_options)
     source_ids, source_vectors, source_meta = read_embeddings(
         source.url, source.storage_options, source.id_column, source.vector_column,
-        ids=target_ids if source_is_corpus else None,
+        ids=target_ids if source_is_corpus else None, store=source.store,
     )
     ids, source_aligned, target_aligned, unmatched = pair_on_id(source_ids, source_vectors, target_ids, target_vectors)
     return PairedAnchors(ids, source_aligned, target_aligned, unmatched,

@@ -41,13 +41,19 @@ class OutputDir:
         return posixpath.join(self.root, QUARANTINE_DIR, f"{name}.parquet")
 
     def write_part(
-        self, name: str, table: pa.Table, quarantine: pa.Table | None, counts: Mapping[str, Any]
+        self, name: str, table: pa.Table | None, quarantine: pa.Table | None, counts: Mapping[str, Any]
     ) -> None:
-        """Write a shard's rows, its rejected rows (if any), and then its counts, each atomically."""
+        """Write a shard's rows (unless None: a store staged them), its rejected rows (if any), and then its
+        counts, each atomically."""
         if quarantine is not None and quarantine.num_rows:
             self._write_atomic(self.quarantine_path(name), quarantine.cast(QUARANTINE_SCHEMA))
-        self._write_atomic(self.part_path(name), table)
+        if table is not None:
+            self._write_atomic(self.part_path(name), table)
         self._write_text(posixpath.join(self.root, SHARDS_DIR, f"{name}.json"), json.dumps(dict(counts)))
+
+    def publish(self, shards: Iterable[str], provenance: Mapping[str, Any]) -> dict[str, Any]:
+        """Nothing to do: a Parquet directory is published by its manifest and ``_SUCCESS``."""
+        return {}
 
     def finished_shards(self) -> dict[str, dict[str, Any]]:
         """``{part name: counts}`` of every shard completely written, by this run or an earlier one."""

@@ -12,16 +12,18 @@ import hashlib
 import importlib.util
 import json
 import posixpath
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.io.ranges import line_ranges, read_line_range, read_row_range, row_ranges
+from pipeline.io.shard import Shard
+from pipeline.io.stores import STORE_FORMATS, StoreRef
 
-FORMATS = ("parquet", "jsonl", "csv", "text", "images")
+FORMATS = ("parquet", "jsonl", "csv", "text", "images", *STORE_FORMATS)
 # File suffixes each format lists when ``path`` is a directory.
 SUFFIXES = {
     "parquet": (".parquet",),
@@ -35,50 +37,6 @@ PACKAGE_SCHEME = "pkg://"
 # within a few hundred MB in an actor, whatever the size of the file they come from.
 CHUNK_BYTES = 64 << 20
 CHUNK_ROWS = 65_536
-
-
-@dataclass(frozen=True)
-class Shard:
-    """One unit of work.
-
-    Attributes:
-        index: position in the plan; names the output part.
-        files: fsspec URLs this shard reads (one file, or a chunk of a folder).
-        row_group: the Parquet row group within ``files[0]``, else None.
-        rows: ``[start, stop)`` rows of that row group when it is larger than the chunk budget, else None.
-        byte_range: ``[start, end)`` bytes of a JSONL or CSV file larger than the budget, else None (whole file).
-        root: the folder ids are relative to, for text and image folders.
-        version: a digest of its files' sizes and modification stamps: a file changed since a part was written
-            makes that part stale, and only its shards are redone.
-    """
-
-    index: int
-    files: tuple[str, ...]
-    row_group: int | None = None
-    rows: tuple[int, int] | None = None
-    byte_range: tuple[int, int] | None = None
-    root: str = ""
-    version: str = ""
-
-    @property
-    def name(self) -> str:
-        return f"part-{self.index:05d}"
-
-    @property
-    def key(self) -> str:
-        """What the shard reads, as a digest: a finished part is only reused for the very same rows."""
-        identity = [self.files, self.row_group, self.rows, self.byte_range, self.version]
-        return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
-
-    @property
-    def location(self) -> str:
-        """Where its rows come from, for quarantine rows and failure reports: a file, and a range within it."""
-        if self.row_group is not None:
-            rows = "" if self.rows is None else f",rows={self.rows[0]}-{self.rows[1]}"
-            return f"{self.files[0]}#row_group={self.row_group}{rows}"
-        if self.byte_range is not None:
-            return f"{self.files[0]}#bytes={self.byte_range[0]}-{self.byte_range[1]}"
-        return self.files[0] if len(self.files) == 1 else f"{self.files[0]} (+{len(self.files) - 1} files)"
 
 
 def resolve_path(path: str) -> str:
@@ -102,12 +60,14 @@ def plan_shards(
     storage_options: dict | None = None,
     chunk_bytes: int = CHUNK_BYTES,
     chunk_rows: int = CHUNK_ROWS,
+    store: StoreRef | None = None,
 ) -> list[Shard]:
     """List the shards of a source, deterministically.
 
     Args:
         path: a file, a directory, or a glob, as an fsspec URL (local paths too), or ``pkg://...``.
         fmt: one of :data:`FORMATS`.
+        store: the table, for a store format (:mod:`pipeline.io.store_shards`).
         files_per_shard: folder formats group this many sorted files per shard.
         storage_options: passed to fsspec (credentials stay out of logs and manifests).
         chunk_bytes: a JSONL or CSV file above this size is cut into byte ranges of about this size.
@@ -118,13 +78,18 @@ def plan_shards(
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown source format {fmt!r}; choose from {list(FORMATS)}")
+    if fmt in STORE_FORMATS:
+        from pipeline.io.store_shards import plan_store_shards
+
+        def delta_files(files: list[str], version: str) -> list[Shard]:
+            fs, _, _ = fsspec.get_fs_token_paths(files[0] if files else path, storage_options=storage_options)
+            return _parquet_shards(fs, [fs._strip_protocol(f) for f in files], chunk_rows, lambda _: version)
+
+        return plan_store_shards(store, chunk_rows, delta_files)
     fs, root, files = _list_files(resolve_path(path), fmt, storage_options or {})
     stamps = {f: _stamp(fs.info(f)) for f in files}
     if fmt == "parquet":
-        pieces = [(f, g, rows) for f in files for g, size in enumerate(_row_group_sizes(fs, f))
-                  for rows in row_ranges(size, chunk_rows)]
-        return [Shard(i, (_url(fs, f),), g, rows=rows, version=_version([stamps[f]]))
-                for i, (f, g, rows) in enumerate(pieces)]
+        return _parquet_shards(fs, files, chunk_rows, lambda f: _version([stamps[f]]))
     if fmt in ("jsonl", "csv"):
         ranges = [(f, r) for f in files for r in _byte_ranges(fs, f, fmt, chunk_bytes)]
         return [Shard(i, (_url(fs, f),), byte_range=r, version=_version([stamps[f]]))
@@ -132,6 +97,13 @@ def plan_shards(
     chunks = [files[i : i + files_per_shard] for i in range(0, len(files), files_per_shard)]
     return [Shard(i, tuple(_url(fs, f) for f in chunk), root=root, version=_version([stamps[f] for f in chunk]))
             for i, chunk in enumerate(chunks)]
+
+
+def _parquet_shards(fs: fsspec.AbstractFileSystem, files: list[str], chunk_rows: int, version: Any) -> list[Shard]:
+    """One shard per row group of each file (a row range of a large one); ``version(file)`` stamps each."""
+    pieces = [(f, g, rows) for f in files for g, size in enumerate(_row_group_sizes(fs, f))
+              for rows in row_ranges(size, chunk_rows)]
+    return [Shard(i, (_url(fs, f),), g, rows=rows, version=version(f)) for i, (f, g, rows) in enumerate(pieces)]
 
 
 def _stamp(info: dict) -> list:
@@ -166,7 +138,8 @@ def inputs_fingerprint(path: str, fmt: str, storage_options: dict | None = None)
 
 
 def read_shard(
-    shard: Shard, fmt: str, columns: list[str] | None = None, storage_options: dict | None = None
+    shard: Shard, fmt: str, columns: list[str] | None = None, storage_options: dict | None = None,
+    store: StoreRef | None = None,
 ) -> pa.Table:
     """Read one shard as an Arrow table.
 
@@ -176,7 +149,11 @@ def read_shard(
     (the encoded bytes). Other formats give their own columns (``columns`` selects some).
     """
     options = storage_options or {}
-    if fmt == "parquet":
+    if fmt in ("lancedb", "pgvector"):
+        from pipeline.io.store_shards import read_store_shard
+
+        return read_store_shard(store, shard, columns)
+    if fmt in ("parquet", "delta"):  # a Delta shard is a row group of one of the table's Parquet files
         with fsspec.open(shard.files[0], "rb", **options) as f:
             return read_row_range(pq.ParquetFile(f), shard.row_group, shard.rows, columns)
     if fmt in ("jsonl", "csv"):

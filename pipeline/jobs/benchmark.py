@@ -12,12 +12,14 @@ below 1 for memory). Sections:
   each padded to its longest row, on articles cut to mixed lengths (every section uses those texts);
 - ``actors``: the ``embed`` job with 2 actors against 1;
 - ``memory``: the actors' peak RSS translating one JSONL file of stored vectors 10x larger than another (chunks
-  keep it flat: a ratio near 1).
+  keep it flat: a ratio near 1);
+- the stores' write sections and ``query_translation`` (:mod:`pipeline.jobs.bench.stores`).
+
+``sections`` in the config runs some of them only.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -29,21 +31,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.config import (
-    AnchorsConfig,
     BenchmarkConfig,
     EmbedConfig,
     EncoderConfig,
     ExecutionConfig,
     OutputConfig,
     SourceConfig,
-    TranslateConfig,
-    TranslatorConfig,
 )
 from pipeline.engine.driver import Summary
 from pipeline.evaluate.ratios import machine_info, ratio_line, section, write_reports
 from pipeline.io.tables import embedding_table, vectors_of
+from pipeline.jobs.bench.inputs import translate_job, vector_corpus
+from pipeline.jobs.bench.stores import STORE_SECTIONS
 from pipeline.jobs.embed import run_embed
-from pipeline.jobs.translate_corpus import run_translate
+from pipeline.provenance import config_snapshot
 
 
 def run(config: BenchmarkConfig, say: Callable[[str], None] = print) -> list[str]:
@@ -55,9 +56,11 @@ def run(config: BenchmarkConfig, say: Callable[[str], None] = print) -> list[str
     connect(ExecutionConfig())  # Ray's start-up (Ray Data's too) is paid once here, outside every timed section
     warm_up()
     results = {"title": "CPU benchmark: our jobs against bare baselines", "machine": machine_info(),
-               "config": dataclasses.asdict(config), "sections": {}}
+               "config": config_snapshot(config), "sections": {}}
     texts = benchmark_texts(config.texts)
     for name, measure in SECTIONS.items():
+        if name not in config.chosen_sections():
+            continue
         say(f"[benchmark] {name} ...")
         results["sections"][name] = measure(config, work / name, texts)
         say("  " + ratio_line(name, results["sections"][name]))
@@ -95,8 +98,8 @@ def bench_embed(config: BenchmarkConfig, work: Path, texts: list[str]) -> dict[s
 
 def bench_translate(config: BenchmarkConfig, work: Path, texts: list[str]) -> dict[str, Any]:
     """The translate_corpus job on a vector table against reading and writing the same table with pyarrow."""
-    corpus = _vector_corpus(work, config.translate_rows, config.rows_per_shard, config.dims[0])
-    summary = _translate_job(config, work, corpus)
+    corpus = vector_corpus(work, config.translate_rows, config.rows_per_shard, config.dims[0])
+    summary = translate_job(config, work, corpus)
     start = time.perf_counter()
     table = pq.read_table(corpus)
     vectors = vectors_of(table.column("embedding"))
@@ -146,7 +149,7 @@ def bench_memory(config: BenchmarkConfig, work: Path, texts: list[str]) -> dict[
     peaks, task_peaks, files = {}, {}, {"small": config.memory_file_mb / 10, "large": config.memory_file_mb}
     for label, megabytes in files.items():
         corpus = _jsonl_vectors(work / label, int(megabytes * (1 << 20)), config.dims[0])
-        summary = _translate_job(config, work / label, corpus, "jsonl")
+        summary = translate_job(config, work / label, corpus, "jsonl")
         peaks[label] = max(worker["peak_rss_mb"] for worker in summary.workers)
         task_peaks[label] = summary.task_peaks()
     return section("MB peak RSS per actor", peaks["large"], peaks["small"],
@@ -165,6 +168,7 @@ SECTIONS: dict[str, Callable[[BenchmarkConfig, Path, list[str]], dict[str, Any]]
     "bucketing": bench_bucketing,
     "actors": bench_actors,
     "memory": bench_memory,
+    **STORE_SECTIONS,
 }
 
 
@@ -213,19 +217,6 @@ def _embed_job(config: BenchmarkConfig, work: Path, texts: list[str], actors: in
     return summary, pq.read_table(work / "out", columns=["id", "embedding"])
 
 
-def _vector_corpus(work: Path, rows: int, rows_per_shard: int, dim: int) -> Path:
-    """A random ``(rows, dim)`` vector table in row groups of ``rows_per_shard`` (one shard each)."""
-    work.mkdir(parents=True, exist_ok=True)
-    path = work / "corpus.parquet"
-    rng = np.random.default_rng(0)
-    with pq.ParquetWriter(path, embedding_table([0], np.zeros((1, dim), np.float32)).schema) as writer:
-        for start in range(0, rows, rows_per_shard):
-            n = min(rows_per_shard, rows - start)
-            vectors = rng.normal(size=(n, dim)).astype(np.float32)
-            writer.write_table(embedding_table(list(range(start, start + n)), vectors))
-    return path
-
-
 def _jsonl_vectors(work: Path, size: int, dim: int) -> Path:
     """One JSONL file of about ``size`` bytes: ``{"id": i, "embedding": [dim floats]}`` rows (1,000 vectors, cycled)."""
     work.mkdir(parents=True, exist_ok=True)
@@ -238,18 +229,3 @@ def _jsonl_vectors(work: Path, size: int, dim: int) -> Path:
             f.write(block)
             written, row = written + len(block), row + 1000
     return path
-
-
-def _translate_job(config: BenchmarkConfig, work: Path, corpus: Path, fmt: str = "parquet") -> Summary:
-    rng = np.random.default_rng(1)
-    d_s, d_t = config.dims
-    source = rng.normal(size=(1000, d_s)).astype(np.float32)
-    pq.write_table(embedding_table(list(range(1000)), source), work / "anchors_source.parquet")
-    target = source @ rng.normal(size=(d_s, d_t)).astype(np.float32)
-    pq.write_table(embedding_table(list(range(1000)), target), work / "anchors_target.parquet")
-    return run_translate(TranslateConfig(
-        source=SourceConfig(str(corpus), format=fmt, vector_column="embedding"),
-        anchors=AnchorsConfig(target=str(work / "anchors_target.parquet"), source=str(work / "anchors_source.parquet")),
-        output=OutputConfig(str(work / "out"), overwrite=True), translator=TranslatorConfig("ridge"),
-        execution=ExecutionConfig(actors=config.actors),
-    ), say=lambda line: None)

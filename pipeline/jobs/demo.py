@@ -1,10 +1,11 @@
-"""The ``demo`` job: a vector-store migration on the packaged BBC News corpus, end to end on a local Ray.
+"""The ``demo`` job: a LanceDB vector-store migration on the packaged BBC News corpus, end to end on a local Ray.
 
-It runs the real jobs, the way a user would: ``embed`` makes the old store with the source model;
-``translate_corpus`` embeds only the anchor articles with the target model and translates the whole store;
-``embed`` makes the target model's vectors of the held-out articles, which a real migration never has and the
-demo uses only as ground truth. The score is how well the translated held-out vectors serve the target
-model's own decoder (trained on its anchor vectors) and its index.
+It runs the real jobs, the way a user would: ``embed`` makes the old LanceDB table with the source model;
+``translate_corpus`` embeds only the anchor articles with the target model, translates the whole table and
+publishes the new one, index built, in one commit; ``embed`` makes the target model's own table of the held-out
+articles and of their titles, which a real migration never has and the demo uses only as ground truth. The
+scores: the target's decoder on the translated vectors, and Recall@10 of the target's title queries through the
+index of the migrated table next to the native one.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from pipeline.config import (
 )
 from pipeline.engine.driver import Summary
 from pipeline.io.anchors import read_embeddings
+from pipeline.io.sources import title_and_body
+from pipeline.io.stores import IndexSpec
 from pipeline.jobs.embed import run_embed
 from pipeline.jobs.translate_corpus import ANCHORS_DIR, run_translate
 
@@ -45,16 +48,23 @@ class DemoTables:
     corpus: str
     anchor_set: str
     heldout: str
-    store: str
-    translated: str
-    heldout_truth: str
+    database: str  # the LanceDB database of the old, the migrated and the native table
+    heldout_titles: str  # the target model's vectors of the held-out titles: the search queries
 
     @classmethod
     def under(cls, root: str) -> DemoTables:
         root = root.rstrip("/")
         return cls(corpus=f"{root}/inputs/corpus.parquet", anchor_set=f"{root}/inputs/anchor_set.parquet",
-                   heldout=f"{root}/inputs/heldout.parquet", store=f"{root}/old_store",
-                   translated=f"{root}/translated_store", heldout_truth=f"{root}/heldout_target_truth")
+                   heldout=f"{root}/inputs/heldout.parquet", database=f"{root}/lancedb",
+                   heldout_titles=f"{root}/heldout_titles_target")
+
+    def table(self, name: str, index: bool = True) -> OutputConfig:
+        """A LanceDB table of the demo's database, published with an IVF-PQ index."""
+        return OutputConfig(self.database, format="lancedb", table=name,
+                            index=IndexSpec("ivf_pq") if index else None)
+
+
+OLD, MIGRATED, NATIVE = "bbc_old", "bbc_migrated", "bbc_native_heldout"
 
 
 def run(config: DemoConfig, say: Callable[[str], None] = print) -> list[str]:
@@ -71,19 +81,21 @@ def run(config: DemoConfig, say: Callable[[str], None] = print) -> list[str]:
     source_encoder = _packaged_encoder(config.source_model)
     target_encoder = _packaged_encoder(config.target_model, max_length=config.target_max_length)
 
-    say(f"\n[1/3] embed: the corpus with {config.source_model}, playing the old vector store")
-    _report(say, run_embed(EmbedConfig(_texts(tables.corpus), source_encoder, OutputConfig(tables.store),
-                                       config.execution)))
-    say(f"\n[2/3] translate_corpus: the store into {config.target_model} space; the job embeds the "
-        f"{config.anchors} anchor articles with {config.target_model}, nothing else")
+    say(f"\n[1/3] embed: the corpus with {config.source_model} into LanceDB table {OLD}, the old vector store")
+    _report(say, run_embed(EmbedConfig(_texts(tables.corpus), source_encoder, tables.table(OLD), config.execution)))
+    say(f"\n[2/3] translate_corpus: {OLD} into {config.target_model} space as table {MIGRATED}; the job embeds "
+        f"the {config.anchors} anchor articles with {config.target_model}, nothing else")
     _report(say, run_translate(TranslateConfig(
-        source=SourceConfig(tables.store, vector_column="embedding"),
+        source=SourceConfig(tables.database, format="lancedb", table=OLD, vector_column="embedding"),
         anchors=AnchorsConfig(set=_texts(tables.anchor_set), target_encoder=target_encoder),
-        output=OutputConfig(tables.translated), translator=config.translator, execution=config.execution,
+        output=tables.table(MIGRATED), translator=config.translator, execution=config.execution,
     ), say=lambda line: say(f"      {line}")))
-    say(f"\n[3/3] embed: the {config.test} held-out articles with {config.target_model} (ground truth for scoring)")
-    _report(say, run_embed(EmbedConfig(_texts(tables.heldout), target_encoder, OutputConfig(tables.heldout_truth),
+    say(f"\n[3/3] embed: the {config.test} held-out articles and their titles with {config.target_model} "
+        "(ground truth and queries for scoring)")
+    _report(say, run_embed(EmbedConfig(_texts(tables.heldout), target_encoder, tables.table(NATIVE),
                                        config.execution)))
+    _report(say, run_embed(EmbedConfig(_texts(tables.heldout, "title"), target_encoder,
+                                       OutputConfig(tables.heldout_titles), config.execution)))
     return score_lines(tables, corpus, config)
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +112,7 @@ def write_inputs(tables: DemoTables, corpus: Any, split: Any) -> None:
     for url, rows in ((tables.corpus, np.arange(len(corpus.ids))), (tables.anchor_set, split.anchors),
                       (tables.heldout, split.test)):
         table = pa.table({"id": [corpus.ids[i] for i in rows], "text": [corpus.texts[i] for i in rows],
+                          "title": [title_and_body(corpus.texts[i])[0] for i in rows],
                           "label": [corpus.label_names[corpus.labels[i]] for i in rows]})
         buffer = io.BytesIO()
         pq.write_table(table, buffer, row_group_size=ROWS_PER_SHARD)
@@ -111,16 +124,22 @@ def write_inputs(tables: DemoTables, corpus: Any, split: Any) -> None:
 
 
 def score_lines(tables: DemoTables, corpus: Any, config: DemoConfig) -> list[str]:
-    """Score the translated held-out rows with the target's decoder (trained on its anchors) and its index."""
+    """Score the translated held-out rows with the target's decoder (trained on its anchors), and title search
+    through the index of the migrated table next to the native one."""
     from pipeline.evaluate.decoders import train_logistic
     from pipeline.evaluate.metrics import score_translation
+    from pipeline.evaluate.store_recall import indexed_recall
 
     label_of = dict(zip(corpus.ids, corpus.labels, strict=True))
-    anchor_ids, anchors, _ = read_embeddings(f"{tables.translated}/{ANCHORS_DIR}/target")
-    test_ids, truth, _ = read_embeddings(tables.heldout_truth)
-    translated_ids, translated, provenance = read_embeddings(tables.translated, ids=test_ids)
+    migrated, native = tables.table(MIGRATED), tables.table(NATIVE)
+    anchor_ids, anchors, _ = read_embeddings(f"{migrated.records}/{ANCHORS_DIR}/target")
+    test_ids, truth, _ = read_embeddings("", store=native.store)
+    translated_ids, translated, provenance = read_embeddings("", ids=test_ids, store=migrated.store)
     order = {value: row for row, value in enumerate(translated_ids)}
     translated = translated[[order[value] for value in test_ids]]  # align with the truth rows
+    title_ids, titles, _ = read_embeddings(tables.heldout_titles)
+    recall = {name: indexed_recall(ref, titles, title_ids, k=10, among=test_ids)
+              for name, ref in (("migrated", migrated.store), ("native", native.store))}
     decoder = train_logistic(anchors, np.array([label_of[i] for i in anchor_ids]))
     scores = score_translation(translated, truth, np.array([label_of[i] for i in test_ids]), decoder,
                                anchors.mean(axis=0))
@@ -134,13 +153,16 @@ def score_lines(tables: DemoTables, corpus: Any, config: DemoConfig) -> list[str
         (f"  {target}'s index: each translated article finds its own {target} vector "
          f"top-1 {scores['top1']:.3f}, top-10 {scores['top10']:.3f} (among {len(test_ids)})"),
         f"  centred cosine to the true vectors {scores['centred_cosine']:.3f}",
-        (f"Tables: old store {tables.store}, translated store {tables.translated}, anchors "
-         f"{tables.translated}/{ANCHORS_DIR}/"),
+        (f"  Recall@10 of {target}'s title queries through the tables' IVF-PQ index (the same {len(title_ids)} "
+         f"articles): migrated table {recall['migrated']:.3f}, native table {recall['native']:.3f} -> ratio "
+         f"{recall['migrated'] / max(recall['native'], 1e-9):.3f}"),
+        (f"LanceDB {tables.database}: old table {OLD}, migrated table {MIGRATED} (with its index), native "
+         f"{NATIVE}; job records and anchors under {tables.database}/_irp/"),
     ]
 
 
-def _texts(url: str) -> SourceConfig:
-    return SourceConfig(url, text_column="text")
+def _texts(url: str, column: str = "text") -> SourceConfig:
+    return SourceConfig(url, text_column=column)
 
 
 def _packaged_encoder(name: str, max_length: int | None = None) -> EncoderConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import numpy as np
 import pyarrow as pa
@@ -20,57 +21,145 @@ pytest.importorskip("deltalake")
 pytestmark = [pytest.mark.timeout(300)]
 
 
-def old_store(tmp_path, vectors: np.ndarray, fragments: int) -> list[str]:
-    """A LanceDB table ``docs`` of the old model's vectors, in several fragments (several shards)."""
-    import lance
-
-    ids = [f"doc{i:04d}" for i in range(len(vectors))]
-    table = pa.table({"id": ids, "vector": embedding_array(vectors)})
-    step = -(-len(ids) // fragments)
-    for start in range(0, len(ids), step):
-        lance.write_dataset(table.slice(start, step), str(tmp_path / "db" / "docs.lance"),
-                            mode="append" if start else "create")
-    return ids
+STORES = ("lancedb", "delta", "pgvector")
+INDEX = {"lancedb": "{kind: ivf_pq}", "pgvector": "{kind: hnsw, m: 16, ef_construction: 64}", "delta": "null"}
 
 
-def test_a_lancedb_corpus_is_published_to_lancedb_and_delta_with_provenance(local_ray, tmp_path):
+def store_block(fmt: str, tmp_path, table: str, dsn: str | None) -> str:
+    """A source or output block's location keys for ``fmt``, as YAML flow-mapping entries."""
+    return {"lancedb": f"format: lancedb, path: {tmp_path}/db, table: {table}",
+            "delta": f"format: delta, path: {tmp_path}/{table}",
+            "pgvector": f"format: pgvector, dsn: '{dsn}', table: {table}, path: {tmp_path}/records"}[fmt]
+
+
+def ref_of(fmt: str, tmp_path, table: str, dsn: str | None) -> StoreRef:
+    return {"lancedb": StoreRef("lancedb", str(tmp_path / "db"), table),
+            "delta": StoreRef("delta", str(tmp_path / table)),
+            "pgvector": StoreRef("pgvector", table=table, dsn=dsn or "")}[fmt]
+
+
+@pytest.fixture(params=STORES)
+def store_format(request):
+    """Each store; pgvector with the session's private PostgreSQL."""
+    dsn = request.getfixturevalue("pg_dsn") if request.param == "pgvector" else None
+    return request.param, dsn
+
+
+def test_each_store_round_trips_10000_rows_through_a_translate_job(local_ray, tmp_path, store_format):
+    fmt, dsn = store_format
     rng = np.random.default_rng(0)
-    latent = rng.normal(size=(700, 12))
-    old = (latent @ rng.normal(size=(12, 16))).astype(np.float32)
-    new = (latent @ rng.normal(size=(12, 24))).astype(np.float32)
-    ids = old_store(tmp_path, old, fragments=3)
-    pq.write_table(embedding_table(ids[:100], new[:100], {"space": "new-model"}), tmp_path / "anchors_new.parquet")
+    latent = rng.normal(size=(10_000, 32))
+    old = (latent @ rng.normal(size=(32, 384))).astype(np.float32)
+    new = (latent @ rng.normal(size=(32, 768))).astype(np.float32)
+    ids = [f"doc{i:05d}" for i in range(10_000)]
+    suffix = uuid.uuid4().hex[:8]
+    source, target = f"old_{suffix}", f"new_{suffix}"
+    column = embedding_array(old)
+    open_store(ref_of(fmt, tmp_path, source, dsn)).upsert(
+        pa.table({"id": ids, "embedding": column, "content_hash": content_hashes(column)}))
+    pq.write_table(embedding_table(ids[:800], new[:800], {"space": "new-model"}), tmp_path / "anchors_new.parquet")
     (tmp_path / "job.yaml").write_text(
-        f"source: {{format: lancedb, path: {tmp_path}/db, table: docs, vector_column: vector}}\n"
+        f"source: {{{store_block(fmt, tmp_path, source, dsn)}, vector_column: embedding,"
+        " content_hash_column: content_hash}\n"
+        f"anchors: {{target: {tmp_path}/anchors_new.parquet}}\n"
         "translator: {method: procrustes}\n"
-        "targets:\n"
-        f"  lance: {{anchors: {{target: {tmp_path}/anchors_new.parquet}},\n"
-        f"          output: {{format: lancedb, path: {tmp_path}/db, table: docs_new, index: {{kind: ivf_pq}}}}}}\n"
-        f"  delta: {{anchors: {{target: {tmp_path}/anchors_new.parquet}},\n"
-        f"          output: {{format: delta, path: {tmp_path}/docs_new_delta}}}}\n"
+        f"output: {{{store_block(fmt, tmp_path, target, dsn)}, index: {INDEX[fmt]}}}\n"
+        "execution: {chunk_rows: 2500}\n"
     )
     lines: list[str] = []
     summary = run_translate(load_config(TranslateConfig, tmp_path / "job.yaml"), say=lines.append)
-    assert (summary.shards, summary.rows_in, summary.rows_out) == (3, 700, 700)
-    assert summary.outputs == (f"lancedb:{tmp_path}/db#docs_new", f"delta:{tmp_path}/docs_new_delta")
+    assert (summary.shards, summary.rows_in, summary.rows_out) == (4, 10_000, 10_000)  # read in shards
+    assert summary.outputs == (ref_of(fmt, tmp_path, target, dsn).describe(),)
+    assert not dsn or all(dsn not in line for line in [*lines, *summary.lines()])
 
-    expected = fit_translator(old[:100], new[:100], "procrustes").transform(old)
-    for ref in (StoreRef("lancedb", str(tmp_path / "db"), "docs_new"), StoreRef("delta", str(tmp_path / "docs_new_delta"))):
-        store = open_store(ref)
-        table = store.read().sort_by("id")
-        assert table.column("id").to_pylist() == ids
+    store = open_store(ref_of(fmt, tmp_path, target, dsn))
+    table = store.read().sort_by("id")
+    assert table.column("id").to_pylist() == ids
+    expected = fit_translator(old[:800], new[:800], "procrustes").transform(old)
+    np.testing.assert_allclose(vectors_of(table.column("embedding")), expected, rtol=1e-5, atol=1e-5)
+    # The source's own content hashes travel with the rows: a later sync compares against them.
+    assert table.column("content_hash").to_pylist() == content_hashes(column).to_pylist()
+    provenance = store.provenance()
+    assert provenance["space"] == "new-model" and provenance["method"] == "procrustes"
+    assert provenance["job_fingerprint"] and provenance["publish_id"]
+    if fmt == "lancedb":
+        [index] = store.dataset().describe_indices()
+        assert index.num_rows_indexed == 10_000  # published with its index, over every row
+
+    again = run_translate(load_config(TranslateConfig, tmp_path / "job.yaml"), say=lines.append)
+    assert again.shards_skipped == 4  # nothing to redo, and the table carries this publish: nothing republished
+    assert store.provenance()["publish_id"] == provenance["publish_id"]
+    assert store.read().sort_by("id").equals(table)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_job_killed_mid_write_leaves_the_old_tables_and_its_rerun_publishes_once(tmp_path, tiny_bert_dir):
+    import subprocess
+    import sys
+    import time
+
+    import lance
+    from deltalake import DeltaTable, write_deltalake
+
+    from pipeline.encoders.hf_text import HFTextEncoder, HFTextSpec
+    from pipeline.translate import load_translator
+
+    from tests.conftest import TINY_WORDS
+    from tests.integration.test_resume import kill_session
+
+    rng = np.random.default_rng(0)
+    texts = {shard * 100 + i: " ".join(rng.choice(TINY_WORDS, size=6)) for shard in range(30) for i in range(20)}
+    for shard in range(30):
+        (tmp_path / f"corpus-{shard:02d}.jsonl").write_text("".join(
+            json.dumps({"id": key, "text": texts[key]}) + "\n" for key in range(shard * 100, shard * 100 + 20)))
+    anchors = rng.normal(size=(40, 32)).astype(np.float32)
+    pq.write_table(embedding_table(list(range(40)), anchors), tmp_path / "a_src.parquet")
+    pq.write_table(embedding_table(list(range(40)), anchors @ rng.normal(size=(32, 8)).astype(np.float32)),
+                   tmp_path / "a_tgt.parquet")
+    # Yesterday's tables, which readers use while the job runs.
+    old = pa.table({"id": [-1, -2], "embedding": embedding_array(np.ones((2, 8), np.float32)),
+                    "content_hash": ["x", "y"]})
+    lance.write_dataset(old, str(tmp_path / "db" / "docs.lance"))
+    write_deltalake(str(tmp_path / "docs_delta"), old.set_column(1, "embedding", old.column(1).cast(
+        pa.list_(pa.float32()))))
+    versions = lance.dataset(str(tmp_path / "db" / "docs.lance")).version, DeltaTable(tmp_path / "docs_delta").version()
+    (tmp_path / "job.yaml").write_text(
+        f"source: {{path: {tmp_path}, format: jsonl, text_column: text}}\n"
+        f"encoder: {{kind: hf_text, model: {tiny_bert_dir}}}\n"
+        "translator: {method: ridge}\n"
+        "execution: {actors: 1}\n"
+        "targets:\n"
+        f"  lance: {{anchors: {{source: {tmp_path}/a_src.parquet, target: {tmp_path}/a_tgt.parquet}},\n"
+        f"          output: {{format: lancedb, path: {tmp_path}/db, table: docs, index: {{kind: ivf_pq}}}}}}\n"
+        f"  delta: {{anchors: {{source: {tmp_path}/a_src.parquet, target: {tmp_path}/a_tgt.parquet}},\n"
+        f"          output: {{format: delta, path: {tmp_path}/docs_delta}}}}\n"
+    )
+    command = [sys.executable, "-m", "jobs.translate_corpus", "--config", str(tmp_path / "job.yaml")]
+
+    victim = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    staged = tmp_path / "db" / "_irp" / "docs" / "_shards"
+    deadline = time.monotonic() + 300
+    while len(list(staged.glob("part-*.json"))) < 3 and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    kill_session(victim.pid)
+    victim.wait()
+    finished_before = len(list(staged.glob("part-*.json")))
+    assert 3 <= finished_before < 30, "the job must be killed part-way for this test to mean anything"
+    for ref in (StoreRef("lancedb", str(tmp_path / "db"), "docs"), StoreRef("delta", str(tmp_path / "docs_delta"))):
+        assert open_store(ref).read().sort_by("id").equals(old.sort_by("id"))  # the old table, whole and unchanged
+
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "shards:      30 (" in again.stdout and "already done, skipped)" in again.stdout
+    encoder = HFTextEncoder(HFTextSpec(model=str(tiny_bert_dir)))
+    ids = sorted(texts)
+    expected = load_translator(tmp_path / "db" / "_irp" / "docs" / "_translator").transform(
+        encoder.encode([texts[key] for key in ids]))
+    for ref in (StoreRef("lancedb", str(tmp_path / "db"), "docs"), StoreRef("delta", str(tmp_path / "docs_delta"))):
+        table = open_store(ref).read().sort_by("id")
+        assert table.column("id").to_pylist() == ids  # every row once: nothing of the old table, nothing twice
         np.testing.assert_allclose(vectors_of(table.column("embedding")), expected, rtol=1e-4, atol=1e-4)
-        # The hash of each row's source vector: a later sync re-translates only rows whose source changed.
-        assert table.column("content_hash").to_pylist() == content_hashes(embedding_array(old)).to_pylist()
-        provenance = store.provenance()
-        assert provenance["space"] == "new-model" and provenance["method"] == "procrustes"
-        assert provenance["job_fingerprint"] and provenance["publish_id"]
-    [index] = open_store(StoreRef("lancedb", str(tmp_path / "db"), "docs_new")).dataset().describe_indices()
-    assert index.num_rows_indexed == 700
-    manifest = json.loads((tmp_path / "db" / "_irp" / "docs_new" / "_manifest.json").read_text())
-    assert manifest["published"]["published"] and manifest["published"]["rows"] == 700
-
-    again = run_translate(load_config(TranslateConfig, tmp_path / "job.yaml"), say=lines.append)  # nothing to do
-    assert again.shards_skipped == 3
-    versions = open_store(StoreRef("lancedb", str(tmp_path / "db"), "docs_new")).dataset().versions()
-    assert len(versions) == 2  # created empty, then published once: the rerun did not publish again
+    # One publish each: one new version on top of the old one.
+    assert lance.dataset(str(tmp_path / "db" / "docs.lance")).version == versions[0] + 1
+    assert DeltaTable(tmp_path / "docs_delta").version() == versions[1] + 1

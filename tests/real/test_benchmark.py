@@ -11,15 +11,19 @@ from pipeline.config import BenchmarkConfig, load_config
 pytestmark = [pytest.mark.real, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
-def test_benchmark_writes_every_section_with_checked_parity(tmp_path):
+def test_benchmark_writes_every_section_with_checked_parity(tmp_path, pg_dsn):
+    from pipeline.config.jobs import BENCHMARK_SECTIONS
     from pipeline.jobs.benchmark import SECTIONS, run
 
+    assert tuple(SECTIONS) == BENCHMARK_SECTIONS  # the config's names and the code's sections agree
     config = load_config(BenchmarkConfig, None, [
-        "texts=16", "translate_rows=4000", "rows_per_shard=500", "memory_file_mb=4", f"output={tmp_path}/report/cpu",
-        f"work_dir={tmp_path}/work",
+        "texts=16", "translate_rows=4000", "rows_per_shard=500", "memory_file_mb=4", "store_rows=2000",
+        "queries=200", f"output={tmp_path}/report/cpu", f"work_dir={tmp_path}/work", f"dsn={pg_dsn}",
     ])
     lines = run(config, say=lambda line: None)
-    results = json.loads((tmp_path / "report" / "cpu.json").read_text())
+    report = (tmp_path / "report" / "cpu.json").read_text()
+    assert pg_dsn not in report and "password" not in report  # the connection string is never recorded
+    results = json.loads(report)
     assert sorted(results["sections"]) == sorted(SECTIONS)
     for name, section in results["sections"].items():
         assert section["ours"] > 0 and section["baseline"] > 0, name

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,8 @@ from pipeline.io.stores.base import CONTENT_HASH_COLUMN, PROVENANCE_KEY, IndexSp
 from pipeline.io.stores.rows import normalise_rows, sql_in_lists
 from pipeline.io.tables import EMBEDDING_COLUMN, ID_COLUMN
 
+# Lance logs a warning per write task when it stages the first fragments of a new table; that is expected here.
+os.environ.setdefault("LANCE_LOG", "error")
 LANCE_METRICS = {"cosine": "cosine", "l2": "L2", "dot": "dot"}
 LANCE_INDEX_TYPES = {"ivf_pq": "IVF_PQ", "ivf_hnsw_sq": "IVF_HNSW_SQ"}
 INDEX_NAME = "embedding_idx"

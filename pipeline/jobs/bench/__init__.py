@@ -1,0 +1,1 @@
+"""Pieces of the ``benchmark`` job: shared inputs (``inputs``) and the store and query sections (``stores``)."""

@@ -158,7 +158,8 @@ class BenchmarkConfig:
         dims: source and target widths of the translation.
         memory_file_mb: size of the larger JSONL file of the memory section (the smaller is a tenth of it).
         actors: actors of the embed and translate jobs.
-        store_rows: rows of the vector corpus of the store write sections.
+        store_rows: rows of the vector corpus of the store write sections (as many as the translate section: fixed
+            costs must not decide the ratio).
         queries: queries translated one at a time in the query_translation section.
         dsn: a PostgreSQL (with pgvector) the pgvector_write section writes to; without it, that section is
             skipped. Never recorded in the report.
@@ -175,7 +176,7 @@ class BenchmarkConfig:
     dims: tuple[int, ...] = (384, 768)
     memory_file_mb: float = 1024
     actors: int = 2
-    store_rows: int = 200_000
+    store_rows: int = 600_000
     queries: int = 20_000
     dsn: str | None = dataclasses.field(default=None, repr=False)
     sections: tuple[str, ...] = ()

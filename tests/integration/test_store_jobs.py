@@ -94,12 +94,13 @@ def test_each_store_round_trips_10000_rows_through_a_translate_job(local_ray, tm
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_a_job_killed_mid_write_leaves_the_old_tables_and_its_rerun_publishes_once(tmp_path, tiny_bert_dir):
+def test_a_job_killed_mid_write_leaves_the_old_tables_and_its_rerun_publishes_once(tmp_path, tiny_bert_dir, pg_dsn):
     import subprocess
     import sys
     import time
 
     import lance
+    import psycopg
     from deltalake import DeltaTable, write_deltalake
 
     from pipeline.encoders.hf_text import HFTextEncoder, HFTextSpec
@@ -123,6 +124,9 @@ def test_a_job_killed_mid_write_leaves_the_old_tables_and_its_rerun_publishes_on
     lance.write_dataset(old, str(tmp_path / "db" / "docs.lance"))
     write_deltalake(str(tmp_path / "docs_delta"), old.set_column(1, "embedding", old.column(1).cast(
         pa.list_(pa.float32()))))
+    pg = StoreRef("pgvector", table="docs", dsn=pg_dsn)
+    open_store(pg).upsert(old)
+    pg_before = open_store(pg).read()
     versions = lance.dataset(str(tmp_path / "db" / "docs.lance")).version, DeltaTable(tmp_path / "docs_delta").version()
     (tmp_path / "job.yaml").write_text(
         f"source: {{path: {tmp_path}, format: jsonl, text_column: text}}\n"
@@ -134,6 +138,9 @@ def test_a_job_killed_mid_write_leaves_the_old_tables_and_its_rerun_publishes_on
         f"          output: {{format: lancedb, path: {tmp_path}/db, table: docs, index: {{kind: ivf_pq}}}}}}\n"
         f"  delta: {{anchors: {{source: {tmp_path}/a_src.parquet, target: {tmp_path}/a_tgt.parquet}},\n"
         f"          output: {{format: delta, path: {tmp_path}/docs_delta}}}}\n"
+        f"  pg:    {{anchors: {{source: {tmp_path}/a_src.parquet, target: {tmp_path}/a_tgt.parquet}},\n"
+        f"          output: {{format: pgvector, dsn: '{pg_dsn}', table: docs, path: {tmp_path}/pg_records,\n"
+        "                    index: {kind: hnsw}}}\n"
     )
     command = [sys.executable, "-m", "jobs.translate_corpus", "--config", str(tmp_path / "job.yaml")]
 
@@ -148,6 +155,7 @@ def test_a_job_killed_mid_write_leaves_the_old_tables_and_its_rerun_publishes_on
     assert 3 <= finished_before < 30, "the job must be killed part-way for this test to mean anything"
     for ref in (StoreRef("lancedb", str(tmp_path / "db"), "docs"), StoreRef("delta", str(tmp_path / "docs_delta"))):
         assert open_store(ref).read().sort_by("id").equals(old.sort_by("id"))  # the old table, whole and unchanged
+    assert open_store(pg).read().equals(pg_before)
 
     again = subprocess.run(command, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr[-3000:]
@@ -156,10 +164,16 @@ def test_a_job_killed_mid_write_leaves_the_old_tables_and_its_rerun_publishes_on
     ids = sorted(texts)
     expected = load_translator(tmp_path / "db" / "_irp" / "docs" / "_translator").transform(
         encoder.encode([texts[key] for key in ids]))
-    for ref in (StoreRef("lancedb", str(tmp_path / "db"), "docs"), StoreRef("delta", str(tmp_path / "docs_delta"))):
+    for ref in (StoreRef("lancedb", str(tmp_path / "db"), "docs"), StoreRef("delta", str(tmp_path / "docs_delta")), pg):
         table = open_store(ref).read().sort_by("id")
         assert table.column("id").to_pylist() == ids  # every row once: nothing of the old table, nothing twice
         np.testing.assert_allclose(vectors_of(table.column("embedding")), expected, rtol=1e-4, atol=1e-4)
     # One publish each: one new version on top of the old one.
     assert lance.dataset(str(tmp_path / "db" / "docs.lance")).version == versions[0] + 1
     assert DeltaTable(tmp_path / "docs_delta").version() == versions[1] + 1
+    # The planted password is nowhere: not in the job's output, its records, the tables' metadata.
+    password = psycopg.conninfo.conninfo_to_dict(pg_dsn)["password"]
+    assert password and password not in again.stdout + again.stderr
+    records = [path for path in tmp_path.rglob("*") if path.is_file() and path.suffix in (".json", ".parquet", "")]
+    assert records and not [path for path in records if password.encode() in path.read_bytes()]
+    assert password not in json.dumps(open_store(pg).provenance())

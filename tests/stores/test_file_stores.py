@@ -106,6 +106,14 @@ def test_upsert_creates_a_missing_table(tmp_path):
     assert sorted_rows(store).column("id").to_pylist() == ["x", "y"]
 
 
+def test_a_relative_delta_path_is_a_local_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = open_store(StoreRef("delta", "tables/docs"))
+    stage_and_publish(store, rows(["a", "b"], np.eye(2, 4, dtype=np.float32)), "run", parts=2)
+    assert (tmp_path / "tables" / "docs" / "_delta_log").is_dir()
+    assert sorted_rows(store).column("id").to_pylist() == ["a", "b"]
+
+
 def test_a_lance_index_needs_enough_rows_to_train(tmp_path):
     store = store_at(tmp_path, "lancedb")
     with pytest.raises(ValueError, match="at least 256 rows"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -17,6 +18,7 @@ from pipeline.config import (
     TranslatorConfig,
     load_config,
 )
+from pipeline.provenance import config_snapshot
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 # Which job reads each file in configs/. A file missing here fails the test below: every config is loaded.
@@ -28,6 +30,8 @@ SCHEMAS = {
     "translate_vector_store.yaml": TranslateConfig,
     "translate_raw_two_targets.yaml": TranslateConfig,
     "cluster_translate_vector_store.yaml": TranslateConfig,
+    "migrate_lancedb_store.yaml": TranslateConfig,
+    "migrate_to_pgvector.yaml": TranslateConfig,
     "evaluate_bbc.yaml": EvaluateConfig,
 }
 
@@ -125,6 +129,29 @@ def test_translate_config_needs_an_encoder_exactly_when_the_source_has_no_vector
     config = load_config(TranslateConfig, None, [*base, "source.vector_column=v", "translator.method=irp",
                                                  "translator.delta=0.6"])
     assert config.anchors.source is None and config.translator == TranslatorConfig("irp", {"delta": 0.6})
+
+
+def test_store_blocks_name_what_each_store_needs_and_never_record_the_dsn():
+    base = ["source.vector_column=v", "anchors.target=t.parquet"]
+    with pytest.raises(ConfigError) as error:
+        load_config(TranslateConfig, None, [*base, "source.format=lancedb", "source.path=db", "output.format=pgvector",
+                                            "output.table=t", "output.index.kind=ivf_pq", "output.dsn=host=x"])
+    text = str(error.value)
+    assert "source.table: required with format lancedb" in text
+    assert "output.index: pgvector tables take kind ['hnsw', 'ivfflat']" in text
+    with pytest.raises(ConfigError, match=r"output\.index: delta tables take no index"):
+        load_config(TranslateConfig, None, [*base, "source.path=c", "output.format=delta", "output.path=d",
+                                            "output.index.kind=hnsw"])
+    with pytest.raises(ConfigError, match=r"source\.dsn: required with format pgvector"):
+        load_config(TranslateConfig, None, [*base, "source.format=pgvector", "source.table=t", "output.path=o"])
+
+    planted = "host=db user=irp password=s3cret-planted"
+    config = load_config(TranslateConfig, None, [*base, "source.path=c", "output.format=pgvector",
+                                                 "output.table=docs", f"output.dsn={planted}"])
+    assert config.output.path == ".irp/pgvector/docs"  # the job's records default beside the working directory
+    assert config.output.store.dsn == planted
+    assert "s3cret-planted" not in repr(config) + repr(config.output.store) + config.output.store.describe()
+    assert "s3cret-planted" not in json.dumps(config_snapshot(config))  # nor in manifests and fingerprints
 
 
 def test_translate_config_takes_one_target_or_several_with_anchor_tables_or_sets(tmp_path):

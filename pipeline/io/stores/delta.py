@@ -10,6 +10,7 @@ setting a table property afterwards would be a second commit. Delta has no vecto
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import time
 from collections.abc import Mapping, Sequence
@@ -37,11 +38,9 @@ class DeltaStore:
 
     def stage(self, part: str, rows: pa.Table, run: str) -> dict[str, Any]:
         """Write ``rows`` as one Parquet file in the table folder, not yet in the log; returns its add action."""
-        import pyarrow.fs as pafs
-
         rows = delta_rows(normalise_rows(rows))
         name = f"irp-{run[:12]}-{part}.parquet"
-        filesystem, root = pafs.FileSystem.from_uri(self.uri)
+        filesystem, root = _filesystem(self.uri)
         filesystem.create_dir(root, recursive=True)
         path = posixpath.join(root, name)
         pq.write_table(rows, path, filesystem=filesystem, compression="zstd")
@@ -128,6 +127,15 @@ def delta_rows(rows: pa.Table) -> pa.Table:
                                                       vectors.type.list_size), pa.int32()),
                                        vectors.values, type=pa.list_(pa.field("element", pa.float32())))
     return rows.set_column(rows.schema.get_field_index(EMBEDDING_COLUMN), EMBEDDING_COLUMN, as_list)
+
+
+def _filesystem(uri: str) -> tuple[Any, str]:
+    """pyarrow's filesystem for a table URI and the table's path in it (a bare path is a local folder)."""
+    import pyarrow.fs as pafs
+
+    if "://" in uri:
+        return pafs.FileSystem.from_uri(uri)
+    return pafs.LocalFileSystem(), os.path.abspath(uri)
 
 
 def _rows(table: Any) -> int:

@@ -49,4 +49,6 @@ class Shard:
             return f"{self.files[0]}#row_group={self.row_group}{rows}"
         if self.byte_range is not None:
             return f"{self.files[0]}#bytes={self.byte_range[0]}-{self.byte_range[1]}"
+        if self.rows is not None:  # heap pages of a PostgreSQL table
+            return f"{self.files[0]}#pages={self.rows[0]}-{self.rows[1]}"
         return self.files[0] if len(self.files) == 1 else f"{self.files[0]} (+{len(self.files) - 1} files)"

@@ -119,3 +119,30 @@ def test_a_lance_index_needs_enough_rows_to_train(tmp_path):
     with pytest.raises(ValueError, match="at least 256 rows"):
         stage_and_publish(store, rows(["a", "b", "c"], np.eye(3, 8, dtype=np.float32)), "run", 1, IndexSpec("ivf_pq"))
     assert not store.exists() or store.read().num_rows == 0  # nothing half-published
+
+
+@pytest.mark.parametrize("fmt", ["lancedb", "delta"])
+def test_a_store_table_is_read_in_shards_that_cover_every_row_once(tmp_path, fmt):
+    from pipeline.io.sources import plan_shards, read_shard
+
+    store = store_at(tmp_path, fmt)
+    vectors = np.random.default_rng(3).standard_normal((1000, 4)).astype(np.float32)
+    stage_and_publish(store, rows([f"r{i:04d}" for i in range(1000)], vectors), "run", parts=3)  # 3 files/fragments
+    shards = plan_shards(store.ref.path, fmt, chunk_rows=150, store=store.ref)
+    assert len(shards) >= 7 and plan_shards(store.ref.path, fmt, chunk_rows=150, store=store.ref) == shards
+    pieces = [read_shard(shard, fmt, ["id", "embedding"], store=store.ref) for shard in shards]
+    assert max(piece.num_rows for piece in pieces) <= 150
+    read = pa.concat_tables(pieces).sort_by("id")
+    assert read.column("id").to_pylist() == [f"r{i:04d}" for i in range(1000)]
+    np.testing.assert_array_equal(vectors_of(read.column("embedding")), vectors)
+
+
+def test_an_empty_store_table_is_refused_before_any_work(tmp_path):
+    from pipeline.io.sources import plan_shards
+
+    store = store_at(tmp_path, "lancedb")
+    store.upsert(rows([], np.zeros((0, 4), np.float32)))
+    with pytest.raises(ValueError, match="has no rows"):
+        plan_shards(store.ref.path, "lancedb", store=store.ref)
+    with pytest.raises(FileNotFoundError, match="no such table"):
+        plan_shards(str(tmp_path), "lancedb", store=StoreRef("lancedb", str(tmp_path / "db"), "missing"))

@@ -97,7 +97,6 @@ def test_each_store_round_trips_10000_rows_through_a_translate_job(local_ray, tm
 def test_a_job_killed_mid_write_leaves_the_old_tables_and_its_rerun_publishes_once(tmp_path, tiny_bert_dir, pg_dsn):
     import subprocess
     import sys
-    import time
 
     import lance
     import psycopg
@@ -107,7 +106,7 @@ def test_a_job_killed_mid_write_leaves_the_old_tables_and_its_rerun_publishes_on
     from pipeline.translate import load_translator
 
     from tests.conftest import TINY_WORDS
-    from tests.integration.test_resume import kill_session
+    from tests.integration.killing import kill_after_shards
 
     rng = np.random.default_rng(0)
     texts = {shard * 100 + i: " ".join(rng.choice(TINY_WORDS, size=6)) for shard in range(30) for i in range(20)}
@@ -144,14 +143,7 @@ def test_a_job_killed_mid_write_leaves_the_old_tables_and_its_rerun_publishes_on
     )
     command = [sys.executable, "-m", "jobs.translate_corpus", "--config", str(tmp_path / "job.yaml")]
 
-    victim = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    staged = tmp_path / "db" / "_irp" / "docs" / "_shards"
-    deadline = time.monotonic() + 300
-    while len(list(staged.glob("part-*.json"))) < 3 and victim.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    kill_session(victim.pid)
-    victim.wait()
-    finished_before = len(list(staged.glob("part-*.json")))
+    finished_before = kill_after_shards(command, tmp_path / "db" / "_irp" / "docs" / "_shards")
     assert 3 <= finished_before < 30, "the job must be killed part-way for this test to mean anything"
     for ref in (StoreRef("lancedb", str(tmp_path / "db"), "docs"), StoreRef("delta", str(tmp_path / "docs_delta"))):
         assert open_store(ref).read().sort_by("id").equals(old.sort_by("id"))  # the old table, whole and unchanged

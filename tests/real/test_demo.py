@@ -40,7 +40,7 @@ def test_demo_migrates_the_bbc_store_and_scores_it(tmp_path):
     import lancedb
 
     database = lancedb.connect(str(tmp_path / "demo" / "lancedb"))
-    assert sorted(database.table_names()) == ["bbc_migrated", "bbc_native_heldout", "bbc_old"]
+    assert sorted(database.list_tables().tables) == ["bbc_migrated", "bbc_native_heldout", "bbc_old"]
     [index] = database.open_table("bbc_migrated").list_indices()
     assert index.index_type == "IvfPq"  # published with its index
 

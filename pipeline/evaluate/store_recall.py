@@ -32,7 +32,7 @@ def indexed_recall(ref: StoreRef, queries: np.ndarray, expected: Sequence[Any], 
     hits = 0
     for query, want in zip(queries, expected, strict=True):
         search = (table.search(query, vector_column_name=EMBEDDING_COLUMN).distance_type("cosine").limit(k)
-                  .nprobes(NPROBES).refine_factor(REFINE_FACTOR).select([ID_COLUMN]))
+                  .nprobes(NPROBES).refine_factor(REFINE_FACTOR).select([ID_COLUMN, "_distance"]))
         if where is not None:
             search = search.where(where, prefilter=True)
         hits += want in search.to_arrow().column(ID_COLUMN).to_pylist()

@@ -20,6 +20,13 @@ def rows(ids: list, vectors: np.ndarray, hashes: list[str] | None = None) -> pa.
                      "content_hash": content_hashes(column) if hashes is None else pa.array(hashes)})
 
 
+def with_facts(table: pa.Table, origin: str, run: str, space: str = "minilm") -> pa.Table:
+    """Store rows with the facts a nightly store keeps per row."""
+    for name, value in (("space", space), ("origin", origin), ("run", run)):
+        table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
+    return table
+
+
 def store_at(tmp_path, fmt: str):
     ref = StoreRef("lancedb", str(tmp_path / "db"), "docs") if fmt == "lancedb" else StoreRef(
         "delta", str(tmp_path / "docs_delta"))
@@ -146,3 +153,30 @@ def test_an_empty_store_table_is_refused_before_any_work(tmp_path):
         plan_shards(store.ref.path, "lancedb", store=store.ref)
     with pytest.raises(FileNotFoundError, match="no such table"):
         plan_shards(str(tmp_path), "lancedb", store=StoreRef("lancedb", str(tmp_path / "db"), "missing"))
+
+
+@pytest.mark.parametrize("fmt", ["lancedb", "delta"])
+def test_a_merge_upserts_and_deletes_in_one_version_and_can_be_applied_twice(tmp_path, fmt):
+    rng = np.random.default_rng(4)
+    store = store_at(tmp_path, fmt)
+    night = with_facts(rows([f"d{i}" for i in range(8)], rng.standard_normal((8, 4)).astype(np.float32), ["h"] * 8),
+                       "translated", "night-1")
+    first = store.merge(night, [])  # the first night creates the table
+    assert first["upserted"] == 8
+
+    native = rng.standard_normal((2, 4)).astype(np.float32)
+    # d1 keeps its content hash but gets a native vector (a backfill); d9 is new; d3 and d5 are gone.
+    changes = with_facts(rows(["d1", "d9"], native, ["h", "n"]), "native", "night-2")
+    version_before = first["version"]
+    second = store.merge(changes, ["d3", "d5", "never-there"])
+    assert (second["upserted"], second["deleted"]) == (2, 2)
+    assert second["version"] == version_before + 1  # one new version for upserts and deletes together
+    after = {row["id"]: row for row in sorted_rows(store).to_pylist()}
+    assert sorted(after) == ["d0", "d1", "d2", "d4", "d6", "d7", "d9"]
+    np.testing.assert_array_equal(after["d1"]["embedding"], native[0])
+    assert (after["d1"]["origin"], after["d1"]["run"], after["d0"]["origin"]) == ("native", "night-2", "translated")
+
+    table = sorted_rows(store)
+    store.merge(changes, ["d3", "d5", "never-there"])  # a rerun of the same night changes nothing
+    assert sorted_rows(store).equals(table)
+    assert store.merge(table.slice(0, 0), ["d0"])["deleted"] == 1  # a night of deletes only

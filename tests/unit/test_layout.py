@@ -16,7 +16,7 @@ PIPELINE = REPO / "pipeline"
 LAYERS: list[set[str]] = [
     {"pipeline.version", "pipeline.strict", "pipeline.packaged"},
     {"pipeline.provenance", "pipeline.translate"},
-    {"pipeline.encoders", "pipeline.io"},
+    {"pipeline.encoders", "pipeline.io", "pipeline.sync"},
     {"pipeline.evaluate"},
     {"pipeline.config"},
     {"pipeline.engine"},

@@ -22,6 +22,9 @@ import pyarrow as pa
 
 STORE_FORMATS = ("delta", "lancedb", "pgvector")
 CONTENT_HASH_COLUMN = "content_hash"
+# Text columns a nightly store carries per row, when its rows have them: the space the vector is in, ``native`` or
+# ``translated``, and the run that wrote it. A store keeps whichever of them its first rows had.
+ROW_FACTS = ("space", "origin", "run")
 PROVENANCE_KEY = "irp"  # one JSON document of provenance under one key, in each store's own metadata
 
 
@@ -129,6 +132,15 @@ class VectorStore(Protocol):
 
     def delete(self, ids: Sequence[Any]) -> int:
         """Delete rows by id; returns how many were deleted."""
+
+    def merge(self, upserts: pa.Table, deletes: Sequence[Any]) -> dict[str, Any]:
+        """Apply a night's changes as ONE new version: insert or replace the rows of ``upserts`` (whole rows, by
+        id, whatever their hash: a backfill replaces a translated vector with a native one of the same content),
+        and delete the ids in ``deletes``. Applying the same merge twice leaves the same rows.
+
+        Returns:
+            ``{"version": ..., "upserted": a, "deleted": b}``.
+        """
 
     def read(self, columns: Sequence[str] | None = None, ids: Sequence[Any] | None = None) -> pa.Table:
         """The live table, or only the rows of ``ids`` (anchors out of a corpus); jobs read shards instead."""

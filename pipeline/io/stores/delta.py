@@ -93,6 +93,27 @@ class DeltaStore:
         inserted, updated = result["num_target_rows_inserted"], result["num_target_rows_updated"]
         return {"inserted": inserted, "updated": updated, "unchanged": rows.num_rows - inserted - updated}
 
+    def merge(self, upserts: pa.Table, deletes: Sequence[Any]) -> dict[str, Any]:
+        """Upserts and deletes in one ``MERGE`` commit: matched ids replaced, new ids inserted, and the target rows
+        the source does not have deleted when their id is in ``deletes``."""
+        from deltalake import write_deltalake
+
+        rows = delta_rows(normalise_rows(upserts))
+        table = self.table()
+        if table is None:  # the first night: nothing to delete from
+            if not rows.num_rows:
+                return {"version": None, "upserted": 0, "deleted": 0}
+            write_deltalake(self.uri, rows, mode="error", storage_options=self.options)
+            return {"version": self.table().version(), "upserted": rows.num_rows, "deleted": 0}
+        merger = (table.merge(rows, f"target.{ID_COLUMN} = source.{ID_COLUMN}", source_alias="source",
+                              target_alias="target").when_matched_update_all().when_not_matched_insert_all())
+        if len(deletes):
+            merger = merger.when_not_matched_by_source_delete(
+                " OR ".join(sql_in_lists(f"target.{ID_COLUMN}", deletes)))
+        result = merger.execute()
+        return {"version": self.table().version(), "deleted": result["num_target_rows_deleted"],
+                "upserted": result["num_target_rows_inserted"] + result["num_target_rows_updated"]}
+
     def delete(self, ids: Sequence[Any]) -> int:
         table = self.table()
         if table is None or not ids:

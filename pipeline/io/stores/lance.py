@@ -115,6 +115,25 @@ class LanceStore:
         inserted, updated = int(result["num_inserted_rows"]), int(result["num_updated_rows"])
         return {"inserted": inserted, "updated": updated, "unchanged": rows.num_rows - inserted - updated}
 
+    def merge(self, upserts: pa.Table, deletes: Sequence[Any]) -> dict[str, Any]:
+        """Upserts and deletes in one ``merge_insert`` commit: matched ids replaced, new ids inserted, and the
+        target rows the source does not have deleted when their id is in ``deletes``."""
+        import lance
+
+        rows = normalise_rows(upserts)
+        dataset = self.dataset()
+        if dataset is None:  # the first night: nothing to delete from
+            if not rows.num_rows:
+                return {"version": None, "upserted": 0, "deleted": 0}
+            created = lance.write_dataset(rows, self.uri, storage_options=self.options)
+            return {"version": created.version, "upserted": rows.num_rows, "deleted": 0}
+        builder = dataset.merge_insert(ID_COLUMN).when_matched_update_all().when_not_matched_insert_all()
+        if len(deletes):
+            builder = builder.when_not_matched_by_source_delete(" OR ".join(sql_in_lists(ID_COLUMN, deletes)))
+        result = builder.execute(rows)
+        return {"version": self.dataset().version, "deleted": int(result["num_deleted_rows"]),
+                "upserted": int(result["num_inserted_rows"]) + int(result["num_updated_rows"])}
+
     def delete(self, ids: Sequence[Any]) -> int:
         dataset = self.dataset()
         if dataset is None or not ids:

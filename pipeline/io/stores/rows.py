@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.io.stores.base import CONTENT_HASH_COLUMN
+from pipeline.io.stores.base import CONTENT_HASH_COLUMN, ROW_FACTS
 from pipeline.io.tables import EMBEDDING_COLUMN, ID_COLUMN, embedding_array, vectors_of
 
 STORE_COLUMNS = (ID_COLUMN, EMBEDDING_COLUMN, CONTENT_HASH_COLUMN)
@@ -15,7 +15,8 @@ IDS_PER_PREDICATE = 1000  # an IN list this long parses fast; a million-id list 
 
 
 def normalise_rows(rows: pa.Table) -> pa.Table:
-    """``rows`` as exactly ``id``, ``embedding`` (``fixed_size_list<float32>[d]``) and ``content_hash`` (string).
+    """``rows`` as exactly ``id``, ``embedding`` (``fixed_size_list<float32>[d]``) and ``content_hash`` (string),
+    then whichever of the row facts (``space``, ``origin``, ``run``) they carry, as strings.
 
     Every part of one table must have the same schema (Lance assigns field ids from it, Delta and PostgreSQL
     declare it once), whatever list layout the vectors arrived in. Schema metadata is dropped: provenance is the
@@ -27,10 +28,12 @@ def normalise_rows(rows: pa.Table) -> pa.Table:
     missing = [name for name in STORE_COLUMNS if name not in rows.column_names]
     if missing:
         raise ValueError(f"store rows need the columns {list(STORE_COLUMNS)}; missing {missing}")
+    vectors = vectors_of(rows.column(EMBEDDING_COLUMN))
     return pa.table({
         ID_COLUMN: rows.column(ID_COLUMN).combine_chunks(),
-        EMBEDDING_COLUMN: embedding_array(vectors_of(rows.column(EMBEDDING_COLUMN))),
-        CONTENT_HASH_COLUMN: rows.column(CONTENT_HASH_COLUMN).cast(pa.string()).combine_chunks(),
+        EMBEDDING_COLUMN: embedding_array(vectors),
+        **{name: rows.column(name).cast(pa.string()).combine_chunks()
+           for name in (CONTENT_HASH_COLUMN, *ROW_FACTS) if name in rows.column_names},
     })
 
 

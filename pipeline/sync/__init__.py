@@ -1,0 +1,1 @@
+"""Nightly re-embedding: what changed between tonight's export and the store (``diff``)."""

@@ -8,7 +8,7 @@ import sys
 from pipeline.jobs import JOBS
 
 # Short names users type; each maps to a job module.
-ALIASES = {"translate": "translate_corpus"}
+ALIASES = {"translate": "translate_corpus", "sync": "reembed_nightly"}
 
 
 def list_jobs() -> list[str]:

@@ -2,7 +2,7 @@
 
 - ``loader``: read YAML, apply ``key.sub=value`` overrides, build with the one strict builder (``pipeline.strict``);
 - ``blocks``: the blocks jobs share: source, encoder, translator, output, execution, anchors;
-- ``jobs``, ``evaluate``: each job's schema.
+- ``jobs``, ``evaluate``, ``sync``: each job's schema.
 """
 
 from pipeline.config.blocks import (
@@ -16,6 +16,7 @@ from pipeline.config.blocks import (
 from pipeline.config.evaluate import EvalSpaceConfig, EvaluateConfig, LabelsConfig, RetrievalSetConfig
 from pipeline.config.jobs import BenchmarkConfig, DemoConfig, EmbedConfig, TargetConfig, TranslateConfig
 from pipeline.config.loader import ConfigError, load_config
+from pipeline.config.sync import SyncConfig
 
 __all__ = [
     "AnchorsConfig",
@@ -31,6 +32,7 @@ __all__ = [
     "OutputConfig",
     "RetrievalSetConfig",
     "SourceConfig",
+    "SyncConfig",
     "TargetConfig",
     "TranslateConfig",
     "TranslatorConfig",

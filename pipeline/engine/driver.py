@@ -87,17 +87,21 @@ class PlannedOutput:
         snapshot: the config that made this table, written into its manifest.
         provenance: written into every part; carries the ``job_fingerprint`` that guards the directory.
         translator: applied in the actors; None writes the vectors as they are.
+        content_hash, row_facts: as in :class:`~pipeline.engine.job.ShardOutput`.
     """
 
     config: OutputConfig
     snapshot: Mapping[str, Any]
     provenance: Mapping[str, Any]
     translator: FittedTranslator | None = None
+    content_hash: bool = False
+    row_facts: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def shard_output(self) -> ShardOutput:
         config = self.config
         return ShardOutput(config.records, config.storage_options, self.provenance, self.translator,
-                           config.store, staging_run(self.provenance), config.index)
+                           config.store, staging_run(self.provenance), config.index, self.content_hash,
+                           dict(self.row_facts))
 
     def open(self) -> OutputDir:
         """The output's directory (for a store, its records folder), as the driver and the write tasks see it."""
@@ -121,6 +125,7 @@ def run_shard_job(
     encoder: EncoderConfig,
     execution: ExecutionConfig,
     outputs: Sequence[PlannedOutput],
+    keep_ids: str | None = None,
 ) -> Summary:
     """Plan shards, claim the outputs, start Ray, run the shards not yet in every output, write the manifests.
 
@@ -132,6 +137,7 @@ def run_shard_job(
         encoder: the model (or ``precomputed`` for stored vectors) every actor loads once.
         execution: actors, resources, the Ray address.
         outputs: the tables every shard is written into.
+        keep_ids: read only the source rows listed there (``ShardJob.keep_ids``).
     """
     from pipeline.engine.ray_pool import connect, run_shards
 
@@ -142,7 +148,8 @@ def run_shard_job(
         claim_output(directory, planned.provenance["job_fingerprint"], planned.config.overwrite)
         if planned.translator is not None:
             save_translator_next_to(directory, planned.translator)
-    job = ShardJob(source, tuple(planned.shard_output() for planned in outputs), encoder, execution.batch_size)
+    job = ShardJob(source, tuple(planned.shard_output() for planned in outputs), encoder, execution.batch_size,
+                   keep_ids)
     connect(execution)
     started = time.perf_counter()
     finished_before = set.intersection(*(resumable(directory, shards) for directory in directories))

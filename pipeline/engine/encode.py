@@ -75,8 +75,11 @@ class ChunkEncoder:
 
 
 def _part(ids: pa.Array, vectors: np.ndarray, output: ShardOutput, hashes: pa.Array | None) -> pa.Table:
-    """One output's table of a chunk: ``id``, ``embedding`` and, for a store, the rows' ``content_hash``."""
+    """One output's table of a chunk: ``id``, ``embedding``, the rows' ``content_hash`` when the output keeps it,
+    and its constant row facts."""
     table = embedding_table(ids, vectors, output.provenance)
-    if output.store is None:
-        return table
-    return table.append_column(CONTENT_HASH_COLUMN, hashes)
+    if output.hashed:
+        table = table.append_column(CONTENT_HASH_COLUMN, hashes)
+    for name, value in output.row_facts.items():
+        table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
+    return table

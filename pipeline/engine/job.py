@@ -37,6 +37,8 @@ class ShardOutput:
             they are. Shipped with the job, so every actor holds it once, wherever the actor runs.
         store, run, index: the store table the rows are staged in and published to, the job's staging id, and
             the index it is published with; no store for a Parquet directory.
+        content_hash: give a Parquet output the rows' ``content_hash`` too (a store's rows always carry it).
+        row_facts: constant text columns every row gets (a nightly store's ``space``, ``origin``, ``run``).
     """
 
     url: str
@@ -46,6 +48,13 @@ class ShardOutput:
     store: StoreRef | None = None
     run: str = ""
     index: IndexSpec | None = None
+    content_hash: bool = False
+    row_facts: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def hashed(self) -> bool:
+        """Whether its rows carry ``content_hash``."""
+        return self.store is not None or self.content_hash
 
     def open(self) -> OutputDir:
         """Where the write stage puts this output's parts (or stages its rows) and records."""
@@ -61,17 +70,21 @@ class ShardJob:
         outputs: the tables each shard is written into (one per target space, plus the source space if asked).
         encoder: how to embed the content: a model, or ``precomputed`` for stored vectors.
         batch_size: images per encoder call (text encoders plan their own token-budget batches).
+        keep_ids: a folder of Parquet files whose ``id`` rows (with ``action`` ``encode``, when it has that
+            column) are the only source rows to read; None reads every row. A nightly run encodes only the new
+            and changed rows this way.
     """
 
     source: SourceConfig
     outputs: tuple[ShardOutput, ...]
     encoder: EncoderConfig
     batch_size: int = 64
+    keep_ids: str | None = None
 
     @property
     def with_hashes(self) -> bool:
         """Whether rows carry a ``content_hash``: store rows do, so later runs can upsert only changed ones."""
-        return any(output.store is not None for output in self.outputs)
+        return any(output.hashed for output in self.outputs)
 
     @property
     def source_dim(self) -> int | None:

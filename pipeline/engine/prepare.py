@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.config import EncoderConfig, SourceConfig
 from pipeline.encoders import Tokenizer, build_tokenizer, resolve_model_options
@@ -26,6 +27,7 @@ from pipeline.engine import quarantine
 from pipeline.engine.chunks import PreparedChunk, failed_chunk
 from pipeline.engine.process import process_info, release_memory
 from pipeline.io.retry import with_retries
+from pipeline.io.sink import OutputDir
 from pipeline.io.sources import Shard, read_shard
 from pipeline.io.stores import content_hashes
 
@@ -40,12 +42,14 @@ class ChunkPreparer:
         source_dim: the width stored vectors must have, when the job translates them.
         with_hashes: give every row its content hash (the source's ``content_hash_column``, or a digest of its
             content), for outputs that are stores.
+        keep_ids: read only the rows whose ids are listed there (``ShardJob.keep_ids``); None reads all.
     """
 
     source: SourceConfig
     encoder: EncoderConfig
     source_dim: int | None = None
     with_hashes: bool = False
+    keep_ids: str | None = None
 
     def __call__(self, shard: Shard) -> PreparedChunk:
         source = self.source
@@ -60,6 +64,8 @@ class ChunkPreparer:
             # (a transient storage error was retried first)
             return failed_chunk(shard, f"{shard.location}: {type(e).__name__}: {e}", self._info())
         read = time.perf_counter()
+        if self.keep_ids is not None:  # rows the run does not redo are not this job's rows at all
+            table = table.filter(pc.is_in(table.column(source.id_column), value_set=_kept_ids(self.keep_ids)))
         ids = table.column(source.id_column).combine_chunks()
         hashes = self._hashes(table)
         items, bad = quarantine.prepare_content(table.column(source.content_column), source.modality,
@@ -92,6 +98,18 @@ class ChunkPreparer:
         release_memory()  # what reading freed, before the next chunk comes to this process
         info = process_info()
         return {"prepare_pid": info["pid"], "prepare_peak_rss_mb": info["peak_rss_mb"]}
+
+
+@functools.lru_cache(maxsize=2)
+def _kept_ids(folder: str) -> pa.Array:
+    """The ids listed under ``folder`` (rows whose ``action`` is ``encode``, when there is that column), read once
+    per process: every chunk of a job filters by the same list."""
+    table = OutputDir(folder).read_tables("")
+    if table is None:
+        return pa.array([], pa.string())
+    if "action" in table.column_names:
+        table = table.filter(pc.equal(table.column("action"), "encode"))
+    return table.column("id").combine_chunks()
 
 
 @functools.lru_cache(maxsize=4)

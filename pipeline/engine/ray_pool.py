@@ -218,3 +218,17 @@ def run_shards(shards: list[Shard], job: ShardJob, execution: ExecutionConfig) -
     outputs = [dataclasses.replace(output, translator=None) for output in job.outputs]
     for row in encoded.map_batches(_write, fn_kwargs={"outputs": outputs}, **tasks).iter_rows():
         yield ShardResult(**json.loads(row["result"]))
+
+
+def map_tasks(function: Callable[..., Any], calls: list[dict[str, Any]], execution: ExecutionConfig) -> list[Any]:
+    """Run ``function(**call)`` for every call as one Ray task each (``cpus_per_task`` CPUs); results in order.
+
+    For stages with a handful of calls (a few per shard or partition) and small results. A task lost with its
+    worker is retried, so the functions must be safe to run twice (they write files atomically, by name).
+    """
+    import ray
+
+    if not calls:
+        return []
+    remote = ray.remote(num_cpus=execution.cpus_per_task, max_retries=3)(function)
+    return ray.get([remote.remote(**call) for call in calls])

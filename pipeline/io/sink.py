@@ -98,6 +98,21 @@ class OutputDir:
         with self.fs.open(path, "r") as f:
             return json.load(f)
 
+    def write_table(self, name: str, table: pa.Table) -> None:
+        """Write ``table`` as ``<root>/<name>`` (a relative path), atomically: a reader sees all of it or nothing."""
+        self._write_atomic(posixpath.join(self.root, name), table)
+
+    def read_tables(self, folder: str) -> pa.Table | None:
+        """Every Parquet file under ``<root>/<folder>`` as one table; None when there is none."""
+        paths = sorted(self.fs.glob(posixpath.join(self.root, folder, "*.parquet")))
+        if not paths:
+            return None
+        tables = []
+        for path in paths:
+            with self.fs.open(path, "rb") as f:
+                tables.append(pq.read_table(f))
+        return pa.concat_tables(tables, promote_options="default")
+
     def _write_atomic(self, path: str, table: pa.Table) -> None:
         temporary = self._temporary(path)
         with self.fs.open(temporary, "wb") as f:

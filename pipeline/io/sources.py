@@ -155,7 +155,7 @@ def read_shard(
         return read_store_shard(store, shard, columns)
     if fmt in ("parquet", "delta"):  # a Delta shard is a row group of one of the table's Parquet files
         with fsspec.open(shard.files[0], "rb", **options) as f:
-            return read_row_range(pq.ParquetFile(f), shard.row_group, shard.rows, columns)
+            return without_views(read_row_range(pq.ParquetFile(f), shard.row_group, shard.rows, columns))
     if fmt in ("jsonl", "csv"):
         with fsspec.open(shard.files[0], "rb", **options) as f:
             table = read_line_range(f, fmt, shard.byte_range)
@@ -172,6 +172,14 @@ def read_shard(
         table = pa.table({"id": ids, "text": texts, "title": list(titles), "body": list(bodies)})
         return table.select(columns) if columns else table
     return pa.table({"id": ids, "image": pa.array(payloads, type=pa.binary())})
+
+
+def without_views(table: pa.Table) -> pa.Table:
+    """String and binary *view* columns (delta-rs writes them) as plain ones, which every compute kernel takes."""
+    plain = {pa.string_view(): pa.string(), pa.binary_view(): pa.binary()}
+    if not any(field.type in plain for field in table.schema):
+        return table
+    return table.cast(pa.schema([field.with_type(plain.get(field.type, field.type)) for field in table.schema]))
 
 
 def title_and_body(text: str) -> tuple[str, str]:

@@ -280,3 +280,115 @@ def test_a_used_store_pickles_without_its_connection(pg_dsn: str, pg_table_name:
         copy = pickle.loads(pickle.dumps(target))  # write tasks receive stores this way
     with copy:
         assert copy.read().num_rows == 2
+
+
+def with_facts(rows: pa.Table, **facts: list) -> pa.Table:
+    """``rows`` plus fact columns (``space=[...]``), as strings."""
+    for name, values in facts.items():
+        rows = rows.append_column(name, pa.array(values, pa.string()))
+    return rows
+
+
+def test_row_facts_round_trip_through_stage_and_publish(pg_dsn: str, pg_table_name: str) -> None:
+    source = with_facts(rows_of([f"r{i:02d}" for i in range(40)], seed=6), space=["bge"] * 40,
+                        origin=["native", "translated"] * 20, run=["night-1"] * 39 + [None])
+    with store(pg_dsn, pg_table_name) as target:
+        assert publish(target, stage_parts(target, source, 2))["rows"] == 40
+        back = target.read()
+    assert back.column_names == ["id", "embedding", "content_hash", "space", "origin", "run"]
+    assert back.equals(source)  # same order (by id), vectors, hashes and facts, nulls included
+
+
+def test_row_facts_round_trip_through_upsert(pg_dsn: str, pg_table_name: str) -> None:
+    ids = list(range(12))
+    first = with_facts(rows_of(ids, seed=7), run=["n1"] * 12, origin=["translated"] * 12)  # not in ROW_FACTS order
+    with store(pg_dsn, pg_table_name) as target:
+        target.upsert(first)
+        back = target.read()
+        assert back.column_names == ["id", "embedding", "content_hash", "origin", "run"]
+        assert back.select(first.column_names).equals(first)
+        changed = with_facts(rows_of(ids[:4], seed=8), run=["n2"] * 4, origin=["native"] * 4)
+        assert target.upsert(changed) == {"inserted": 0, "updated": 4, "unchanged": 0}
+        after = target.read(["id", "origin", "run"]).to_pylist()
+    assert after[:4] == [{"id": i, "origin": "native", "run": "n2"} for i in range(4)]
+    assert after[4] == {"id": 4, "origin": "translated", "run": "n1"}
+
+
+def test_rows_must_have_the_tables_fact_columns(pg_dsn: str, pg_table_name: str) -> None:
+    with store(pg_dsn, pg_table_name) as target:
+        target.upsert(with_facts(rows_of([1, 2]), space=["s", "s"], origin=["native", "native"]))
+        with pytest.raises(ValueError, match=r"missing \['origin'\], extra \['run'\]") as caught:
+            target.upsert(with_facts(rows_of([3]), space=["s"], run=["r"]))
+        assert pg_dsn not in str(caught.value) and pg_table_name in str(caught.value)
+        with pytest.raises(ValueError, match=r"missing \['space', 'origin'\], extra \[\]"):
+            target.merge(rows_of([3]), [1])
+        assert target.read(["id"]).column("id").to_pylist() == [1, 2]  # the failed merge deleted nothing
+        target.stage("part-0", with_facts(rows_of([5]), run=["r"]), RUN)  # a staging table of its own layout
+        with pytest.raises(ValueError, match=r"missing \['run'\], extra \[\]"):
+            target.stage("part-1", rows_of([6]), RUN)
+    with store(pg_dsn, f"{pg_table_name}_plain") as plain:
+        plain.upsert(rows_of([1]))  # no facts: today's layout, and later factless rows still fit
+        assert plain.upsert(rows_of([1, 2], seed=1)) == {"inserted": 1, "updated": 1, "unchanged": 0}
+        with pytest.raises(ValueError, match=r"missing \[\], extra \['space'\]"):
+            plain.upsert(with_facts(rows_of([3]), space=["s"]))
+
+
+def row_versions(dsn: str, table: str) -> dict:
+    """``{id: xmin}``: the transaction that last wrote each row."""
+    with psycopg.connect(dsn) as conn:
+        return dict(conn.execute(f"SELECT id, xmin::text::bigint FROM {table}").fetchall())
+
+
+def test_merge_replaces_inserts_and_deletes_in_one_version(pg_dsn: str, pg_table_name: str) -> None:
+    ids = [f"d{i}" for i in range(10)]
+    base = with_facts(rows_of(ids, seed=1), origin=["translated"] * 10)
+    backfill = rows_of([*ids[5:8], "d10", "d11"], seed=2)  # d5..d7 replaced by native vectors of the same content
+    hashes = backfill.column("content_hash").to_pylist()
+    hashes[:3] = base.column("content_hash").to_pylist()[5:8]
+    backfill = with_facts(backfill.set_column(2, "content_hash", pa.array(hashes)), origin=["native"] * 5)
+    with store(pg_dsn, pg_table_name) as target:
+        target.upsert(base)
+        result = target.merge(backfill, ["d0", "d1", "unknown"])
+        assert result["upserted"] == 5 and result["deleted"] == 2 and isinstance(result["version"], int)
+        assert set(row_versions(pg_dsn, pg_table_name).values()) >= {result["version"]}  # the rows it wrote
+        once = target.read()
+        again = target.merge(backfill, ["d0", "d1", "unknown"])
+        assert again["upserted"] == 5 and again["deleted"] == 0 and again["version"] != result["version"]
+        assert target.read().equals(once)  # idempotent
+    got, new, old = by_id(once), by_id(backfill), by_id(base)
+    assert sorted(got) == sorted([*ids[2:], "d10", "d11"])
+    for key in ("d5", "d7", "d10"):
+        np.testing.assert_array_equal(got[key], new[key])
+    np.testing.assert_array_equal(got["d2"], old["d2"])
+    origins = dict(zip(once.column("id").to_pylist(), once.column("origin").to_pylist(), strict=True))
+    assert origins["d5"] == "native" and origins["d4"] == "translated"
+
+
+def test_merge_into_a_missing_table_creates_it(pg_dsn: str, pg_table_name: str) -> None:
+    rows = with_facts(rows_of([3, 1, 2], seed=4), space=["s"] * 3)
+    with store(pg_dsn, pg_table_name) as target:
+        result = target.merge(rows, [1, 99])  # deletes run after the upserts: id 1 goes again
+        assert result["upserted"] == 3 and result["deleted"] == 1
+        back = target.read()
+    assert back.schema.field("id").type == pa.int64()
+    assert back.column_names == ["id", "embedding", "content_hash", "space"]
+    assert back.column("id").to_pylist() == [2, 3]
+
+
+def test_merge_with_only_deletes(pg_dsn: str, pg_table_name: str) -> None:
+    with store(pg_dsn, pg_table_name) as target:
+        result = target.merge(rows_of([]), ["a"])  # no table: nothing to delete, nothing created
+        assert result["upserted"] == 0 and result["deleted"] == 0 and isinstance(result["version"], int)
+        assert not target.exists()
+        target.upsert(rows_of(["a", "b", "c"]))
+        assert target.merge(rows_of([]).slice(0, 0), np.array(["a", "c", "z"]))["deleted"] == 2
+        assert target.read(["id"]).column("id").to_pylist() == ["b"]
+
+
+def test_a_failed_merge_changes_nothing(pg_dsn: str, pg_table_name: str) -> None:
+    with store(pg_dsn, pg_table_name) as target:
+        target.upsert(rows_of([1, 2, 3]))
+        before = target.read()
+        with pytest.raises(ValueError, match="repeats an id"):
+            target.merge(rows_of([4, 5, 4], seed=2), [1, 2])
+        assert target.read().equals(before)

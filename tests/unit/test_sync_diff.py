@@ -43,4 +43,4 @@ def test_partitions_are_stable_and_cover_every_id():
     parts = partition_of(ids, 8)
     assert parts.min() == 0 and parts.max() == 7 and np.bincount(parts).min() > 1000  # spread, not skewed
     np.testing.assert_array_equal(parts, partition_of(ids, 8))
-    assert partition_of(pa.array(["doc-0"]), 8)[0] == 7  # zlib.crc32(b"doc-0") % 8: a CRC-32, not Python's per-process salted hash
+    assert partition_of(pa.array(["doc-0"]), 8)[0] == 7  # zlib.crc32(b"doc-0") % 8, not a per-process salted hash

@@ -9,7 +9,7 @@ import hashlib
 import math
 import re
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import Format
 from psycopg.types import TypeInfo
 
-from pipeline.io.stores.base import CONTENT_HASH_COLUMN, IndexSpec
+from pipeline.io.stores.base import CONTENT_HASH_COLUMN, ROW_FACTS, IndexSpec
 from pipeline.io.tables import EMBEDDING_COLUMN, ID_COLUMN, vectors_of
 
 COLUMNS = (ID_COLUMN, EMBEDDING_COLUMN, CONTENT_HASH_COLUMN)  # a store table's columns, in this order
@@ -228,8 +228,46 @@ def index_statement(index: IndexSpec, table: TableName, name: str, dim: int, row
         sql.Identifier(name), table.ident(), sql.SQL(index.kind), target, sql.SQL(opclass), sql.SQL(options))
 
 
-def split_rows(rows: pa.Table) -> tuple[list[Any], Any, list[Any], str]:
-    """``rows`` -> (ids, ``(n, d)`` float32 vectors, content hashes, SQL id type), checked."""
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    """Store rows, checked and split for a binary COPY.
+
+    Attributes:
+        ids: ``(n,)`` ids as given; :meth:`records` coerces them to the target column's type.
+        vectors: ``(n, d)`` big-endian float32 (see :func:`big_endian`).
+        hashes: ``(n,)`` content hashes, str or None.
+        facts: the :data:`~pipeline.io.stores.base.ROW_FACTS` columns the rows have, in that order, each
+            ``(n,)`` str or None.
+        id_type: the SQL type these ids make (``bigint`` or ``text``), for a table created from them.
+    """
+
+    ids: list[Any]
+    vectors: np.ndarray
+    hashes: list[Any]
+    facts: dict[str, list[Any]]
+    id_type: str
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The table columns the rows fill: ``id, embedding, content_hash`` and the facts they have."""
+        return (*COLUMNS, *self.facts)
+
+    def types(self, id_type: str) -> tuple[str, ...]:
+        """The binary COPY types of :attr:`columns` (facts are ``text``), ids as ``id_type``."""
+        return (id_type, "vector", "text", *(["text"] * len(self.facts)))
+
+    def records(self, id_type: str, *extra: Sequence[Any]) -> Iterator[tuple]:
+        """``(n,)`` rows for :func:`copy_rows`: :attr:`columns`, then one value of each ``extra`` column."""
+        return zip(coerce_ids(self.ids, id_type), self.vectors, self.hashes, *self.facts.values(), *extra,
+                   strict=True)
+
+
+def batch_of(rows: pa.Table) -> Batch:
+    """``rows`` (``id``, ``embedding``, ``content_hash`` and any of ``ROW_FACTS``) -> a checked :class:`Batch`."""
     missing = [name for name in COLUMNS if name not in rows.column_names]
     if missing:
         raise ValueError(f"store rows need columns {list(COLUMNS)}; missing {missing}")
@@ -239,7 +277,18 @@ def split_rows(rows: pa.Table) -> tuple[list[Any], Any, list[Any], str]:
     vectors = vectors_of(rows.column(EMBEDDING_COLUMN))
     if vectors.shape[1] < 1:
         raise ValueError("store rows need vectors of at least one dimension")
-    return ids, vectors, rows.column(CONTENT_HASH_COLUMN).to_pylist(), id_type_for(rows.schema.field(ID_COLUMN).type)
+    return Batch(ids, big_endian(vectors), rows.column(CONTENT_HASH_COLUMN).to_pylist(), _facts_of(rows),
+                 id_type_for(rows.schema.field(ID_COLUMN).type))
+
+
+def _facts_of(rows: pa.Table) -> dict[str, list[Any]]:
+    facts = {}
+    for name in (name for name in ROW_FACTS if name in rows.column_names):
+        try:  # a text column in the table: anything Arrow writes as a string (ints, dictionaries) is accepted
+            facts[name] = rows.column(name).cast(pa.string()).to_pylist()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise ValueError(f"store rows' {name!r} column is {rows.schema.field(name).type}, not text") from None
+    return facts
 
 
 def coerce_ids(ids: list[Any], id_type: str) -> list[Any]:

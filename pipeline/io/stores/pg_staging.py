@@ -1,22 +1,38 @@
-"""The steps of the pgvector store's staging protocol: the staging table, and the publish transaction's DDL.
+"""The pgvector store's write steps: the tables it creates (live, staging, temporary), the statements that fill
+them, and the DDL of the publish transaction.
 
-Every function runs on the caller's connection and inside the caller's transaction (``publish`` runs
-:func:`keep_parts`, :func:`add_primary_key`, the index build and :func:`swap` as ONE transaction), so a failure in
-any step rolls back all of them and leaves the staging table as the stage calls left it.
+Every function runs on the caller's connection and inside the caller's transaction (``publish`` runs all of
+:func:`go_live` as ONE transaction; ``upsert`` and ``merge`` run :func:`create_table`, :func:`load_temp`,
+:func:`write_rows` and :func:`delete_ids` as one), so a failure in any step rolls back all of them and leaves the
+staging table as the stage calls left it.
+
+Every table has ``id``, ``embedding vector(d)``, ``content_hash text`` and then, as ``text``, the
+:data:`~pipeline.io.stores.base.ROW_FACTS` its first rows had; later rows must have the same ones.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from pipeline.io.stores.base import PROVENANCE_KEY
-from pipeline.io.stores.pg_sql import TableName, short_name
+from pipeline.io.stores.base import PROVENANCE_KEY, ROW_FACTS, IndexSpec
+from pipeline.io.stores.pg_sql import (
+    Batch,
+    TableName,
+    coerce_ids,
+    column_types,
+    copy_rows,
+    index_statement,
+    regclass_text,
+    short_name,
+    vector_dim,
+)
+from pipeline.io.tables import EMBEDDING_COLUMN, ID_COLUMN
 
 PART_COLUMN = "irp_part"  # which part staged a row; dropped at publish
 _DUPLICATE_KEY = re.compile(r"Key \(id\)=\((.*)\) is duplicated")
@@ -35,8 +51,9 @@ def index_name(table: str) -> str:
     return short_name(table, "_embedding_idx")
 
 
-def create_staging(db: psycopg.Connection, staging: TableName, id_type: str, dim: int) -> None:
-    """Create the staging table ``(id, embedding vector(dim), content_hash, irp_part)`` when missing.
+def create_staging(db: psycopg.Connection, staging: TableName, batch: Batch) -> None:
+    """Create the staging table ``(id, embedding vector(d), content_hash, <facts>, irp_part)`` for ``batch``'s
+    layout when missing.
 
     Its own short transaction: concurrent first stagers would race in CREATE ... IF NOT EXISTS (a unique
     violation in the catalog), so an advisory lock serializes them, but it must not be held during their COPYs.
@@ -44,12 +61,104 @@ def create_staging(db: psycopg.Connection, staging: TableName, id_type: str, dim
     with db.transaction():
         lock(db, f"irp-stage:{staging}")
         db.execute(sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} (id {} NOT NULL, embedding vector({}) NOT NULL, content_hash text, "
-            "{} text NOT NULL)").format(staging.ident(), sql.SQL(id_type), sql.SQL(str(int(dim))),
-                                        sql.Identifier(PART_COLUMN)))
+            "CREATE TABLE IF NOT EXISTS {} (id {} NOT NULL, embedding vector({}) NOT NULL, content_hash text{}, "
+            "{} text NOT NULL)").format(staging.ident(), sql.SQL(batch.id_type), sql.SQL(str(batch.dim)),
+                                        _fact_ddl(batch), sql.Identifier(PART_COLUMN)))
         # restaging a part deletes its old rows: without this index every stage would scan the whole table
         db.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
             sql.Identifier(short_name(staging.name, "_part")), staging.ident(), sql.Identifier(PART_COLUMN)))
+
+
+def create_table(db: psycopg.Connection, table: TableName, batch: Batch) -> None:
+    """Create the live table for ``batch``'s layout when missing (a first nightly run), keyed on ``id``."""
+    db.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (id {} CONSTRAINT {} PRIMARY KEY, "
+                       "embedding vector({}) NOT NULL, content_hash text{})").format(
+        table.ident(), sql.SQL(batch.id_type), sql.Identifier(pkey_name(table.name)), sql.SQL(str(batch.dim)),
+        _fact_ddl(batch)))
+
+
+def _fact_ddl(batch: Batch) -> sql.Composable:
+    """``, space text, run text``: the fact columns ``batch`` has, nullable (a row may not know one)."""
+    return sql.SQL("").join(sql.SQL(", {} text").format(sql.Identifier(name)) for name in batch.facts)
+
+
+def check_layout(types: Mapping[str, str], batch: Batch, table: TableName) -> None:
+    """Raises ValueError when ``batch`` does not fit ``table`` (whose columns are ``types``): other fact columns
+    than the table's (the message names the missing and the extra ones), or vectors of another width."""
+    has = [name for name in ROW_FACTS if name in types]
+    missing, extra = [name for name in has if name not in batch.facts], [n for n in batch.facts if n not in has]
+    if missing or extra:
+        raise ValueError(f"rows for PostgreSQL table {table} must carry its fact columns {has} and no others: "
+                         f"missing {missing}, extra {extra}")
+    dim = vector_dim(types.get(EMBEDDING_COLUMN, ""))
+    if dim is not None and dim != batch.dim:
+        raise ValueError(f"rows for PostgreSQL table {table} have {batch.dim}-dimensional vectors; it holds {dim}")
+
+
+def load_temp(cur: psycopg.Cursor, name: str, batch: Batch, id_type: str) -> sql.Identifier:
+    """A TEMP table ``name`` (dropped at commit) holding ``batch``, by binary COPY; ids as ``id_type``.
+
+    Why not COPY into the live table: rows that already exist must update, which only INSERT ... ON CONFLICT does.
+    """
+    temp = sql.Identifier(name)
+    cur.execute(sql.SQL("CREATE TEMP TABLE {} (id {}, embedding vector({}), content_hash text{}) ON COMMIT DROP")
+                .format(temp, sql.SQL(id_type), sql.SQL(str(batch.dim)), _fact_ddl(batch)))
+    copy_rows(cur, temp, batch.columns, batch.types(id_type), batch.records(id_type))
+    return temp
+
+
+def write_rows(cur: psycopg.Cursor, table: TableName, temp: sql.Identifier, columns: Sequence[str],
+               only_changed: bool) -> list[bool]:
+    """``INSERT`` the rows of ``temp`` into ``table``, an existing id's row replaced by its new one, or only when
+    its ``content_hash`` differs (``only_changed``).
+
+    Returns:
+        ``(written,)`` bools, True for an inserted row (``xmax = 0``), False for an updated one.
+
+    Raises:
+        ValueError: ``temp`` holds one id twice.
+    """
+    names = sql.SQL(", ").join(map(sql.Identifier, columns))
+    updates = sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name))
+                                 for name in columns if name != ID_COLUMN)
+    where = sql.SQL(" WHERE t.content_hash IS DISTINCT FROM EXCLUDED.content_hash" if only_changed else "")
+    try:
+        cur.execute(sql.SQL("INSERT INTO {} AS t ({}) SELECT {} FROM {} ON CONFLICT (id) DO UPDATE SET {}{} "
+                            "RETURNING (xmax = 0) AS inserted").format(table.ident(), names, names, temp, updates,
+                                                                      where))
+    except psycopg.errors.CardinalityViolation:
+        raise ValueError(f"a batch written to PostgreSQL table {table} repeats an id") from None
+    return [row[0] for row in cur.fetchall()]
+
+
+def delete_ids(cur: psycopg.Cursor, table: TableName, id_type: str, ids: Sequence[Any]) -> int:
+    """``DELETE`` the rows of ``ids`` from ``table``, whose id column is ``id_type``; returns how many went."""
+    cur.execute(sql.SQL("DELETE FROM {} WHERE id = ANY(%s::{}[])").format(table.ident(), sql.SQL(id_type)),
+                [coerce_ids(list(ids), id_type)])
+    return cur.rowcount
+
+
+def transaction_id(db: psycopg.Connection) -> int:
+    """The current transaction's 32-bit id: the kind of number a publish's ``version`` (``pg_class.xmin``) is."""
+    return int(db.execute("SELECT pg_current_xact_id()::text::bigint & 4294967295").fetchone()[0])
+
+
+def go_live(db: psycopg.Connection, staging: TableName, table: TableName, staged: Mapping[str, Mapping[str, Any]],
+            provenance: Mapping[str, Any], index: IndexSpec | None) -> int:
+    """The publish steps, in the caller's transaction: keep only the ``staged`` parts, key the table on ``id``,
+    build ``index``, then swap the staging table in for ``table`` with ``provenance`` as its comment.
+
+    Returns:
+        The rows published.
+    """
+    rows = keep_parts(db, staging, staged)
+    add_primary_key(db, staging, table)
+    if index is not None:  # built before the swap: the table goes live already indexed
+        dim = vector_dim(column_types(db, staging)[EMBEDDING_COLUMN]) or 0
+        db.execute(index_statement(index, staging, index_name(staging.name), dim, rows))
+    db.execute(sql.SQL("ANALYZE {}").format(staging.ident()))  # row estimates for plan_pages and queries
+    swap(db, staging, table, provenance)
+    return rows
 
 
 def keep_parts(db: psycopg.Connection, staging: TableName, staged: Mapping[str, Mapping[str, Any]]) -> int:
@@ -105,3 +214,21 @@ def swap(db: psycopg.Connection, staging: TableName, table: TableName, provenanc
         staging.sibling(index_name(staging.name)).ident(), sql.Identifier(index_name(table.name))))
     comment = json.dumps({PROVENANCE_KEY: dict(provenance)}, sort_keys=True, default=str)
     db.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(table.ident(), sql.Literal(comment)))
+
+
+def read_provenance(db: psycopg.Connection, table: TableName) -> dict[str, Any]:
+    """The provenance :func:`swap` put in ``table``'s comment; {} when the table is missing or the comment not ours."""
+    row = db.execute("SELECT obj_description(to_regclass(%s), 'pg_class')", [regclass_text(db, table)]).fetchone()
+    try:
+        doc = json.loads(row[0]) if row and row[0] else {}
+    except ValueError:
+        return {}
+    value = doc.get(PROVENANCE_KEY) if isinstance(doc, dict) else None
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def published_version(db: psycopg.Connection, table: TableName) -> int | None:
+    """The (32-bit) id of the transaction that last renamed ``table`` into place, i.e. published it."""
+    row = db.execute("SELECT xmin::text::bigint FROM pg_class WHERE oid = to_regclass(%s)",
+                     [regclass_text(db, table)]).fetchone()
+    return int(row[0]) if row else None

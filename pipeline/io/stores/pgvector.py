@@ -1,14 +1,17 @@
 """A :class:`~pipeline.io.stores.base.VectorStore` on PostgreSQL with pgvector: staging tables, one swap per publish.
 
-Layout of a published table: ``id`` (``bigint`` for integer ids, else ``text``) PRIMARY KEY, ``embedding vector(d)``
-and ``content_hash text``; its ``COMMENT`` is ``{"irp": provenance}`` as JSON.
+Layout of a published table: ``id`` (``bigint`` for integer ids, else ``text``) PRIMARY KEY, ``embedding vector(d)``,
+``content_hash text``, then as ``text`` whichever of the row facts (``space``, ``origin``, ``run``) its first rows
+had; its ``COMMENT`` is ``{"irp": provenance}`` as JSON.
 
 Write tasks :meth:`~PgVectorStore.stage` their shard into ``<table>__irp_<run[:12]>`` (the same columns plus
 ``irp_part``), each part replacing what it staged before. :meth:`~PgVectorStore.publish` then runs ONE transaction:
 keep only the published parts, add the primary key, build the vector index, drop the live table, rename the staging
 table (and its key and index) into its place and set the comment. Readers wait on the swap's lock for an instant and
 then see the old table or the new one, never a half one; a failure anywhere rolls all of it back, staging included,
-so a rerun can stage and publish again.
+so a rerun can stage and publish again. :meth:`~PgVectorStore.upsert` and :meth:`~PgVectorStore.merge` change rows
+in place, each in one transaction (binary COPY into a temp table, ``INSERT ... ON CONFLICT``, and for merge a
+``DELETE``), creating the table when missing.
 
 Indexes: ``hnsw`` (``m``, ``ef_construction``) or ``ivfflat`` (``num_partitions`` lists, default sqrt(rows)), with
 ``cosine``/``l2``/``dot`` -> ``vector_cosine_ops``/``vector_l2_ops``/``vector_ip_ops``. pgvector indexes ``vector``
@@ -22,42 +25,40 @@ The DSN may hold a password: it is never put in a message, a log line or a retur
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import Mapping, Sequence
-from itertools import repeat
 from typing import Any
 
 import psycopg
 import pyarrow as pa
 from psycopg import sql
 
-from pipeline.io.stores.base import PROVENANCE_KEY, IndexSpec, StoreRef
+from pipeline.io.stores.base import IndexSpec, StoreRef
 from pipeline.io.stores.pg_sql import (
-    COLUMNS,
+    Batch,
     TableName,
-    big_endian,
+    batch_of,
     check_columns,
-    coerce_ids,
     column_types,
     connect,
     copy_rows,
-    index_statement,
     regclass_text,
     short_name,
-    split_rows,
     to_arrow,
-    vector_dim,
 )
 from pipeline.io.stores.pg_staging import (
     PART_COLUMN,
-    add_primary_key,
+    check_layout,
     create_staging,
-    index_name,
-    keep_parts,
+    create_table,
+    delete_ids,
+    go_live,
+    load_temp,
     lock,
-    pkey_name,
-    swap,
+    published_version,
+    read_provenance,
+    transaction_id,
+    write_rows,
 )
 from pipeline.io.tables import EMBEDDING_COLUMN, ID_COLUMN
 
@@ -115,15 +116,7 @@ class PgVectorStore:
 
     def provenance(self) -> dict[str, Any]:
         """The ``provenance`` the last publish put in the table's comment; {} when missing or not ours."""
-        db = self._db()
-        row = db.execute("SELECT obj_description(to_regclass(%s), 'pg_class')",
-                         [regclass_text(db, self._name)]).fetchone()
-        try:
-            doc = json.loads(row[0]) if row and row[0] else {}
-        except ValueError:
-            return {}
-        value = doc.get(PROVENANCE_KEY) if isinstance(doc, dict) else None
-        return dict(value) if isinstance(value, dict) else {}
+        return read_provenance(self._db(), self._name)
 
     def read(self, columns: Sequence[str] | None = None, ids: Sequence[Any] | None = None) -> pa.Table:
         """The table (or the rows of ``ids``) ordered by id: ``id``, ``embedding`` (``fixed_size_list<float32>[d]``),
@@ -165,20 +158,22 @@ class PgVectorStore:
     def stage(self, part: str, rows: pa.Table, run: str) -> dict[str, Any]:
         """Replace ``part``'s rows in the run's staging table by ``rows`` (binary COPY, one transaction).
 
-        Safe to call from many processes at once for different parts of one run.
+        Safe to call from many processes at once for different parts of one run. The first part's fact columns
+        make the staging table's; every later part must have the same ones.
 
         Returns:
             ``{"rows": n, "dim": d}``.
         """
-        ids, vectors, hashes, id_type = split_rows(rows)
-        staging, db = self._staging(run), self._db()
-        create_staging(db, staging, id_type, vectors.shape[1])
+        batch, staging, db = batch_of(rows), self._staging(run), self._db()
+        create_staging(db, staging, batch)
+        types = column_types(db, staging)
+        check_layout(types, batch, staging)
         with db.transaction(), db.cursor() as cur:
             cur.execute(sql.SQL("DELETE FROM {} WHERE {} = %s").format(staging.ident(), sql.Identifier(PART_COLUMN)),
                         [part])
-            copy_rows(cur, staging.ident(), (*COLUMNS, PART_COLUMN), (id_type, "vector", "text", "text"),
-                      zip(coerce_ids(ids, id_type), big_endian(vectors), hashes, repeat(part)))
-        return {"rows": len(ids), "dim": int(vectors.shape[1])}
+            copy_rows(cur, staging.ident(), (*batch.columns, PART_COLUMN), (*batch.types(types[ID_COLUMN]), "text"),
+                      batch.records(types[ID_COLUMN], [part] * len(batch.ids)))
+        return {"rows": len(batch.ids), "dim": batch.dim}
 
     def discard(self, run: str) -> None:
         """Drop the run's staging table, if any."""
@@ -199,30 +194,19 @@ class PgVectorStore:
         """
         staging, db = self._staging(run), self._db()
         with db.transaction():
-            lock(db, f"irp-publish:{self._name}")  # one publish of a table at a time
+            self._write_lock()  # one publish of a table at a time
             wanted = provenance.get("publish_id")
             if wanted is not None and self.provenance().get("publish_id") == wanted:
                 return {"version": self._version(), "rows": self._count(), "published": False}
-            types = column_types(db, staging)
-            if PART_COLUMN not in types:
+            if PART_COLUMN not in column_types(db, staging):
                 raise RuntimeError(f"nothing is staged for run {run[:12]!r} of PostgreSQL table {self._name}")
-            rows = keep_parts(db, staging, staged)
-            add_primary_key(db, staging, self._name)
-            if index is not None:  # built before the swap: the table goes live already indexed
-                db.execute(index_statement(index, staging, index_name(staging.name),
-                                           vector_dim(types[EMBEDDING_COLUMN]) or 0, rows))
-            db.execute(sql.SQL("ANALYZE {}").format(staging.ident()))  # row estimates for plan_pages and queries
-            swap(db, staging, self._name, provenance)
+            rows = go_live(db, staging, self._name, staged, provenance, index)
             version = self._version()
         log.info("published %s: %d rows, version %s", self.ref.describe(), rows, version)
         return {"version": version, "rows": rows, "published": True}
 
     def _version(self) -> int | None:
-        """The (32-bit) id of the transaction that last renamed the table into place, i.e. published it."""
-        db = self._db()
-        row = db.execute("SELECT xmin::text::bigint FROM pg_class WHERE oid = to_regclass(%s)",
-                         [regclass_text(db, self._name)]).fetchone()
-        return int(row[0]) if row else None
+        return published_version(self._db(), self._name)
 
     def _count(self) -> int:
         return int(self._db().execute(sql.SQL("SELECT count(*) FROM {}").format(self._name.ident())).fetchone()[0])
@@ -232,54 +216,71 @@ class PgVectorStore:
     def upsert(self, rows: pa.Table) -> dict[str, int]:
         """Insert new ids, update ids whose ``content_hash`` changed, leave equal-hash rows unwritten.
 
-        Creates the table on first use. One transaction: binary COPY into a temp table, then one
-        ``INSERT ... ON CONFLICT``; ``xmax = 0`` on a returned row means it was inserted, not updated.
+        Creates the table on first use, with the fact columns ``rows`` have. One transaction: binary COPY into a
+        temp table, then one ``INSERT ... ON CONFLICT``.
 
         Returns:
             ``{"inserted": a, "updated": b, "unchanged": c}``.
-        """
-        ids, vectors, hashes, id_type = split_rows(rows)
-        db = self._db()
-        with db.transaction(), db.cursor() as cur:
-            id_type = self._ensure_table(id_type, vectors.shape[1])
-            cur.execute(sql.SQL("CREATE TEMP TABLE irp_upsert (id {}, embedding vector({}), content_hash text) "
-                                "ON COMMIT DROP").format(sql.SQL(id_type), sql.SQL(str(int(vectors.shape[1])))))
-            copy_rows(cur, sql.Identifier("irp_upsert"), COLUMNS, (id_type, "vector", "text"),
-                      zip(coerce_ids(ids, id_type), big_endian(vectors), hashes, strict=True))
-            try:
-                cur.execute(sql.SQL(
-                    "INSERT INTO {} AS t (id, embedding, content_hash) SELECT id, embedding, content_hash "
-                    "FROM irp_upsert ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding, "
-                    "content_hash = EXCLUDED.content_hash "
-                    "WHERE t.content_hash IS DISTINCT FROM EXCLUDED.content_hash "
-                    "RETURNING (xmax = 0) AS inserted").format(self._name.ident()))
-            except psycopg.errors.CardinalityViolation:
-                raise ValueError(f"upsert into PostgreSQL table {self._name} repeats an id within one batch") from None
-            written = [row[0] for row in cur.fetchall()]
-        inserted = sum(written)
-        return {"inserted": inserted, "updated": len(written) - inserted, "unchanged": len(ids) - len(written)}
 
-    def _ensure_table(self, id_type: str, dim: int) -> str:
-        """Create the live table when missing (a first nightly run); returns its id column's type."""
-        db = self._db()
-        lock(db, f"irp-publish:{self._name}")
-        db.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (id {} CONSTRAINT {} PRIMARY KEY, "
-                           "embedding vector({}) NOT NULL, content_hash text)").format(
-            self._name.ident(), sql.SQL(id_type), sql.Identifier(pkey_name(self._name.name)),
-            sql.SQL(str(int(dim)))))
-        return column_types(db, self._name)[ID_COLUMN]
+        Raises:
+            ValueError: ``rows`` repeat an id, or do not have the table's fact columns or vector width.
+        """
+        batch, db = batch_of(rows), self._db()
+        with db.transaction(), db.cursor() as cur:
+            self._write_lock()
+            temp = load_temp(cur, "irp_upsert", batch, self._ensure_table(batch))
+            written = write_rows(cur, self._name, temp, batch.columns, only_changed=True)
+        inserted = sum(written)
+        return {"inserted": inserted, "updated": len(written) - inserted, "unchanged": len(batch.ids) - len(written)}
+
+    def merge(self, upserts: pa.Table, deletes: Sequence[Any]) -> dict[str, Any]:
+        """Apply a night's changes in ONE transaction, so readers see all of them or none: insert or replace
+        (whole rows, whatever their ``content_hash``) the rows of ``upserts``, then delete the ids in ``deletes``.
+
+        A missing table is created from ``upserts`` (nothing is created when ``upserts`` is empty). Applying the
+        same merge twice leaves the same rows; unknown ids in ``deletes`` are ignored.
+
+        Returns:
+            ``{"version": the transaction's id (like publish's), "upserted": a, "deleted": b}``.
+
+        Raises:
+            ValueError: ``upserts`` repeat an id, or do not have the table's fact columns or vector width.
+        """
+        batch, db = (batch_of(upserts) if upserts.num_rows else None), self._db()
+        with db.transaction(), db.cursor() as cur:
+            self._write_lock()
+            upserted = 0
+            if batch is not None:
+                temp = load_temp(cur, "irp_merge", batch, self._ensure_table(batch))
+                upserted = len(write_rows(cur, self._name, temp, batch.columns, only_changed=False))
+            deleted = self._delete(cur, deletes)
+            version = transaction_id(db)
+        log.info("merged into %s: %d upserted, %d deleted, version %s", self.ref.describe(), upserted, deleted,
+                 version)
+        return {"version": version, "upserted": upserted, "deleted": deleted}
+
+    def _write_lock(self) -> None:
+        """Serializes the table's writers (publish, upsert, merge) until the caller's transaction ends: a merge
+        must not run between a publish's check and its swap."""
+        lock(self._db(), f"irp-publish:{self._name}")
+
+    def _ensure_table(self, batch: Batch) -> str:
+        """Create the live table from ``batch`` when missing, check that ``batch`` fits it; returns its id type."""
+        create_table(self._db(), self._name, batch)
+        types = column_types(self._db(), self._name)
+        check_layout(types, batch, self._name)
+        return types[ID_COLUMN]
 
     def delete(self, ids: Sequence[Any]) -> int:
         """Delete rows by id; returns how many were deleted (0 when the table does not exist)."""
+        with self._db().transaction(), self._db().cursor() as cur:
+            return self._delete(cur, ids)
+
+    def _delete(self, cur: psycopg.Cursor, ids: Sequence[Any]) -> int:
         types = column_types(self._db(), self._name)
         if not types or len(ids) == 0:
             return 0
-        id_type = types[ID_COLUMN]
-        with self._db().transaction(), self._db().cursor() as cur:
-            cur.execute(sql.SQL("DELETE FROM {} WHERE id = ANY(%s::{}[])").format(self._name.ident(),
-                                                                                  sql.SQL(id_type)),
-                        [coerce_ids(list(ids), id_type)])
-            return cur.rowcount
+        return delete_ids(cur, self._name, types[ID_COLUMN], ids)
 
     # -- sharded reads (the table as a source) -------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from pipeline.provenance import config_snapshot, fingerprint, space_id
 from pipeline.version import __version__
 
 RUNS_DIR = "_runs"
-COUNTS = ("new", "changed", "unchanged", "deleted", "encoded", "quarantined")
+COUNTS = ("new", "changed", "unchanged", "deleted", "encoded", "quarantined", "encoded_before")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,8 +182,11 @@ def _encode_changes(config: SyncConfig, records: OutputDir, facts: Mapping[str, 
     planned = PlannedOutput(output, {"run": facts["run"]}, provenance, content_hash=True, row_facts=facts)
     result = run_shard_job(config.source, config.encoder, config.execution, [planned], keep_ids=f"{records.url}/diff")
     seconds["encode"] = time.perf_counter() - started
-    return records.read_tables("encoded"), {**counts, "encoded": result.rows_out,
-                                            "quarantined": result.rows_quarantined}
+    # Totals over every shard, whichever attempt encoded it: a rerun after a kill reuses the finished ones.
+    totals = (planned.open().read_manifest() or {}).get("totals", {})
+    return records.read_tables("encoded"), {**counts, "encoded": totals.get("rows_out", result.rows_out),
+                                            "quarantined": totals.get("rows_quarantined", result.rows_quarantined),
+                                            "encoded_before": result.shards_skipped}
 
 
 def _publish(store: VectorStore, records: OutputDir, upserts: Any, seconds: dict[str, float]) -> dict[str, Any]:

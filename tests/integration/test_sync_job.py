@@ -111,3 +111,49 @@ def test_nights_encode_only_new_and_changed_rows_and_publish_one_version(local_r
     check_store(ref, expected, tmp_path / "model")
     report = json.dumps(fifth)
     assert "password" not in report
+
+
+@pytest.mark.slow
+def test_a_night_killed_mid_encode_leaves_the_store_and_its_rerun_publishes_once(tmp_path, tiny_bert_dir):
+    import shutil
+    import subprocess
+    import sys
+
+    import lance
+
+    from pipeline.io.sources import plan_shards
+    from pipeline.jobs.reembed_nightly import RUNS_DIR, run_id
+
+    from tests.integration.killing import kill_after_shards
+
+    shutil.copytree(tiny_bert_dir, tmp_path / "model")
+    block, ref = store_keys("lancedb", tmp_path, None)
+    rng = np.random.default_rng(1)
+    corpus = {i: " ".join(rng.choice(TINY_WORDS, size=6)) for i in range(300)}
+    export(tmp_path / "night1", corpus)
+    command = [sys.executable, "-m", "jobs.reembed_nightly", "--config", str(tmp_path / "sync.yaml")]
+    night(tmp_path, block, tmp_path / "night1")  # writes sync.yaml too
+    before = open_store(ref).read().sort_by("id")
+    version = lance.dataset(f"{ref.path}/{ref.table}.lance").version
+
+    tonight = {key: text + (" edited" if key % 3 == 0 else "") for key, text in corpus.items()}  # 100 changed
+    folder = tmp_path / "night3"
+    folder.mkdir()
+    pq.write_table(pa.table({"id": list(tonight), "text": list(tonight.values())}), folder / "part-0.parquet",
+                   row_group_size=10)  # 30 shards, each with changed rows
+    (tmp_path / "sync.yaml").write_text((tmp_path / "sync.yaml").read_text().replace(str(tmp_path / "night1"),
+                                                                                       str(folder)))
+    config = load_config(SyncConfig, tmp_path / "sync.yaml")
+    name = run_id(config, [shard.key for shard in plan_shards(str(folder), "parquet")])
+    encoded = tmp_path / "db" / "_irp" / ref.table / RUNS_DIR / name / "encoded" / "_shards"
+    finished_before = kill_after_shards(command, encoded)
+    assert 3 <= finished_before < 30, "the night must be killed part-way for this test to mean anything"
+    assert open_store(ref).read().sort_by("id").equals(before)  # the last published version, untouched
+    assert lance.dataset(f"{ref.path}/{ref.table}.lance").version == version
+
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "changed 100" in again.stdout and "encoded 100" in again.stdout
+    assert f"encoded_before {finished_before}" in again.stdout  # shards encoded before the kill were reused
+    check_store(ref, tonight, tmp_path / "model")
+    assert lance.dataset(f"{ref.path}/{ref.table}.lance").version == version + 1  # published once

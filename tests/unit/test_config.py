@@ -14,6 +14,7 @@ from pipeline.config import (
     DemoConfig,
     EmbedConfig,
     EvaluateConfig,
+    SyncConfig,
     TranslateConfig,
     TranslatorConfig,
     load_config,
@@ -32,6 +33,7 @@ SCHEMAS = {
     "cluster_translate_vector_store.yaml": TranslateConfig,
     "migrate_lancedb_store.yaml": TranslateConfig,
     "migrate_to_pgvector.yaml": TranslateConfig,
+    "sync_nightly.yaml": SyncConfig,
     "evaluate_bbc.yaml": EvaluateConfig,
 }
 

@@ -22,9 +22,10 @@ from psycopg.pq import Format
 from psycopg.types import TypeInfo
 
 from pipeline.io.stores.base import CONTENT_HASH_COLUMN, ROW_FACTS, IndexSpec
+from pipeline.io.stores.rows import STORE_COLUMNS, normalise_rows
 from pipeline.io.tables import EMBEDDING_COLUMN, ID_COLUMN, vectors_of
 
-COLUMNS = (ID_COLUMN, EMBEDDING_COLUMN, CONTENT_HASH_COLUMN)  # a store table's columns, in this order
+COLUMNS = STORE_COLUMNS  # a store table's columns, in this order (its row facts follow)
 VECTOR_INDEX_MAX_DIM, HALFVEC_INDEX_MAX_DIM = 2000, 4000  # pgvector's limits for hnsw and ivfflat
 _OPCLASS = {"cosine": "cosine_ops", "l2": "l2_ops", "dot": "ip_ops"}
 MAX_IDENTIFIER_BYTES = 63  # NAMEDATALEN - 1: PostgreSQL silently truncates longer names, so they could collide
@@ -268,27 +269,16 @@ class Batch:
 
 def batch_of(rows: pa.Table) -> Batch:
     """``rows`` (``id``, ``embedding``, ``content_hash`` and any of ``ROW_FACTS``) -> a checked :class:`Batch`."""
-    missing = [name for name in COLUMNS if name not in rows.column_names]
-    if missing:
-        raise ValueError(f"store rows need columns {list(COLUMNS)}; missing {missing}")
+    rows = normalise_rows(rows)
     ids = rows.column(ID_COLUMN).to_pylist()
     if any(value is None for value in ids):
         raise ValueError("store rows have null ids")
     vectors = vectors_of(rows.column(EMBEDDING_COLUMN))
     if vectors.shape[1] < 1:
         raise ValueError("store rows need vectors of at least one dimension")
-    return Batch(ids, big_endian(vectors), rows.column(CONTENT_HASH_COLUMN).to_pylist(), _facts_of(rows),
+    facts = {name: rows.column(name).to_pylist() for name in ROW_FACTS if name in rows.column_names}
+    return Batch(ids, big_endian(vectors), rows.column(CONTENT_HASH_COLUMN).to_pylist(), facts,
                  id_type_for(rows.schema.field(ID_COLUMN).type))
-
-
-def _facts_of(rows: pa.Table) -> dict[str, list[Any]]:
-    facts = {}
-    for name in (name for name in ROW_FACTS if name in rows.column_names):
-        try:  # a text column in the table: anything Arrow writes as a string (ints, dictionaries) is accepted
-            facts[name] = rows.column(name).cast(pa.string()).to_pylist()
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            raise ValueError(f"store rows' {name!r} column is {rows.schema.field(name).type}, not text") from None
-    return facts
 
 
 def coerce_ids(ids: list[Any], id_type: str) -> list[Any]:

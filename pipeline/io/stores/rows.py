@@ -32,9 +32,16 @@ def normalise_rows(rows: pa.Table) -> pa.Table:
     return pa.table({
         ID_COLUMN: rows.column(ID_COLUMN).combine_chunks(),
         EMBEDDING_COLUMN: embedding_array(vectors),
-        **{name: rows.column(name).cast(pa.string()).combine_chunks()
-           for name in (CONTENT_HASH_COLUMN, *ROW_FACTS) if name in rows.column_names},
+        **{name: _as_text(rows, name) for name in (CONTENT_HASH_COLUMN, *ROW_FACTS) if name in rows.column_names},
     })
+
+
+def _as_text(rows: pa.Table, name: str) -> pa.Array:
+    """A text column of the store: anything Arrow writes as a string (ints, dictionaries) is accepted."""
+    try:
+        return rows.column(name).cast(pa.string()).combine_chunks()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise ValueError(f"store rows' {name!r} column is {rows.schema.field(name).type}, not text") from None
 
 
 def sql_literal(value: Any) -> str:

@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.io.stores.base import CONTENT_HASH_COLUMN, PROVENANCE_KEY, IndexSpec, StoreRef
@@ -124,12 +123,31 @@ class DeltaStore:
         table = self.table()
         if table is None:
             raise FileNotFoundError(f"{self.ref.describe()}: no Delta table there")
-        id_filter = None if ids is None else pc.field(self.ref.id_column).isin(pa.array(list(ids)))
-        read = table.to_pyarrow_dataset().to_table(columns=list(columns) if columns else None, filter=id_filter)
-        if EMBEDDING_COLUMN not in read.column_names:
-            return read
+        columns = list(columns) if columns else None
+        if ids is None:
+            read = table.to_pyarrow_dataset().to_table(columns=columns)
+        elif not len(ids):  # no rows, but the table's columns
+            read = table.to_pyarrow_dataset().head(0, columns=columns)
+        else:
+            read = self._rows_of(table, columns, list(ids))
+        if EMBEDDING_COLUMN not in read.column_names or not read.num_rows:
+            return read  # no rows have no width: their vectors stay Delta's plain lists
         vectors = embedding_array(vectors_of(read.column(EMBEDDING_COLUMN)))
         return read.set_column(read.schema.get_field_index(EMBEDDING_COLUMN), EMBEDDING_COLUMN, vectors)
+
+    def _rows_of(self, table: Any, columns: list[str] | None, ids: list[Any]) -> pa.Table:
+        """The rows of ``ids``, found by Delta's own query engine.
+
+        A pyarrow dataset filter would be simpler, but delta-rs writes the files of a MERGE with ``string_view``
+        columns, and pyarrow cannot compare those with the ``string`` statistics of the other files.
+        """
+        from deltalake import QueryBuilder
+
+        names = ", ".join(f'"{name}"' for name in columns) if columns else "*"
+        where = " OR ".join(sql_in_lists(f'"{self.ref.id_column}"', ids))
+        read = pa.table(QueryBuilder().register("t", table).execute(f"SELECT {names} FROM t WHERE {where}").read_all())
+        return read.cast(pa.schema([pa.field(field.name, pa.string()) if pa.types.is_string_view(field.type)
+                                    else field for field in read.schema]))
 
     def table(self) -> Any:
         from deltalake import DeltaTable
@@ -144,6 +162,8 @@ class DeltaStore:
 def delta_rows(rows: pa.Table) -> pa.Table:
     """Store rows as Delta types: it has no fixed-size list, so vectors become ``list<element: float>``."""
     vectors = rows.column(EMBEDDING_COLUMN).combine_chunks()
+    if not pa.types.is_fixed_size_list(vectors.type):
+        return rows  # no rows, read back from Delta: lists already
     as_list = pa.ListArray.from_arrays(pa.array(range(0, (len(vectors) + 1) * vectors.type.list_size,
                                                       vectors.type.list_size), pa.int32()),
                                        vectors.values, type=pa.list_(pa.field("element", pa.float32())))

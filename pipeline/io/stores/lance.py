@@ -50,7 +50,10 @@ class LanceStore:
         from lance.fragment import write_fragments
 
         rows = normalise_rows(rows)
-        fragments = write_fragments(rows, self.uri, schema=rows.schema, storage_options=self.options)
+        # "overwrite": the publish replaces the table, so its fragments need not match the live schema (a model
+        # upgrade publishes vectors of another width).
+        fragments = write_fragments(rows, self.uri, schema=rows.schema, mode="overwrite",
+                                    storage_options=self.options)
         return {"rows": rows.num_rows, "fragments": [fragment.to_json() for fragment in fragments],
                 "schema": _schema_json(rows.schema)}
 
@@ -147,7 +150,8 @@ class LanceStore:
         dataset = self.dataset()
         if dataset is None:
             raise FileNotFoundError(f"{self.ref.describe()}: no such table")
-        id_filter = None if ids is None else pc.field(self.ref.id_column).isin(pa.array(list(ids)))
+        key = self.ref.id_column
+        id_filter = None if ids is None else pc.field(key).isin(pa.array(list(ids), dataset.schema.field(key).type))
         return dataset.to_table(columns=list(columns) if columns else None, filter=id_filter)
 
     def dataset(self, version: int | None = None) -> Any:

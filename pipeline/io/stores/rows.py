@@ -28,10 +28,11 @@ def normalise_rows(rows: pa.Table) -> pa.Table:
     missing = [name for name in STORE_COLUMNS if name not in rows.column_names]
     if missing:
         raise ValueError(f"store rows need the columns {list(STORE_COLUMNS)}; missing {missing}")
-    vectors = vectors_of(rows.column(EMBEDDING_COLUMN))
+    column = rows.column(EMBEDDING_COLUMN).combine_chunks()
+    # No rows (a night of deletes only) have no width to check; they keep their layout.
     return pa.table({
         ID_COLUMN: rows.column(ID_COLUMN).combine_chunks(),
-        EMBEDDING_COLUMN: embedding_array(vectors),
+        EMBEDDING_COLUMN: embedding_array(vectors_of(column)) if rows.num_rows else column,
         **{name: _as_text(rows, name) for name in (CONTENT_HASH_COLUMN, *ROW_FACTS) if name in rows.column_names},
     })
 

@@ -88,6 +88,9 @@ class PlannedOutput:
         provenance: written into every part; carries the ``job_fingerprint`` that guards the directory.
         translator: applied in the actors; None writes the vectors as they are.
         content_hash, row_facts: as in :class:`~pipeline.engine.job.ShardOutput`.
+        records: the records folder, when not the output's own (a nightly upgrade keeps them in its run).
+        publish: publish a store when every shard is staged; False leaves the staged shards for the caller to
+            publish together with others (a model upgrade publishes translated and native rows as one version).
     """
 
     config: OutputConfig
@@ -96,10 +99,12 @@ class PlannedOutput:
     translator: FittedTranslator | None = None
     content_hash: bool = False
     row_facts: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    records: str | None = None
+    publish: bool = True
 
     def shard_output(self) -> ShardOutput:
         config = self.config
-        return ShardOutput(config.records, config.storage_options, self.provenance, self.translator,
+        return ShardOutput(self.records or config.records, config.storage_options, self.provenance, self.translator,
                            config.store, staging_run(self.provenance), config.index, self.content_hash,
                            dict(self.row_facts))
 
@@ -166,7 +171,8 @@ def run_shard_job(
                         time.perf_counter() - started)
     for planned, directory in zip(outputs, directories, strict=True):
         # A store is published only whole: with a failed shard, readers keep the previous table.
-        published = {} if summary.failed else directory.publish([s.name for s in shards], planned.provenance)
+        whole = not summary.failed and planned.publish
+        published = directory.publish([s.name for s in shards], planned.provenance) if whole else {}
         write_manifest(directory, shards, planned.snapshot, planned.provenance, summary, published)
     if summary.failed:
         raise ShardsFailed(summary)

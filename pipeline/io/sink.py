@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import posixpath
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import fsspec
@@ -102,16 +102,24 @@ class OutputDir:
         """Write ``table`` as ``<root>/<name>`` (a relative path), atomically: a reader sees all of it or nothing."""
         self._write_atomic(posixpath.join(self.root, name), table)
 
-    def read_tables(self, folder: str) -> pa.Table | None:
-        """Every Parquet file under ``<root>/<folder>`` as one table; None when there is none."""
+    def read_tables(self, folder: str, columns: Sequence[str] | None = None) -> pa.Table | None:
+        """Every Parquet file under ``<root>/<folder>`` (of ``columns``, or all) as one table; None when none."""
         paths = sorted(self.fs.glob(posixpath.join(self.root, folder, "*.parquet")))
         if not paths:
             return None
         tables = []
         for path in paths:
             with self.fs.open(path, "rb") as f:
-                tables.append(pq.read_table(f))
+                tables.append(pq.read_table(f, columns=columns))
         return pa.concat_tables(tables, promote_options="default")
+
+    def read_table(self, name: str, columns: Sequence[str] | None = None) -> pa.Table | None:
+        """The Parquet file ``<root>/<name>``; None when it is not there."""
+        path = posixpath.join(self.root, name)
+        if not self.fs.exists(path):
+            return None
+        with self.fs.open(path, "rb") as f:
+            return pq.read_table(f, columns=columns)
 
     def _write_atomic(self, path: str, table: pa.Table) -> None:
         temporary = self._temporary(path)

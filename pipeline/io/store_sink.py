@@ -46,10 +46,20 @@ class StoreOutput(OutputDir):
         The publish is named by the run and the shard set: a rerun after a publish whose manifest was never
         written finds the table already carrying that name, and publishes nothing twice.
         """
+        return publish_staged(self.store, self.run, self.index, self.staged(shards), provenance)
+
+    def staged(self, shards: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """What the store staged for each of ``shards`` (all finished), by part name."""
         finished = self.finished_shards()
-        staged = {name: finished[name]["staged"] for name in sorted(shards)}
-        named = {**provenance, "publish_id": publish_id(self.run, staged)}
-        return {"store": self.store.describe(), **open_store(self.store).publish(staged, named, self.index, self.run)}
+        return {name: finished[name]["staged"] for name in sorted(shards)}
+
+
+def publish_staged(store: StoreRef, run: str, index: IndexSpec | None, staged: Mapping[str, Mapping[str, Any]],
+                   provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """Publish exactly the ``staged`` parts of ``run`` as the table, in one atomic step, under a ``publish_id``
+    named by the run and its parts (see :meth:`StoreOutput.publish`)."""
+    named = {**provenance, "publish_id": publish_id(run, staged)}
+    return {"store": store.describe(), **open_store(store).publish(staged, named, index, run)}
 
 
 def open_output(url: str, storage_options: Mapping[str, Any] | None, store: StoreRef | None = None, run: str = "",

@@ -5,7 +5,39 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from pipeline.config.blocks import EncoderConfig, ExecutionConfig, OutputConfig, SourceConfig
+from pipeline.config.blocks import EncoderConfig, ExecutionConfig, OutputConfig, SourceConfig, TranslatorConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class UpgradeConfig:
+    """How a run moves a store made by another model into the encoder's space, without re-embedding it.
+
+    Attributes:
+        anchors: unchanged store rows the new model embeds (spread over the corpus by a hash of their id); the
+            translator is fitted from their stored and new vectors.
+        translator: the estimator (``auto`` chooses by cross-validation on those anchors).
+    """
+
+    anchors: int = 1000
+    translator: TranslatorConfig = dataclasses.field(default_factory=TranslatorConfig)
+
+    def problems(self) -> list[str]:
+        return [] if self.anchors >= 10 else ["anchors: must be >= 10 (the translator is cross-validated on them)"]
+
+
+@dataclasses.dataclass(frozen=True)
+class BackfillConfig:
+    """Replacing translated vectors with native ones, a budget per run.
+
+    Attributes:
+        rows_per_run: translated rows each run re-encodes with the store's model (unchanged ones; new and changed
+            rows are always encoded natively anyway), oldest first; 0 turns backfilling off.
+    """
+
+    rows_per_run: int = 0
+
+    def problems(self) -> list[str]:
+        return [] if self.rows_per_run >= 0 else ["rows_per_run: must be >= 0"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,6 +53,10 @@ class SyncConfig:
         store: the store table (``format`` delta, lancedb or pgvector) and its index.
         partitions: the diff runs as this many tasks, each over the ids of one partition (a CRC-32 of the id), so
             no process holds every id of a large corpus.
+        upgrade: lets a run whose encoder differs from the store's space translate the whole store into the new
+            space (one version), instead of refusing; None refuses, so a changed encoder never rewrites a store
+            by accident.
+        backfill: how many translated rows each run replaces with native ones.
         report: a path for the run summary as JSON (optional).
         execution: how the run uses Ray.
     """
@@ -31,6 +67,8 @@ class SyncConfig:
     mode: Literal["full", "changes"] = "full"
     op_column: str = "op"
     partitions: int = 16
+    upgrade: UpgradeConfig | None = None
+    backfill: BackfillConfig = dataclasses.field(default_factory=BackfillConfig)
     report: str | None = None
     execution: ExecutionConfig = dataclasses.field(default_factory=ExecutionConfig)
 

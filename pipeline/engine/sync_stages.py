@@ -1,9 +1,11 @@
-"""The nightly run's stages before any encoding, each a plain function one task runs: hash tonight's rows, read
-the store's hashes, and diff one id partition. No Ray here (``ray_pool`` runs them); no row crosses the driver.
+"""The nightly run's stages around the encoding, each a plain function one task runs: hash tonight's rows, read
+the store's hashes, diff one id partition, list the rows a model upgrade translates, and stage natively encoded
+rows in the store. No Ray here (``ray_pool`` runs them); no row crosses the driver.
 
 They write under the run's folder (``<store records>/_runs/<run>/``), each file atomically:
-``export/p=NNNN/<shard>.parquet`` (id, hash, delete flag), ``store/p=NNNN/<shard>.parquet`` (id, hash) and
-``diff/p=NNNN.parquet`` (id, action ``encode`` or ``delete``). A rerun rewrites them with the same content.
+``export/p=NNNN/<shard>.parquet`` (id, hash, delete flag), ``store/p=NNNN/<shard>.parquet`` (id, hash, and the
+row facts ``origin`` and ``run`` when the store has them), ``diff/p=NNNN.parquet`` (id, action ``encode`` or
+``delete``) and ``translate/p=NNNN.parquet`` (id). A rerun rewrites them with the same content.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from pipeline.config import SourceConfig
 from pipeline.io.shard import Shard
 from pipeline.io.sink import OutputDir
 from pipeline.io.sources import read_shard
-from pipeline.io.stores import CONTENT_HASH_COLUMN, StoreRef, content_hashes
+from pipeline.io.store_sink import StoreOutput
+from pipeline.io.stores import CONTENT_HASH_COLUMN, IndexSpec, StoreRef, content_hashes
 from pipeline.sync.diff import diff, partition_of
+from pipeline.sync.sample import lowest
 
 ENCODE, DELETE = "encode", "delete"
 
@@ -39,15 +43,33 @@ def hash_export_shard(source: SourceConfig, shard: Shard, partitions: int, run: 
     return {"rows": rows.num_rows}
 
 
-def hash_store_shard(store: StoreRef, shard: Shard, partitions: int, run: str) -> dict[str, int]:
-    """File one store shard's ``(id, content_hash)`` rows by id partition."""
-    table = read_shard(shard, store.format, ["id", CONTENT_HASH_COLUMN], dict(store.storage_options), store)
+def hash_store_shard(store: StoreRef, shard: Shard, partitions: int, run: str, facts: tuple[str, ...],
+                     run_name: str) -> dict[str, int]:
+    """File one store shard's ``(id, content_hash, *facts)`` rows by id partition.
+
+    Args:
+        facts: the row facts the store has, of ``origin`` and ``run``.
+        run_name: this run; rows it wrote (``run`` equal to it) are counted as ``landed``: a run whose changes
+            are already in the store was published, even if its record of that was lost.
+    """
+    table = read_shard(shard, store.format, ["id", CONTENT_HASH_COLUMN, *facts], dict(store.storage_options), store)
     _file_by_partition(table, partitions, OutputDir(run), "store", shard.name)
-    return {"rows": table.num_rows}
+    landed = pc.sum(pc.equal(table.column("run"), run_name)).as_py() if "run" in facts else 0
+    return {"rows": table.num_rows, "landed": landed or 0}
 
 
-def diff_partition(partition: int, run: str, full: bool) -> dict[str, int]:
-    """Diff one partition of tonight's export against the store's; write the ids to encode and to delete."""
+def diff_partition(partition: int, run: str, full: bool, offer: int = 0,
+                   offer_origin: str | None = None) -> dict[str, object]:
+    """Diff one partition of tonight's export against the store's; write the ids to encode and to delete.
+
+    Args:
+        offer: how many unchanged rows to offer for a pick (:mod:`pipeline.sync.sample`): a model upgrade's
+            anchors, or a backfill's translated rows.
+        offer_origin: offer only rows of this ``origin`` (``native`` anchors, ``translated`` rows to backfill).
+
+    Returns:
+        The diff's counts, and ``offer``: the partition's ``(rank, id)`` candidates.
+    """
     folder = OutputDir(run)
     name = f"p={partition:04d}"
     export, store = folder.read_tables(f"export/{name}"), folder.read_tables(f"store/{name}")
@@ -60,7 +82,44 @@ def diff_partition(partition: int, run: str, full: bool) -> dict[str, int]:
     actions = pa.table({"id": pa.concat_arrays([to_encode, found.deleted]),
                         "action": [ENCODE] * len(to_encode) + [DELETE] * len(found.deleted)})
     folder.write_table(f"diff/{name}.parquet", actions)
-    return found.counts()
+    kept = store.filter(pc.is_in(store.column("id"), value_set=found.unchanged))
+    origin = kept.column("origin") if "origin" in kept.column_names else pa.nulls(kept.num_rows, pa.string())
+    offered = kept.column("id") if offer_origin is None else kept.filter(
+        pc.fill_null(pc.equal(origin, offer_origin), offer_origin == "native")).column("id")
+    return {**found.counts(), "offer": lowest(offered, offer)}
+
+
+def list_translations(partition: int, run: str, encoded: str) -> dict[str, int]:
+    """List the store rows of one partition a model upgrade translates: every row the night keeps (not deleted)
+    that has no native vector from tonight's encode (``encoded``, its ids). A changed row whose new content was
+    quarantined keeps its old vector this way, translated, rather than vanish."""
+    folder = OutputDir(run)
+    name = f"p={partition:04d}"
+    store, actions = folder.read_tables(f"store/{name}", ["id"]), folder.read_table(f"diff/{name}.parquet")
+    if store is None:
+        return {"rows": 0}
+    id_type = store.schema.field("id").type
+    native = OutputDir(encoded).read_tables("", ["id"])
+    gone = [] if actions is None else [pc.filter(actions.column("id"), pc.equal(actions.column("action"), DELETE))]
+    gone += [] if native is None else [native.column("id").cast(id_type)]
+    value_set = pa.chunked_array([chunk for ids in gone for chunk in ids.chunks], id_type).combine_chunks()
+    ids = store.filter(pc.invert(pc.is_in(store.column("id"), value_set=value_set)))
+    folder.write_table(f"translate/{name}.parquet", ids)
+    return {"rows": ids.num_rows}
+
+
+def stage_native_part(encoded: str, part: str, records: str, store: StoreRef, staging: str,
+                      index: IndexSpec | None) -> dict[str, int]:
+    """Stage one part of tonight's natively encoded rows in the store, next to the translated ones, under the
+    upgrade's staging id; recorded in ``records`` as ``part-native-<n>``, so both publish together."""
+    import pyarrow.parquet as pq
+
+    rows = OutputDir(encoded)
+    with rows.fs.open(rows.part_path(part), "rb") as f:
+        table = pq.read_table(f)
+    name = f"part-native-{part.removeprefix('part-')}"
+    StoreOutput(records, None, store, staging, index).write_part(name, table, None, {"rows_out": table.num_rows})
+    return {"rows": table.num_rows}
 
 
 def _empty(id_type: pa.DataType, *flags: str) -> pa.Table:

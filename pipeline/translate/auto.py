@@ -97,6 +97,27 @@ def choose(rows: list[dict[str, Any]], metric: str) -> int:
     return min(near, key=lambda i: (rows[i]["isometry_rank"], -rows[i][metric], i))
 
 
+def cross_validated_quality(method: str, options: Mapping[str, Any], report: Mapping[str, Any], source: np.ndarray,
+                            target: np.ndarray, folds: int = 5, seed: int = 0) -> dict[str, Any]:
+    """How well a fitted translator generalises: every metric of :func:`fold_metrics`, mean and standard error.
+
+    Under ``auto`` it is the chosen candidate's row of the CV table in ``report``; for a fixed method, a fresh
+    ``folds``-fold cross-validation of that method and options on the same anchors.
+
+    Args:
+        method, options, report: the fitted translator's (``FittedTranslator`` fields).
+        source, target: (k, d_s) and (k, d_t) the anchors it was fitted on, rows paired.
+    """
+    auto = report.get("auto")
+    if auto:
+        row = next(r for r in auto["cv"] if r["method"] == method and r["options"] == dict(options))
+        return {**row, "folds": auto["folds"]}
+    parsed = parse_options(ESTIMATORS[method].options, dict(options), method)
+    source, target = np.asarray(source, np.float64), np.asarray(target, np.float64)
+    return {**cross_validate(source, target, [(method, parsed)], fold_indices(len(source), folds, seed), seed)[0],
+            "folds": folds}
+
+
 def describe(auto_report: Mapping[str, Any], shown: int = 3) -> str:
     """One line on how ``auto`` chose: the objective, its metric, and the best candidates' CV scores."""
     metric = auto_report["metric"]

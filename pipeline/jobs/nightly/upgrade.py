@@ -1,0 +1,140 @@
+"""A model upgrade in one night: the store, made by another model, is translated into the encoder's space and
+published whole, as one version, next to tonight's natively encoded rows.
+
+1. The anchors: unchanged native store rows the scan picked, spread over the corpus, were encoded with tonight's
+   new and changed rows (``encoded``); their stored vectors are read by id. The translator is fitted from the
+   pairs, and its cross-validated quality is reported.
+2. Tasks list, per id partition, the store rows to translate: every row the night keeps that got no native
+   vector tonight (``translate/``).
+3. A translate job reads those rows from the store and stages them, translated, with ``origin`` ``translated``,
+   its publish held back (``<run>/translated``).
+4. Tasks stage tonight's native rows under the same staging id (``<run>/native``).
+5. Both are published together: the table in the new space, index built first, in one version. The previous
+   version stays readable by time travel (LanceDB, Delta).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.config import EncoderConfig, OutputConfig, SourceConfig, SyncConfig
+from pipeline.engine.driver import PlannedOutput, run_shard_job, staging_run
+from pipeline.engine.sync_stages import list_translations, stage_native_part
+from pipeline.io.sink import OutputDir
+from pipeline.io.store_sink import StoreOutput, publish_staged
+from pipeline.io.stores import StoreRef, VectorStore
+from pipeline.io.tables import vectors_of
+from pipeline.jobs.nightly.changes import ENCODED_DIR
+from pipeline.jobs.nightly.summary import describe_translator
+from pipeline.provenance import fingerprint
+from pipeline.translate import FittedTranslator, fit_translator
+from pipeline.translate.auto import cross_validated_quality
+from pipeline.version import __version__
+
+TRANSLATED_DIR, NATIVE_DIR = "translated", "native"
+
+
+@dataclasses.dataclass(frozen=True)
+class Upgrade:
+    """What the upgrade published: the version, how many rows it translated, and its translator's report."""
+
+    published: Mapping[str, Any]
+    translated: int
+    translator: Mapping[str, Any]
+
+
+def upgrade_store(config: SyncConfig, store: VectorStore, records: OutputDir, facts: Mapping[str, str],
+                  stored_space: str, anchors: list[Any], native: pa.Table | None,
+                  seconds: dict[str, float], say: Callable[[str], None]) -> Upgrade:
+    """Translate ``store`` (vectors of ``stored_space``) into ``facts["space"]`` and publish it with ``native``."""
+    from pipeline.engine.ray_pool import map_tasks
+
+    started = time.perf_counter()
+    translator, report = fit_on_anchors(config, store, anchors, native)
+    say(f"{store.ref.describe()}: {stored_space} -> {facts['space']}: {describe_translator(report)}")
+    seconds["fit"] = time.perf_counter() - started
+    map_tasks(list_translations, [{"partition": p, "run": records.url, "encoded": f"{records.url}/{ENCODED_DIR}"}
+                                  for p in range(config.partitions)], config.execution)
+    planned = translation_output(config, store.ref, records, facts, stored_space, translator)
+    result = run_shard_job(store_source(store.ref), EncoderConfig("precomputed", {"dim": translator.source_dim}),
+                           config.execution, [planned], keep_ids=f"{records.url}/translate")
+    seconds["translate"] = time.perf_counter() - started - seconds["fit"]
+    staging = staging_run(planned.provenance)
+    translated = StoreOutput(planned.records, None, store.ref, staging, config.store.index)
+    natives = stage_natives(config, store.ref, records, staging)
+    staged = {**translated.staged(translated.finished_shards()), **natives.staged(natives.finished_shards())}
+    published = publish_staged(store.ref, staging, config.store.index, staged, planned.provenance)
+    seconds["publish"] = time.perf_counter() - started - seconds["fit"] - seconds["translate"]
+    rows = (translated.read_manifest() or {}).get("totals", {}).get("rows_out", result.rows_out)
+    return Upgrade(published, rows, report)
+
+
+def fit_on_anchors(config: SyncConfig, store: VectorStore, anchors: list[Any],
+                   native: pa.Table | None) -> tuple[FittedTranslator, dict[str, Any]]:
+    """Fit the translator from the anchors' stored (old) and tonight's (new) vectors, paired on id.
+
+    Raises:
+        ValueError: too few anchors got a vector on both sides to fit and cross-validate a translator.
+    """
+    upgrade = config.upgrade
+    new = None if native is None else native.filter(pc.is_in(native.column("id"), value_set=pa.array(
+        anchors, native.schema.field("id").type)))
+    old = store.read(columns=["id", "embedding"], ids=anchors)
+    if new is None or min(new.num_rows, old.num_rows) < 10:
+        raise ValueError(f"{store.ref.describe()}: only {0 if new is None else new.num_rows} of "
+                         f"{upgrade.anchors} anchors were encoded by the new model; a model upgrade needs at least "
+                         "10 unchanged rows that both models embed (is the store nearly empty?)")
+    new, old = new.sort_by("id"), old.filter(pc.is_in(old.column("id"), value_set=new.column("id").combine_chunks()))
+    new = new.filter(pc.is_in(new.column("id"), value_set=old.column("id").combine_chunks()))
+    source, target = vectors_of(old.sort_by("id").column("embedding")), vectors_of(new.column("embedding"))
+    method, options = upgrade.translator.method, dict(upgrade.translator.options)
+    translator = fit_translator(source, target, method, **options)
+    quality = cross_validated_quality(translator.method, translator.options, translator.report, source, target)
+    report = {"method": translator.method, "options": dict(translator.options), "anchors": len(source),
+              "quality": {key: value for key, value in quality.items() if isinstance(value, float | int)}}
+    return translator, report
+
+
+def translation_output(config: SyncConfig, ref: StoreRef, records: OutputDir, facts: Mapping[str, str],
+                       stored_space: str, translator: FittedTranslator) -> PlannedOutput:
+    """The translate job's output: staged into the store, its publish held back, its records in the run."""
+    listed = hashlib.sha256(b"".join(records.fs.cat_file(path) for path in sorted(
+        records.fs.glob(f"{records.root}/translate/*.parquet")))).hexdigest()
+    job = fingerprint({"run": facts["run"], "translate": listed, "translator": translator.anchors_fingerprint,
+                       "method": translator.method, "options": dict(translator.options)})
+    provenance = {"space": facts["space"], "source_space": stored_space, "method": translator.method,
+                  "translator_options": dict(translator.options), "upgraded_by": facts["run"],
+                  "job_fingerprint": job, "package_version": __version__}
+    output = OutputConfig(ref.path, ref.format, ref.table or None, ref.dsn or None, config.store.index,
+                          storage_options=ref.storage_options, overwrite=True)
+    return PlannedOutput(output, {"run": facts["run"]}, provenance, translator,
+                         row_facts={**facts, "origin": "translated"}, records=f"{records.url}/{TRANSLATED_DIR}",
+                         publish=False)
+
+
+def store_source(ref: StoreRef) -> SourceConfig:
+    """The store as a job's source: its vectors, and the content hashes they were made from."""
+    return SourceConfig(ref.path, ref.format, ref.table or None, ref.dsn or None, vector_column="embedding",
+                        content_hash_column="content_hash", storage_options=ref.storage_options)
+
+
+def stage_natives(config: SyncConfig, ref: StoreRef, records: OutputDir, staging: str) -> StoreOutput:
+    """Stage every part of tonight's native rows beside the translated ones (parts staged before are kept)."""
+    from pipeline.engine.ray_pool import map_tasks
+
+    natives = StoreOutput(f"{records.url}/{NATIVE_DIR}", None, ref, staging, config.store.index)
+    encoded = OutputDir(f"{records.url}/{ENCODED_DIR}")
+    done = {name.removeprefix("part-native-") for name in natives.finished_shards()}
+    parts = sorted(name for name in encoded.finished_shards() if encoded.fs.exists(encoded.part_path(name)))
+    map_tasks(stage_native_part, [{"encoded": encoded.url, "part": part, "records": natives.url, "store": ref,
+                                   "staging": staging, "index": config.store.index}
+                                  for part in parts if part.removeprefix("part-") not in done], config.execution)
+    return natives
+

@@ -16,20 +16,21 @@ TINY_WORDS = "the a cat dog sat on mat and ran far away quick brown fox jumps ov
 TINY_SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def build_tiny_bert(path: Path, seed: int = 0) -> Path:
-    """Save a 2-layer, 32-wide BERT with its own word-level vocabulary into ``path``."""
+def build_tiny_bert(path: Path, seed: int = 0, width: int = 32, words: list[str] | None = None) -> Path:
+    """Save a 2-layer, ``width``-wide BERT with its own word-level vocabulary (``words``, by default a handful)
+    into ``path``."""
     import torch
     from transformers import BertConfig, BertModel, BertTokenizer
 
-    vocab = TINY_SPECIAL + TINY_WORDS
+    vocab = TINY_SPECIAL + (TINY_WORDS if words is None else words)
     # transformers 5 builds BertTokenizer from `vocab=`; a `vocab_file=` keyword is silently ignored and would
     # map every word to [UNK].
     tokenizer = BertTokenizer(vocab={word: i for i, word in enumerate(vocab)}, model_max_length=64)
-    assert tokenizer.unk_token_id not in tokenizer("the cat")["input_ids"]
+    assert tokenizer.unk_token_id not in tokenizer(" ".join(vocab[-3:]))["input_ids"]
     tokenizer.save_pretrained(path)
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=width, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=2 * width, max_position_embeddings=64)
     BertModel(config).save_pretrained(path)
     return path
 

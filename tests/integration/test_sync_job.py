@@ -247,6 +247,12 @@ def test_seven_nights_on_bbc_news_in_each_store(local_ray, tmp_path, bbc, models
     assert sixth["share_translated"] == pytest.approx((len(fifth) - 97) / len(fifth))
     table = nights.check(fifth, "new")
     assert table.column("origin").to_pylist().count("translated") == len(fifth) - 97
+    # Its publish landed but its record is lost: the rerun finds its rows in the store and backfills no more.
+    (nights.records(tmp_path / "night6", "new") / "_manifest.json").unlink()
+    published_version = version(ref)
+    assert nights.run(tmp_path / "night6", "new", upgrade + "backfill: {rows_per_run: 50}\n")["already_done"]
+    assert version(ref) == published_version
+    assert nights.check(fifth, "new").column("origin").to_pylist().count("translated") == len(fifth) - 97
 
     # Night 7: a changes export: one new row, one edit, one delete.
     changes = {spare[13]: bbc[spare[13]], ids[60]: fifth[ids[60]] + " Again.", ids[70]: fifth[ids[70]]}

@@ -202,3 +202,16 @@ def test_reduced_precision_is_a_valid_config_on_a_driver_without_a_gpu():
                                              "encoder.kind=torch_image", "encoder.architecture=mobilenet_v2",
                                              "encoder.weights=w.pth", "encoder.precision=bf16"])
     assert config.encoder.options["precision"] == "bf16"
+
+
+def test_a_sync_config_reports_every_problem_of_its_upgrade_and_backfill_blocks(tmp_path):
+    path = tmp_path / "sync.yaml"
+    path.write_text("source: {path: dumps/, text_column: text}\nencoder: {kind: hf_text, model: m}\n"
+                    "store: {format: delta, path: stores/docs}\nupgrade: {anchors: 5, translator: {method: nope}}\n"
+                    "backfill: {rows_per_run: -1}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(SyncConfig, path)
+    problems = "\n".join(raised.value.problems)
+    assert "upgrade.anchors: must be >= 10" in problems
+    assert "upgrade.translator" in problems and "nope" in problems
+    assert "backfill.rows_per_run: must be >= 0" in problems

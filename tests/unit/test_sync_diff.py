@@ -44,3 +44,29 @@ def test_partitions_are_stable_and_cover_every_id():
     assert parts.min() == 0 and parts.max() == 7 and np.bincount(parts).min() > 1000  # spread, not skewed
     np.testing.assert_array_equal(parts, partition_of(ids, 8))
     assert partition_of(pa.array(["doc-0"]), 8)[0] == 7  # zlib.crc32(b"doc-0") % 8, not a per-process salted hash
+
+
+@settings(max_examples=100, deadline=None)
+@given(ids=st.lists(st.integers(0, 10**9), unique=True, max_size=200), k=st.integers(0, 50),
+       partitions=st.integers(1, 8))
+def test_picking_by_partition_offers_equals_picking_from_everything(ids, k, partitions):
+    """Each partition offers its k lowest ranks; the k lowest of the offers are the k lowest of all ids."""
+    import hashlib
+
+    from pipeline.sync.sample import lowest, pick
+
+    column = pa.array(ids, pa.int64())
+    parts = partition_of(column, partitions)
+    offers = [lowest(pa.array([i for i, p in zip(ids, parts, strict=True) if p == part], pa.int64()), k)
+              for part in range(partitions)]
+    reference = sorted(ids, key=lambda i: hashlib.blake2b(str(i).encode(), digest_size=8).digest())[:k]
+    assert pick(offers, k) == reference
+
+
+def test_picked_rows_spread_over_the_corpus_not_its_first_ids():
+    from pipeline.sync.sample import lowest
+
+    picked = [value for _, value in lowest(pa.array(range(10_000), pa.int64()), 500)]
+    assert picked == [value for _, value in lowest(pa.array(range(10_000), pa.int64()), 500)]  # stable
+    counts = np.bincount(np.array(picked) // 1000, minlength=10)  # ten slices of the id range
+    assert counts.min() >= 25  # about 50 each; a "first rows" pick would put all 500 in the first slice

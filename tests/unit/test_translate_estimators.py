@@ -291,3 +291,25 @@ def test_cluster_centres_are_seeded_and_find_separated_groups():
     np.testing.assert_array_equal(centres, S.cluster_centres(blobs, 4, seed=0))
     assigned = S.nearest(blobs, centres)
     assert all(len(set(assigned[i * 25:(i + 1) * 25])) == 1 for i in range(4)) and len(set(assigned)) == 4
+
+
+def test_cross_validated_quality_of_a_fixed_method_and_of_auto():
+    """The quality a nightly upgrade reports: auto's own CV row for its winner, or a fresh CV of a fixed method
+    that matches running the CV by hand."""
+    from pipeline.translate import fit_translator
+    from pipeline.translate.auto import cross_validate, cross_validated_quality, fold_indices
+    from pipeline.translate.options import ProcrustesOptions
+
+    rng = np.random.default_rng(0)
+    source = rng.normal(size=(120, 16))
+    target = source @ np.linalg.qr(rng.normal(size=(16, 16)))[0] + 0.05 * rng.normal(size=(120, 16))
+    fixed = fit_translator(source, target, "procrustes")
+    quality = cross_validated_quality(fixed.method, fixed.options, fixed.report, source, target)
+    by_hand = cross_validate(source, target, [("procrustes", ProcrustesOptions())], fold_indices(120, 5, 0), 0)[0]
+    assert quality["mrr"] == by_hand["mrr"] and quality["folds"] == 5
+    assert quality["top1"] > 0.9  # a near-rotation: each held-out anchor finds its own target
+    auto = fit_translator(source, target, "auto")
+    chosen = cross_validated_quality(auto.method, auto.options, auto.report, source, target)
+    assert chosen["method"] == auto.method and chosen["options"] == dict(auto.options)
+    best = max((row for row in auto.report["auto"]["cv"] if "mrr" in row), key=lambda row: row["mrr"])
+    assert chosen["mrr"] >= best["mrr"] - best["mrr_se"]  # the one-standard-error rule's winner

@@ -15,8 +15,9 @@ the night is a model upgrade (:mod:`pipeline.jobs.nightly.upgrade`): anchors pic
 translated and published in the new space as one version.
 
 A run killed at any point leaves the last published version; its rerun reuses what it encoded (the parts of
-step 3 resume) and publishes once: the run's manifest records the publish, and a rerun after a publish whose
-record was lost finds its own rows in the store and does nothing more.
+step 3 resume) and publishes once. Whether a run was published is read from the store itself, not from the run's
+records: a run whose rows (``run`` = its name) are in the store does nothing more, so a record lost after a
+publish never makes a second one, and a night rolled back (the store restored to an older version) is redone.
 """
 
 from __future__ import annotations
@@ -71,10 +72,6 @@ def run_sync(config: SyncConfig, say: Callable[[str], None] = print) -> SyncSumm
     space = space_id(config.encoder.kind, config.encoder.options)
     run_name = run_id(config, [shard.key for shard in shards])
     records = OutputDir(f"{config.store.records.rstrip('/')}/{RUNS_DIR}/{run_name}")
-    previous = records.read_manifest()
-    if previous and previous.get("published") is not None:
-        return SyncSummary(run_name, ref.describe(), previous["counts"], previous["published"], {}, True,
-                           previous.get("share_translated"), previous.get("translator", {}))
     stored_space = store.provenance().get("space") if store.exists() else None
     upgrading = stored_space is not None and stored_space != space
     if upgrading and config.upgrade is None:
@@ -128,7 +125,7 @@ def _night(config: SyncConfig, store: VectorStore, shards: list, run_name: str, 
     wanted = config.upgrade.anchors if upgrade_from else config.backfill.rows_per_run
     found = scan(config, ref, store, shards, records, run_name, wanted, "native" if upgrade_from else "translated",
                  seconds)
-    if found.landed:  # published before its record was written: the store already holds this run's rows
+    if found.landed:  # this run's rows are in the store: an earlier attempt (or the same export) published it
         say(f"{ref.describe()}: {found.landed} rows of run {run_name} are already published; nothing more to do")
         return SyncSummary(run_name, ref.describe(), {}, {"found_in_store": True}, seconds, True,
                            translated_share(store))

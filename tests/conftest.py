@@ -1,5 +1,6 @@
-"""Fixtures shared by every test layer: a tiny random-weight BERT that loads in milliseconds, offline, and a
-private PostgreSQL with pgvector for the store tests, started once per session and stopped after it."""
+"""Fixtures shared by every test layer: a tiny random-weight BERT that loads in milliseconds, offline; a real
+local Ray (loopback only); and a private PostgreSQL with pgvector for the store tests. The servers start once per
+session and stop after it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# Imported before ray itself: importing ray_pool pins Ray to loopback, a switch Ray reads when it is imported.
+from pipeline.engine.ray_pool import LOOPBACK
 
 from tests.stores.pg_server import running_postgres
 
@@ -53,6 +57,21 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """A real local Ray for the integration and hostile-input tests: 4 logical CPUs and 2 logical GPUs on any
+    machine, listening on 127.0.0.1 only."""
+    import ray
+
+    # Logical GPUs let the tests prove GPU pinning on a CPU-only machine; more logical CPUs than cores avoid the
+    # 2-core actor-pool deadlock (ENVIRONMENT.md).
+    # address="local": a private Ray even when another one runs on the machine (a `ray start` of another test).
+    ray.init(address="local", num_cpus=4, num_gpus=2, include_dashboard=False, _node_ip_address=LOOPBACK)
+    assert {node["NodeManagerAddress"] for node in ray.nodes()} == {LOOPBACK}
+    yield ray
+    ray.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -232,12 +232,18 @@ def resumable(output: OutputDir, shards: Sequence[Shard]) -> set[str]:
 
     A part counts only if its recorded shard (file, row group, range) is the one its name stands for today: a
     changed chunk budget, or a file that could not be read before and has more row groups now, renames parts.
-    Parts the plan no longer has are removed, so no row is ever in the table twice.
+    Parts the plan no longer has are removed, so no row is ever in the table twice. A part whose files are gone,
+    or hold other row counts than recorded (``OutputDir.broken``), is removed too, and its shard redone.
     """
     planned = {shard.name: shard.key for shard in shards}
     finished = output.finished_shards()
     output.forget_parts(sorted(output.part_names() - set(planned)))
-    return {name for name, counts in finished.items() if planned.get(name) == counts.get("shard")}
+    current = {name: counts for name, counts in finished.items() if planned.get(name) == counts.get("shard")}
+    broken = {name: problem for name, counts in current.items() if (problem := output.broken(name, counts))}
+    for name, problem in broken.items():
+        print(f"{name}: recorded as finished, but {problem}: redoing its shard", file=sys.stderr, flush=True)
+    output.forget_parts(sorted(broken))
+    return set(current) - set(broken)
 
 
 def summarise(outputs: list[str], shards: list[Shard], outcomes: list[ShardResult], seconds: float) -> Summary:

@@ -66,6 +66,25 @@ class OutputDir:
                 finished[posixpath.basename(path).removesuffix(".json")] = json.load(f)
         return finished
 
+    def broken(self, name: str, counts: Mapping[str, Any]) -> str | None:
+        """Why a finished part cannot be trusted: a file it recorded is missing, or holds another number of rows
+        than recorded (read from the Parquet footer only); None when it is whole. A rerun redoes such a shard
+        instead of reporting success over rows that are gone."""
+        for path, recorded in self._recorded_files(name, counts):
+            if not self.fs.exists(path):
+                return f"{posixpath.basename(path)} is missing ({recorded} rows recorded)"
+            with self.fs.open(path, "rb") as f:
+                found = pq.ParquetFile(f).metadata.num_rows
+            if found != recorded:
+                return f"{posixpath.basename(path)} holds {found} rows, not the {recorded} recorded"
+        return None
+
+    def _recorded_files(self, name: str, counts: Mapping[str, Any]) -> list[tuple[str, int]]:
+        """The files a finished part wrote and their row counts: its rows and its quarantine, when not empty."""
+        files = [(self.part_path(name), int(counts.get("rows_out", 0))),
+                 (self.quarantine_path(name), int(counts.get("rows_quarantined", 0)))]
+        return [(path, rows) for path, rows in files if rows]
+
     def write_manifest(self, manifest: Mapping[str, Any], complete: bool = True) -> None:
         """Write ``_manifest.json`` and then, when ``complete``, ``_SUCCESS``: readers wait for ``_SUCCESS``."""
         self._write_text(posixpath.join(self.root, MANIFEST), json.dumps(manifest, indent=2, sort_keys=True))

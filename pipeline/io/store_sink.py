@@ -40,6 +40,11 @@ class StoreOutput(OutputDir):
         staged = open_store(self.store).stage(name, table, self.run) if table is not None else None
         super().write_part(name, None, quarantine, {**counts, "staged": staged})
 
+    def _recorded_files(self, name: str, counts: Mapping[str, Any]) -> list[tuple[str, int]]:
+        """Only the quarantine is a file here: the rows are staged in the store."""
+        rows = int(counts.get("rows_quarantined", 0))
+        return [(self.quarantine_path(name), rows)] if rows else []
+
     def publish(self, shards: Iterable[str], provenance: Mapping[str, Any]) -> dict[str, Any]:
         """Publish exactly ``shards`` (every planned one, all staged) in one atomic step.
 

@@ -1,0 +1,81 @@
+"""A rerun never trusts its bookkeeping over the files: a finished part that is gone or short is redone.
+
+Each case damages a finished ``embed`` output the way storage does (a deleted part, a part rewritten shorter, a
+lost quarantine file), then reruns the same job. The invariant: every input row is again in exactly one place,
+its output table or the quarantine, and the rerun says which shard it redid.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.config import EmbedConfig, load_config
+from pipeline.jobs.embed import run_embed
+
+pytestmark = [pytest.mark.timeout(300)]
+
+FILES, ROWS = 4, 30
+BAD_ROW = "1-7"  # a null text: quarantined, in the shard of file 1
+
+
+def damage_part(out: Path) -> str:
+    (out / "part-00002.parquet").unlink()
+    return "part-00002"
+
+
+def shorten_part(out: Path) -> str:
+    part = out / "part-00003.parquet"
+    pq.write_table(pq.read_table(part).slice(0, 5), part)
+    return "part-00003"
+
+
+def lose_quarantine(out: Path) -> str:
+    (out / "_quarantine" / "part-00001.parquet").unlink()
+    return "part-00001"
+
+
+CASES: dict[str, Callable[[Path], str]] = {
+    "a part file deleted": damage_part,
+    "a part rewritten with fewer rows": shorten_part,
+    "a quarantine file deleted": lose_quarantine,
+}
+
+
+def where_rows_are(out: Path) -> tuple[list[str], list[str]]:
+    """Every id in the output table, and every id in the quarantine (with a reason)."""
+    table = pa.concat_tables(pq.read_table(p) for p in sorted(out.glob("part-*.parquet")))
+    quarantine = pa.concat_tables(pq.read_table(p) for p in sorted(out.glob("_quarantine/*.parquet")))
+    assert all(quarantine.column("reason").to_pylist())
+    return table.column("id").to_pylist(), quarantine.column("id").to_pylist()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_rerun_redoes_the_shard_whose_part_is_gone_or_short(local_ray, tmp_path, tiny_bert_dir, case, capfd):
+    source, out = tmp_path / "src", tmp_path / "out"
+    source.mkdir()
+    for i in range(FILES):
+        rows = [{"id": f"{i}-{j}", "text": None if f"{i}-{j}" == BAD_ROW else "the cat sat"} for j in range(ROWS)]
+        (source / f"{i}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    config = load_config(EmbedConfig, None, [
+        f"source.path={source}", "source.format=jsonl", "source.text_column=text", "encoder.kind=hf_text",
+        f"encoder.model={tiny_bert_dir}", f"output.path={out}", "source.files_per_shard=1"])
+    run_embed(config)
+    before = where_rows_are(out)
+    assert sorted(before[0] + before[1]) == sorted(f"{i}-{j}" for i in range(FILES) for j in range(ROWS))
+
+    damaged = CASES[case](out)
+    (out / "_SUCCESS").unlink()
+    capfd.readouterr()
+    summary = run_embed(config)
+    assert summary.shards_skipped == FILES - 1  # only the damaged shard was redone
+    assert f"{damaged}: recorded as finished, but" in capfd.readouterr().err
+    table_ids, quarantined = where_rows_are(out)
+    assert sorted(table_ids) == sorted(before[0]) and len(set(table_ids)) == len(table_ids)
+    assert quarantined == [BAD_ROW]
+    assert (out / "_SUCCESS").exists()

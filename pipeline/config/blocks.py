@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from pipeline.config.paths import package_path_problems
 from pipeline.io.sources import CHUNK_BYTES, CHUNK_ROWS
 from pipeline.io.stores.base import INDEX_KINDS, STORE_FORMATS, IndexSpec, StoreRef
 from pipeline.strict import build_tagged
@@ -99,6 +100,11 @@ class SourceConfig:
         return StoreRef(self.format, self.path, self.table or "", self.dsn or "", self.storage_options,
                         self.id_column, self.content_column or "embedding")
 
+    @property
+    def place(self) -> tuple[str, StoreRef | None]:
+        """Where it reads: its path, and its store table when it names one (``pipeline.config.paths``)."""
+        return self.path, self.store
+
     def problems(self) -> list[str]:
         named = [c for c in ("text_column", "image_column", "vector_column") if getattr(self, c)]
         named_problems = store_problems(self.format, self.path, self.table, self.dsn)
@@ -108,6 +114,7 @@ class SourceConfig:
         if self.format == "text" and self.text_column not in TEXT_FOLDER_COLUMNS:
             found.append(f"text_column: a text folder has the columns {list(TEXT_FOLDER_COLUMNS)}, "
                          f"got {self.text_column!r}")
+        found += package_path_problems("path", self.path)
         return named_problems + found + ([] if self.files_per_shard >= 1 else ["files_per_shard: must be >= 1"])
 
 
@@ -168,6 +175,11 @@ class OutputConfig:
         if self.format not in STORE_FORMATS:
             return None
         return StoreRef(self.format, self.path, self.table or "", self.dsn or "", self.storage_options)
+
+    @property
+    def place(self) -> tuple[str, StoreRef | None]:
+        """Where it writes: its path (a store's folder, or pgvector's records), and its store table."""
+        return self.path, self.store
 
     @property
     def records(self) -> str:
@@ -267,4 +279,4 @@ class AnchorsConfig:
             return ["target_encoder: only used with set; drop it, or give the anchor set"]
         if self.set is not None and self.set.modality == "vector":
             return ["set: anchor items need a text_column or image_column to embed"]
-        return []
+        return [*package_path_problems("target", self.target), *package_path_problems("source", self.source)]

@@ -13,6 +13,7 @@ from pipeline.config.blocks import (
     SourceConfig,
     TranslatorConfig,
 )
+from pipeline.config.paths import overlap_problems
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +66,7 @@ class EmbedConfig:
     def problems(self) -> list[str]:
         if self.source.modality == "vector":
             return ["source: embed needs a text_column or image_column (vectors need no encoding)"]
-        return []
+        return overlap_problems(self.source.place, {"output": self.output.place})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +130,11 @@ class TranslateConfig:
         if len(set(outputs)) != len(outputs):
             key = "targets" if self.targets else "source_output.path"
             found.append(f"{key}: every output needs its own path; got {outputs}")
-        return found
+        places = {f"targets.{name}.output" if self.targets else "output": target.output.place
+                  for name, target in self.target_list().items()}
+        if self.source_output is not None:
+            places["source_output"] = self.source_output.place
+        return found + overlap_problems(self.source.place, places)
 
     def _shape_problems(self) -> list[str]:
         if self.targets:

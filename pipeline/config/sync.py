@@ -6,6 +6,7 @@ import dataclasses
 from typing import Literal
 
 from pipeline.config.blocks import EncoderConfig, ExecutionConfig, OutputConfig, SourceConfig, TranslatorConfig
+from pipeline.config.paths import overlap_problems
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,4 +80,5 @@ class SyncConfig:
             found.append("source: a nightly run embeds its rows; name a text_column or image_column")
         if self.source.content_hash_column:
             found.append("source.content_hash_column: the run hashes the content itself; drop it")
+        found += overlap_problems(self.source.place, {"store": self.store.place})
         return found + ([] if self.partitions >= 1 else ["partitions: must be >= 1"])

@@ -50,7 +50,10 @@ def resolve_path(path: str) -> str:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ValueError(f"{path}: package {package!r} is not installed (pip install it, or use a file path)")
-    return str(Path(next(iter(spec.submodule_search_locations))) / sub)
+    root = Path(next(iter(spec.submodule_search_locations)))
+    if not (root / sub).resolve().is_relative_to(root.resolve()):  # `..`, or a link that climbs out
+        raise ValueError(f"{path}: leaves package {package!r}; a pkg:// path names a file or folder inside it")
+    return str(root / sub)
 
 
 def plan_shards(

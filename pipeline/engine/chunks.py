@@ -41,6 +41,8 @@ class PreparedChunk:
         info: facts about the processes that did the work (e.g. their peak memory).
         failed: why the chunk could not be read; then nothing else is set.
         hashes: ``(n,)`` content hashes of every row read, when the job writes a store; else None.
+        unreadable: ``{where: why}`` of records the reader could not parse into rows (a line that is not JSON):
+            they have no id, so they go to the quarantine under ``<file>@<byte offset>``.
     """
 
     shard: Shard
@@ -52,6 +54,7 @@ class PreparedChunk:
     info: Mapping[str, Any]
     failed: str | None = None
     hashes: pa.Array | None = None
+    unreadable: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +97,8 @@ def prepared_to_row(chunk: PreparedChunk) -> pa.Table:
     """A :class:`PreparedChunk` as a one-row table: the header, then ids, kept rows and items as IPC streams."""
     kind, items = items_to_table(chunk.items)
     ids = pa.table({"id": chunk.ids} if chunk.hashes is None else {"id": chunk.ids, "hash": chunk.hashes})
-    return _row(_header(chunk.shard, chunk.bad, chunk.seconds, chunk.info, chunk.failed, items=kind),
+    return _row(_header(chunk.shard, chunk.bad, chunk.seconds, chunk.info, chunk.failed, items=kind,
+                        unreadable=dict(chunk.unreadable)),
                 ids=ids, keep=pa.table({"row": pa.array(chunk.keep, pa.int64())}), items=items)
 
 
@@ -112,6 +116,7 @@ def prepared_from_row(batch: pa.Table, index: int = 0) -> PreparedChunk:
         seconds=header["seconds"],
         info=header["info"],
         failed=header["failed"],
+        unreadable=header.get("unreadable", {}),
     )
 
 

@@ -167,6 +167,7 @@ def run_shard_job(
     for result in run_shards(todo, job, execution):
         progress.update(result)
         results.append(result)
+    results = one_id_type(results, directories)
     summary = summarise([describe_output(planned.config) for planned in outputs], shards, results,
                         time.perf_counter() - started)
     for planned, directory in zip(outputs, directories, strict=True):
@@ -244,6 +245,24 @@ def resumable(output: OutputDir, shards: Sequence[Shard]) -> set[str]:
         print(f"{name}: recorded as finished, but {problem}: redoing its shard", file=sys.stderr, flush=True)
     output.forget_parts(sorted(broken))
     return set(current) - set(broken)
+
+
+def one_id_type(results: list[ShardResult], outputs: Sequence[OutputDir]) -> list[ShardResult]:
+    """Keep one id type in the table: the parts whose ids have another type than the first part's (in shard
+    order) are removed, and their shards reported failed with the reason.
+
+    Two files of one source can disagree (``id`` int64 in one, string in another); written as they are, the parts
+    would not read back as one table.
+    """
+    types = {name: counts["id_type"] for name, counts in outputs[0].finished_shards().items() if "id_type" in counts}
+    if len(set(types.values())) <= 1:
+        return results
+    first = min(types)
+    wrong = {name: f"its ids are {kind}, but {types[first]} in {first}: one table holds one id type; cast the "
+                   "ids to one type in the source and rerun" for name, kind in types.items() if kind != types[first]}
+    for output in outputs:
+        output.forget_parts(sorted(wrong))
+    return [dataclasses.replace(r, failed=wrong[r.shard]) if r.shard in wrong else r for r in results]
 
 
 def summarise(outputs: list[str], shards: list[Shard], outcomes: list[ShardResult], seconds: float) -> Summary:

@@ -49,11 +49,14 @@ class ChunkEncoder:
         good_ids, hashes = chunk.ids.take(rows), None if chunk.hashes is None else chunk.hashes.take(rows)
         parts = tuple(_part(good_ids, translated[good], output, hashes)
                       for output, translated in zip(self.job.outputs, results, strict=True))
-        counts = {"rows_in": len(chunk.ids), "rows_out": len(good), "rows_quarantined": len(bad)}
+        unreadable = len(chunk.unreadable)
+        counts = {"rows_in": len(chunk.ids) + unreadable, "rows_out": len(good),
+                  "rows_quarantined": len(bad) + unreadable}
         stage = "vectors" if self.job.source.modality == "vector" else "encode"
         seconds = {**chunk.seconds, stage: encoded - started, "translate": time.perf_counter() - encoded}
         release_memory()
-        return EncodedChunk(chunk.shard, parts, quarantine_table(bad, chunk.ids, chunk.shard.location), counts,
+        set_aside = quarantine_table(bad, chunk.ids, chunk.shard.location, chunk.unreadable)
+        return EncodedChunk(chunk.shard, parts, set_aside, counts,
                             seconds, {**chunk.info, **process_info()})
 
     def _vectors(self, items: Any) -> np.ndarray:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -26,6 +27,7 @@ from pipeline.encoders import Tokenizer, build_tokenizer, resolve_model_options
 from pipeline.engine import quarantine
 from pipeline.engine.chunks import PreparedChunk, failed_chunk
 from pipeline.engine.process import process_info, release_memory
+from pipeline.io.ranges import unreadable_records
 from pipeline.io.retry import with_retries
 from pipeline.io.sink import OutputDir
 from pipeline.io.sources import Shard, read_shard
@@ -64,6 +66,14 @@ class ChunkPreparer:
             # (a transient storage error was retried first)
             return failed_chunk(shard, f"{shard.location}: {type(e).__name__}: {e}", self._info())
         read = time.perf_counter()
+        unreadable = unreadable_records(table)
+        missing = [column for column in columns if column not in table.column_names]
+        if source.id_column in missing or source.content_hash_column in missing:  # rows without ids: unreadable
+            return failed_chunk(shard, f"{shard.location}: no {missing[0]!r} column (it has {table.column_names})",
+                                self._info())
+        if missing:  # no content column in this file: every row is set aside, with that reason
+            return self._without_content(shard, table.column(source.id_column).combine_chunks(), read - started,
+                                         unreadable)
         if self.keep_ids is not None:  # rows the run does not redo are not this job's rows at all
             table = table.filter(pc.is_in(table.column(source.id_column), value_set=_kept_ids(self.keep_ids)))
         ids = table.column(source.id_column).combine_chunks()
@@ -78,7 +88,19 @@ class ChunkPreparer:
         if tokenizer is not None and len(keep):
             items = tokenizer.tokenize(items)
         seconds = {"read": read - started, "prepare": time.perf_counter() - read}
-        return PreparedChunk(shard, ids, keep, items, bad, seconds, self._info(), hashes=hashes)
+        return PreparedChunk(shard, ids, keep, items, bad, seconds, self._info(), hashes=hashes,
+                             unreadable=unreadable)
+
+    def _without_content(self, shard: Shard, ids: pa.Array, read_seconds: float,
+                         unreadable: dict[str, str]) -> PreparedChunk:
+        """A shard whose file lacks the content column: all its rows go to the quarantine, saying so."""
+        if self.keep_ids is not None:
+            ids = pc.filter(ids, pc.is_in(ids, value_set=_kept_ids(self.keep_ids)))
+        reason = f"no {self.source.content_column!r} column in {shard.files[0] if shard.files else shard.location}"
+        bad = {**{row: reason for row in range(len(ids))}, **quarantine.id_problems(ids)}
+        hashes = pa.nulls(len(ids), pa.string()) if self.with_hashes else None
+        return PreparedChunk(shard, ids, np.arange(0), [], bad, {"read": read_seconds, "prepare": 0.0}, self._info(),
+                             hashes=hashes, unreadable=unreadable)
 
     def _hashes(self, table: pa.Table) -> pa.Array | None:
         """The rows' content hashes, when the job writes a store: the source's own, or digests of the content."""

@@ -47,13 +47,31 @@ def prepare_content(column: pa.ChunkedArray, modality: str, dim: int | None) -> 
         float32 matrix (zeros in bad rows, never used); ``bad`` is ``{row: reason}``.
     """
     if modality == "text":
-        texts = column.to_pylist()
-        return texts, invalid_text_rows(texts)
+        texts, undecodable = decoded_texts(column)
+        return texts, {**invalid_text_rows(texts), **undecodable}
     if modality == "image":
         from pipeline.encoders.images import decode_images  # PIL, only for image sources
 
         return decode_images(column.to_pylist())
     return stored_vectors(column, dim)
+
+
+def decoded_texts(column: pa.ChunkedArray) -> tuple[list[Any], Reasons]:
+    """A text column as Python strings. A JSON reader passes invalid UTF-8 through into a string column; such a
+    value becomes None, set aside with the offending byte, instead of failing its whole shard."""
+    try:
+        return column.to_pylist(), {}
+    except UnicodeDecodeError:
+        raw = column.cast(pa.large_binary()).to_pylist()
+    texts: list[Any] = []
+    bad: Reasons = {}
+    for row, value in enumerate(raw):
+        try:
+            texts.append(None if value is None else value.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            texts.append(None)
+            bad[row] = f"text is not valid UTF-8 (byte 0x{value[e.start]:02x} at offset {e.start})"
+    return texts, bad
 
 
 def stored_vectors(column: pa.ChunkedArray, dim: int | None) -> tuple[np.ndarray, Reasons]:

@@ -25,7 +25,8 @@ def write_chunk(chunk: EncodedChunk, outputs: Sequence[OutputDir]) -> ShardResul
         return ShardResult(name, 0, 0, 0, seconds=dict(chunk.seconds), worker=dict(chunk.info), failed=chunk.failed)
     started = time.perf_counter()
     for directory, part in zip(outputs, chunk.parts, strict=True):
-        counts = {**chunk.counts, "shard": chunk.shard.key}
+        # The id type is recorded so the driver can keep one id type in the whole table.
+        counts = {**chunk.counts, "shard": chunk.shard.key, "id_type": str(part.schema.field("id").type)}
         with_retries(lambda d=directory, p=part, c=counts: d.write_part(name, p, chunk.quarantine, c))
     seconds = {**chunk.seconds, "write": time.perf_counter() - started}
     release_memory()

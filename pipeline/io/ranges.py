@@ -15,6 +15,7 @@ header line for a CSV range that does not start the file).
 from __future__ import annotations
 
 import io
+import json
 from typing import BinaryIO
 
 import numpy as np
@@ -25,6 +26,7 @@ import pyarrow.parquet as pq
 
 SCAN_BLOCK = 8 << 20  # bytes read at a time when looking for record boundaries
 QUOTE, NEWLINE = ord('"'), ord("\n")
+UNREADABLE_KEY = "irp.unreadable"  # schema metadata: records a reader could not parse, {where: why}
 
 
 def line_ranges(f: BinaryIO, size: int, chunk_bytes: int, quoted: bool) -> list[tuple[int, int]]:
@@ -105,8 +107,12 @@ def csv_header_end(f: BinaryIO, size: int) -> int:
     return size
 
 
-def read_line_range(f: BinaryIO, fmt: str, byte_range: tuple[int, int] | None) -> pa.Table:
-    """Parse one range of a JSONL or CSV file (the whole file when ``byte_range`` is None)."""
+def read_line_range(f: BinaryIO, fmt: str, byte_range: tuple[int, int] | None, name: str = "") -> pa.Table:
+    """Parse one range of a JSONL or CSV file (the whole file when ``byte_range`` is None).
+
+    Args:
+        name: the file's name, for the lines that cannot be read (see :func:`read_json_lines`).
+    """
     if byte_range is None:
         data = f.read()
     else:
@@ -121,9 +127,39 @@ def read_line_range(f: BinaryIO, fmt: str, byte_range: tuple[int, int] | None) -
         data = header + f.read(end - start)
     buffer = io.BytesIO(data)
     if fmt == "jsonl":
-        return pa_json.read_json(buffer)
+        try:
+            return pa_json.read_json(buffer)
+        except pa.ArrowInvalid:  # a line that is not JSON: read line by line, and name the lines that fail
+            return read_json_lines(data, 0 if byte_range is None else byte_range[0], name)
     # A quoted field may hold a newline (RFC 4180); pyarrow refuses one unless told to expect it.
     return pa_csv.read_csv(buffer, parse_options=pa_csv.ParseOptions(newlines_in_values=True))
+
+
+def read_json_lines(data: bytes, start: int, name: str) -> pa.Table:
+    """The JSON lines of ``data`` that parse, as a table; the others are named ``<name>@<byte offset>`` with the
+    parser's complaint in the schema metadata under :data:`UNREADABLE_KEY`, for the quarantine.
+
+    Args:
+        data: whole lines of a JSONL file; start: their offset in the file.
+    """
+    rows, unreadable, offset = [], {}, start
+    for line in data.split(b"\n"):
+        if line.strip():
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise ValueError(f"a JSON {type(row).__name__}, not an object")
+                rows.append(row)
+            except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                unreadable[f"{name}@{offset}"] = f"line is not a JSON object: {e}"
+        offset += len(line) + 1
+    table = pa.Table.from_pylist(rows)
+    return table.replace_schema_metadata({UNREADABLE_KEY: json.dumps(unreadable)})
+
+
+def unreadable_records(table: pa.Table) -> dict[str, str]:
+    """``{where: why}`` of the records :func:`read_json_lines` could not read."""
+    return json.loads((table.schema.metadata or {}).get(UNREADABLE_KEY.encode(), b"{}"))
 
 
 def row_ranges(num_rows: int, chunk_rows: int) -> list[tuple[int, int] | None]:

@@ -157,14 +157,17 @@ class OutputDir:
         return posixpath.join(posixpath.dirname(path), f".tmp-{uuid.uuid4().hex}-{posixpath.basename(path)}")
 
 
-def quarantine_table(rows: Mapping[int, str], ids: pa.Array, source: str) -> pa.Table:
-    """Rejected rows of a shard: their ids (as text), the reason, and where they came from."""
+def quarantine_table(rows: Mapping[int, str], ids: pa.Array, source: str,
+                     unreadable: Mapping[str, str] | None = None) -> pa.Table:
+    """Rejected rows of a shard: their ids (as text), the reason, and where they came from; then the records that
+    could not be read into rows at all, under ``<file>@<byte offset>`` in place of an id."""
     index = sorted(rows)
+    unreadable = unreadable or {}
     return pa.table(
         {
-            "id": [None if ids[i].as_py() is None else str(ids[i].as_py()) for i in index],
-            "reason": [rows[i] for i in index],
-            "source": [source] * len(index),
+            "id": [None if ids[i].as_py() is None else str(ids[i].as_py()) for i in index] + list(unreadable),
+            "reason": [rows[i] for i in index] + list(unreadable.values()),
+            "source": [source] * (len(index) + len(unreadable)),
         },
         schema=QUARANTINE_SCHEMA,
     )

@@ -149,7 +149,8 @@ def read_shard(
     Text folders give columns ``id`` (path relative to the folder), ``text`` (the whole file), ``title`` (its
     first non-blank line) and ``body`` (the rest, stripped): news articles and Markdown notes open with a title,
     and a retrieval set wants titles as queries and bodies as documents. Image folders give ``id`` and ``image``
-    (the encoded bytes). Other formats give their own columns (``columns`` selects some).
+    (the encoded bytes). Other formats give their own columns: ``columns`` selects some, and one a file lacks is
+    left out, for the caller to set the file's rows aside with that reason.
     """
     options = storage_options or {}
     if fmt in ("lancedb", "pgvector"):
@@ -158,11 +159,13 @@ def read_shard(
         return read_store_shard(store, shard, columns)
     if fmt in ("parquet", "delta"):  # a Delta shard is a row group of one of the table's Parquet files
         with fsspec.open(shard.files[0], "rb", **options) as f:
-            return without_views(read_row_range(pq.ParquetFile(f), shard.row_group, shard.rows, columns))
+            parquet = pq.ParquetFile(f)
+            present = None if columns is None else [c for c in columns if c in parquet.schema_arrow.names]
+            return without_views(read_row_range(parquet, shard.row_group, shard.rows, present))
     if fmt in ("jsonl", "csv"):
         with fsspec.open(shard.files[0], "rb", **options) as f:
-            table = read_line_range(f, fmt, shard.byte_range)
-        return table.select(columns) if columns else table
+            table = read_line_range(f, fmt, shard.byte_range, posixpath.basename(shard.files[0]))
+        return table.select([c for c in columns if c in table.column_names]) if columns else table
     ids, payloads = [], []
     for url in shard.files:
         with fsspec.open(url, "rb", **options) as f:

@@ -7,8 +7,10 @@ its output table or the quarantine, and the rerun says which shard it redid.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
+from contextlib import redirect_stderr
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,11 +22,11 @@ from pipeline.jobs.embed import run_embed
 
 pytestmark = [pytest.mark.timeout(300)]
 
-FILES, ROWS = 4, 30
+FILES, ROWS = 5, 30
 BAD_ROW = "1-7"  # a null text: quarantined, in the shard of file 1
 
 
-def damage_part(out: Path) -> str:
+def delete_part(out: Path) -> str:
     (out / "part-00002.parquet").unlink()
     return "part-00002"
 
@@ -40,8 +42,9 @@ def lose_quarantine(out: Path) -> str:
     return "part-00001"
 
 
+# Each case damages its own shard of one finished output; one rerun must redo exactly those shards.
 CASES: dict[str, Callable[[Path], str]] = {
-    "a part file deleted": damage_part,
+    "a part file deleted": delete_part,
     "a part rewritten with fewer rows": shorten_part,
     "a quarantine file deleted": lose_quarantine,
 }
@@ -55,9 +58,11 @@ def where_rows_are(out: Path) -> tuple[list[str], list[str]]:
     return table.column("id").to_pylist(), quarantine.column("id").to_pylist()
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_a_rerun_redoes_the_shard_whose_part_is_gone_or_short(local_ray, tmp_path, tiny_bert_dir, case, capfd):
-    source, out = tmp_path / "src", tmp_path / "out"
+@pytest.fixture(scope="module")
+def damaged_and_rerun(local_ray, tmp_path_factory, tiny_bert_dir):
+    """A finished output, each case's damage done to it, and one rerun: what the rerun said and left."""
+    root = tmp_path_factory.mktemp("lost-outputs")
+    source, out = root / "src", root / "out"
     source.mkdir()
     for i in range(FILES):
         rows = [{"id": f"{i}-{j}", "text": None if f"{i}-{j}" == BAD_ROW else "the cat sat"} for j in range(ROWS)]
@@ -68,13 +73,18 @@ def test_a_rerun_redoes_the_shard_whose_part_is_gone_or_short(local_ray, tmp_pat
     run_embed(config)
     before = where_rows_are(out)
     assert sorted(before[0] + before[1]) == sorted(f"{i}-{j}" for i in range(FILES) for j in range(ROWS))
-
-    damaged = CASES[case](out)
+    damaged = {case: damage(out) for case, damage in CASES.items()}
     (out / "_SUCCESS").unlink()
-    capfd.readouterr()
-    summary = run_embed(config)
-    assert summary.shards_skipped == FILES - 1  # only the damaged shard was redone
-    assert f"{damaged}: recorded as finished, but" in capfd.readouterr().err
+    with redirect_stderr(io.StringIO()) as said:
+        summary = run_embed(config)
+    return before, damaged, summary, said.getvalue(), out
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_rerun_redoes_the_shard_whose_part_is_gone_or_short(damaged_and_rerun, case):
+    before, damaged, summary, said, out = damaged_and_rerun
+    assert f"{damaged[case]}: recorded as finished, but" in said
+    assert summary.shards_skipped == FILES - len(CASES)  # only the damaged shards were redone
     table_ids, quarantined = where_rows_are(out)
     assert sorted(table_ids) == sorted(before[0]) and len(set(table_ids)) == len(table_ids)
     assert quarantined == [BAD_ROW]

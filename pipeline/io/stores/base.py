@@ -156,6 +156,9 @@ def content_hashes(values: pa.Array | pa.ChunkedArray) -> pa.Array:
         from pipeline.io.tables import vectors_of
 
         return pa.array([_digest(row.tobytes()) for row in vectors_of(values)], pa.string())
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        # The text's own bytes (its UTF-8): a reader can pass invalid UTF-8 through, which str() would refuse.
+        values = values.cast(pa.large_binary())
     return pa.array([None if value is None else _digest(value if isinstance(value, bytes) else value.encode())
                      for value in values.to_pylist()], pa.string())
 

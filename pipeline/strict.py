@@ -122,8 +122,12 @@ def build_tagged(
 
 
 def join(path: str, key: object) -> str:
-    """``path.key``, or ``key`` at the top level."""
-    return f"{path}.{key}" if path else str(key)
+    """``path.key``, or ``key`` at the top level; a key that would not read as one (empty, blank, control
+    characters, not text) is quoted, so every problem still names it visibly."""
+    text = str(key)
+    if not isinstance(key, str) or not text.strip() or not text.isprintable() or text != text.strip():
+        text = repr(key)
+    return f"{path}.{text}" if path else text
 
 
 def _build_dataclass(schema: Any, value: Any, path: str, problems: list[str]) -> Any:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from pipeline.strict import Invalid, build
+from pipeline.strict import Invalid, build, join
 
 Config = TypeVar("Config")
 
@@ -38,9 +38,9 @@ def load_config(schema: type[Config], path: str | Path | None, overrides: Sequen
         try:
             data = yaml.safe_load(Path(path).read_text()) or {}
         except (OSError, yaml.YAMLError) as e:
-            raise ConfigError(source, [f"cannot read YAML: {e}"]) from e
+            raise ConfigError(source, [f"(file): cannot read YAML: {' '.join(str(e).split())}"]) from e
     if not isinstance(data, dict):
-        raise ConfigError(source, [f"the top level must be a mapping of keys, got {type(data).__name__}"])
+        raise ConfigError(source, [f"(top level): must be a mapping of keys, got {type(data).__name__}"])
     problems: list[str] = []
     data = apply_overrides(data, overrides, problems)
     config = build(schema, data, "", problems)
@@ -55,17 +55,21 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], problems: li
     for override in overrides:
         key, sep, raw = override.partition("=")
         if not sep or not key:
-            problems.append(f"override {override!r} must look like key.sub=value")
+            problems.append(f"(override {override!r}): must look like key.sub=value")
             continue
         *parents, leaf = key.split(".")
         node = data
         for part in parents:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                problems.append(f"override {override!r}: {part} is not a mapping")
+                problems.append(f"{join('', key)}: {part} is not a mapping, so the override cannot set a key under it")
                 break
         else:
-            node[leaf] = yaml.safe_load(raw) if raw else ""
+            try:
+                node[leaf] = yaml.safe_load(raw) if raw else ""
+            except yaml.YAMLError as e:
+                problems.append(f"{join('', key)}: the override's value {raw!r} is not valid YAML "
+                                f"({str(e).splitlines()[0]})")
     return data
 
 

@@ -79,7 +79,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
     with pytest.raises(ConfigError) as error:
         load_config(Outer, path, ["limit=many", "broken"])
     assert sorted(error.value.problems) == sorted([
-        "override 'broken' must look like key.sub=value",
+        "(override 'broken'): must look like key.sub=value",
         "nmae: unknown key (did you mean 'name'?)",
         "inner.size: required",
         "inner.mode: must be one of ['fast', 'exact'], got 'slow'",
@@ -94,7 +94,7 @@ def test_unreadable_or_non_mapping_yaml(tmp_path):
     with pytest.raises(ConfigError, match="cannot read YAML"):
         load_config(Outer, tmp_path / "missing.yaml")
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
-    with pytest.raises(ConfigError, match="top level must be a mapping"):
+    with pytest.raises(ConfigError, match=r"\(top level\): must be a mapping"):
         load_config(Outer, tmp_path / "list.yaml")
 
 

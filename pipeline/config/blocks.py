@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from pipeline.config.paths import package_path_problems
+from pipeline.encoders.inputs import DEFAULT_MAX_PIXELS
 from pipeline.io.sources import CHUNK_BYTES, CHUNK_ROWS
 from pipeline.io.stores.base import INDEX_KINDS, STORE_FORMATS, IndexSpec, StoreRef
 from pipeline.strict import build_tagged
@@ -62,6 +63,8 @@ class SourceConfig:
             rest).
         content_hash_column: a column that already holds each row's content hash (a store written by an earlier
             job); without it, the hash is computed from the content when a store is written.
+        max_image_pixels: an image with more pixels goes to the quarantine undecoded, read from its header (a
+            decompression bomb is a few kilobytes on disk and gigabytes decoded).
         files_per_shard: folder formats group this many files per shard.
         storage_options: fsspec options (credentials); never written to logs or manifests.
     """
@@ -75,6 +78,7 @@ class SourceConfig:
     image_column: str | None = None
     vector_column: str | None = None
     content_hash_column: str | None = None
+    max_image_pixels: int = DEFAULT_MAX_PIXELS
     files_per_shard: int = 256
     storage_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -115,6 +119,7 @@ class SourceConfig:
             found.append(f"text_column: a text folder has the columns {list(TEXT_FOLDER_COLUMNS)}, "
                          f"got {self.text_column!r}")
         found += package_path_problems("path", self.path)
+        found += [] if self.max_image_pixels >= 1 else ["max_image_pixels: must be >= 1"]
         return named_problems + found + ([] if self.files_per_shard >= 1 else ["files_per_shard: must be >= 1"])
 
 

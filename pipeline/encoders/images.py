@@ -16,7 +16,7 @@ import fsspec
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from pipeline.encoders.inputs import bad_rows_error
+from pipeline.encoders.inputs import DEFAULT_MAX_PIXELS, bad_rows_error
 
 __all__ = ["ImageItem", "check_images", "decode_images", "invalid_image_rows", "load_image"]
 
@@ -28,6 +28,7 @@ _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.Decompressio
 # the protocol's package (s3fs, gcsfs, ...) is not installed.
 _READ_ERRORS = (OSError, ValueError, ImportError)
 _REASON_CHARS = 200  # a reason is stored per quarantined row, so long library messages are cut
+
 
 
 def _why(e: BaseException) -> str:
@@ -54,11 +55,16 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def _decode_bytes(data: bytes | bytearray | memoryview) -> Image.Image:
+def _decode_bytes(data: bytes | bytearray | memoryview, max_pixels: int) -> Image.Image:
     if len(data) == 0:
         raise ValueError("empty bytes")
     # No `with`: closing a PIL image destroys its pixels, and an in-memory buffer needs no closing.
-    return _to_rgb(Image.open(io.BytesIO(data)))
+    image = Image.open(io.BytesIO(data))
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ValueError(f"{width} x {height} = {width * height} pixels, over the limit of {max_pixels} "
+                         "(source.max_image_pixels): not decoded")
+    return _to_rgb(image)
 
 
 def _read(url: str) -> bytes:
@@ -66,12 +72,13 @@ def _read(url: str) -> bytes:
         return f.read()
 
 
-def load_image(item: ImageItem) -> Image.Image:
+def load_image(item: ImageItem, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Decode one item into a fully loaded RGB image.
 
     Args:
         item: Encoded image bytes (PNG, JPEG, anything PIL reads); a local path, ``file://`` or other fsspec URL
             of such a file; or a PIL image.
+        max_pixels: encoded images with more pixels than this are refused from their header, undecoded.
 
     Returns:
         An RGB ``PIL.Image.Image`` of the item's own size.
@@ -102,7 +109,7 @@ def load_image(item: ImageItem) -> Image.Image:
     else:
         raise ValueError(f"not an image item (got {type(item).__name__}); expected bytes, a path/URL or a PIL image")
     try:
-        return _decode_bytes(data)
+        return _decode_bytes(data, max_pixels)
     except UnidentifiedImageError as e:
         # PIL's own message quotes the buffer's memory address; a reason must be the same on every run, because
         # it is written to the quarantine table of an idempotent job.
@@ -116,11 +123,13 @@ def _require_sequence(items: object) -> None:
         raise TypeError("images must be a sequence of items, not a single item; wrap it in a list.")
 
 
-def decode_images(items: Sequence[ImageItem | None]) -> tuple[list[Image.Image | None], dict[int, str]]:
+def decode_images(items: Sequence[ImageItem | None],
+                  max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[list[Image.Image | None], dict[int, str]]:
     """Decode a batch, keeping going past failures.
 
     Args:
         items: ``n`` image items (see :func:`load_image`).
+        max_pixels: the largest image decoded (see :func:`load_image`).
 
     Returns:
         ``(images, bad)``: ``images[i]`` is the RGB image of row ``i``, or ``None`` where row ``i`` failed;
@@ -135,7 +144,7 @@ def decode_images(items: Sequence[ImageItem | None]) -> tuple[list[Image.Image |
     bad: dict[int, str] = {}
     for i, item in enumerate(items):
         try:
-            images.append(load_image(item))
+            images.append(load_image(item, max_pixels))
         except ValueError as e:
             images.append(None)
             bad[i] = _cut(str(e))

@@ -79,7 +79,7 @@ class ChunkPreparer:
         ids = table.column(source.id_column).combine_chunks()
         hashes = self._hashes(table)
         items, bad = quarantine.prepare_content(table.column(source.content_column), source.modality,
-                                                self.source_dim)
+                                                self.source_dim, source.max_image_pixels)
         del table
         bad.update(quarantine.id_problems(ids))
         keep = quarantine.kept(len(ids), bad)

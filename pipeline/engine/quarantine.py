@@ -34,13 +34,15 @@ def id_problems(ids: pa.Array) -> Reasons:
     return bad
 
 
-def prepare_content(column: pa.ChunkedArray, modality: str, dim: int | None) -> tuple[Sequence[Any], Reasons]:
+def prepare_content(column: pa.ChunkedArray, modality: str, dim: int | None,
+                    max_pixels: int | None = None) -> tuple[Sequence[Any], Reasons]:
     """A shard's content ready for its encoder, plus the rows that cannot be encoded.
 
     Args:
         column: the content column: texts, image bytes or paths, or stored vectors.
         modality: ``text``, ``image`` or ``vector``.
         dim: the width stored vectors must have (the translators' source width), if known.
+        max_pixels: images above this many pixels are set aside undecoded (None: the decoder's default).
 
     Returns:
         ``(items, bad)``: texts as a list, images decoded (None where they failed), vectors as an ``(n, d)``
@@ -52,7 +54,7 @@ def prepare_content(column: pa.ChunkedArray, modality: str, dim: int | None) -> 
     if modality == "image":
         from pipeline.encoders.images import decode_images  # PIL, only for image sources
 
-        return decode_images(column.to_pylist())
+        return decode_images(column.to_pylist(), *([] if max_pixels is None else [max_pixels]))
     return stored_vectors(column, dim)
 
 

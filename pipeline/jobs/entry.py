@@ -4,6 +4,7 @@ anything starts, run the job, print its summary. Shared by ``python -m jobs.<nam
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -35,8 +36,9 @@ def run_configured_job(
         run: the job's ``run(config)``, returning its summary lines.
 
     Returns:
-        0 on success, 1 when shards failed (the others are written; a rerun does only those), 2 for an invalid
-        config (every problem printed, nothing started).
+        0 on success, 1 when shards failed (the others are written; a rerun does only those) or the job stopped
+        on an error it explains (no input files, a store to upgrade, ...: one line, no traceback, unless
+        ``IRP_TRACEBACK=1``), 2 for an invalid config (every problem printed, nothing started).
     """
     from pipeline.config import ConfigError, load_config
     from pipeline.engine.driver import ShardsFailed
@@ -52,6 +54,11 @@ def run_configured_job(
     except ShardsFailed as e:
         print("\n".join(e.summary.lines()))
         print(f"irp {name}: {e}; fix their inputs and rerun to do only those shards", file=sys.stderr)
+        return 1
+    except (ValueError, LookupError, OSError) as e:  # the job's own refusals say what is wrong in their message
+        if os.environ.get("IRP_TRACEBACK") == "1":
+            raise
+        print(f"irp {name}: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     for line in lines:
         print(line)

@@ -12,10 +12,12 @@ import json
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipeline.config import EncoderConfig, ExecutionConfig, OutputConfig, SourceConfig
+from pipeline.engine.duplicates import REPEATS_DIR, file_ids, find_repeats
 from pipeline.engine.job import ShardJob, ShardOutput, ShardResult
 from pipeline.io.sink import OutputDir
 from pipeline.io.sources import Shard, plan_shards
@@ -153,8 +155,6 @@ def run_shard_job(
         claim_output(directory, planned.provenance["job_fingerprint"], planned.config.overwrite)
         if planned.translator is not None:
             save_translator_next_to(directory, planned.translator)
-    job = ShardJob(source, tuple(planned.shard_output() for planned in outputs), encoder, execution.batch_size,
-                   keep_ids)
     connect(execution)
     started = time.perf_counter()
     finished_before = set.intersection(*(resumable(directory, shards) for directory in directories))
@@ -162,6 +162,9 @@ def run_shard_job(
     if todo:
         for directory in directories:
             directory.withdraw_success()
+    repeats = find_repeated_ids(source, shards, directories[0], execution) if todo and keep_ids is None else None
+    job = ShardJob(source, tuple(planned.shard_output() for planned in outputs), encoder, execution.batch_size,
+                   keep_ids, repeats)
     progress = Progress(len(todo))
     results = []
     for result in run_shards(todo, job, execution):
@@ -178,6 +181,27 @@ def run_shard_job(
     if summary.failed:
         raise ShardsFailed(summary)
     return summary
+
+
+def find_repeated_ids(source: SourceConfig, shards: Sequence[Shard], records: OutputDir,
+                      execution: ExecutionConfig) -> str | None:
+    """Find the ids repeated across the job's shards (:mod:`pipeline.engine.duplicates`), in tasks; returns the
+    folder the prepare stage reads them from, or None for sources whose ids are unique by construction (file
+    paths of a folder, a PostgreSQL primary key)."""
+    from pipeline.engine.ray_pool import map_tasks
+
+    if source.format in ("text", "images", "pgvector"):
+        return None
+    base = f"{records.root}/{REPEATS_DIR}"
+    if records.fs.exists(base):
+        records.fs.rm(base, recursive=True)
+    # A folder of its own per run: processes that cached an earlier run's answer never reuse it.
+    folder = f"{records.url.rstrip('/')}/{REPEATS_DIR}/{uuid.uuid4().hex[:12]}"
+    partitions = max(1, min(64, len(shards)))
+    map_tasks(file_ids, [{"source": source, "shard": shard, "order": i, "partitions": partitions, "records": folder}
+                         for i, shard in enumerate(shards)], execution)
+    map_tasks(find_repeats, [{"partition": p, "records": folder} for p in range(partitions)], execution)
+    return folder
 
 
 def describe_output(config: OutputConfig) -> str:

@@ -73,6 +73,8 @@ class ShardJob:
         keep_ids: a folder of Parquet files whose ``id`` rows (with ``action`` ``encode``, when it has that
             column) are the only source rows to read; None reads every row. A nightly run encodes only the new
             and changed rows this way.
+        repeats: the records folder where the job's repeated ids were found (:mod:`pipeline.engine.duplicates`);
+            the prepare stage quarantines the later occurrences. None when the job does not look.
     """
 
     source: SourceConfig
@@ -80,6 +82,7 @@ class ShardJob:
     encoder: EncoderConfig
     batch_size: int = 64
     keep_ids: str | None = None
+    repeats: str | None = None
 
     @property
     def with_hashes(self) -> bool:

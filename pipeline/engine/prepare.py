@@ -26,6 +26,7 @@ from pipeline.config import EncoderConfig, SourceConfig
 from pipeline.encoders import Tokenizer, build_tokenizer, resolve_model_options
 from pipeline.engine import quarantine
 from pipeline.engine.chunks import PreparedChunk, failed_chunk
+from pipeline.engine.duplicates import repeated_rows
 from pipeline.engine.process import process_info, release_memory
 from pipeline.io.ranges import unreadable_records
 from pipeline.io.retry import with_retries
@@ -45,6 +46,7 @@ class ChunkPreparer:
         with_hashes: give every row its content hash (the source's ``content_hash_column``, or a digest of its
             content), for outputs that are stores.
         keep_ids: read only the rows whose ids are listed there (``ShardJob.keep_ids``); None reads all.
+        repeats: where the job's ids repeated across shards were found (``ShardJob.repeats``); None to not look.
     """
 
     source: SourceConfig
@@ -52,6 +54,7 @@ class ChunkPreparer:
     source_dim: int | None = None
     with_hashes: bool = False
     keep_ids: str | None = None
+    repeats: str | None = None
 
     def __call__(self, shard: Shard) -> PreparedChunk:
         source = self.source
@@ -82,6 +85,9 @@ class ChunkPreparer:
                                                 self.source_dim, source.max_image_pixels)
         del table
         bad.update(quarantine.id_problems(ids))
+        if self.repeats is not None:  # an id seen first in an earlier shard (or row) is written there only
+            for row, reason in repeated_rows(self.repeats, shard.name).items():
+                bad.setdefault(row, reason)
         keep = quarantine.kept(len(ids), bad)
         items = quarantine.take(items, keep)
         tokenizer = self._tokenizer()

@@ -17,7 +17,7 @@ from pipeline.io.sources import Shard
 
 def preparer_for(job: ShardJob) -> ChunkPreparer:
     """The prepare stage of ``job``: its source and encoder block, without the translators."""
-    return ChunkPreparer(job.source, job.encoder, job.source_dim, job.with_hashes, job.keep_ids)
+    return ChunkPreparer(job.source, job.encoder, job.source_dim, job.with_hashes, job.keep_ids, job.repeats)
 
 
 class ShardWorker:

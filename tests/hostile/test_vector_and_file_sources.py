@@ -97,6 +97,27 @@ def test_null_and_repeated_ids_are_quarantined_the_first_occurrence_kept(local_r
     assert [row["reason"] for row in quarantine] == ["null id", "duplicate id 'a' (first occurrence kept)"]
 
 
+def test_an_id_repeated_across_files_and_shards_is_written_once_at_its_first_occurrence(local_ray, tmp_path,
+                                                                                       tiny_bert_dir):
+    (tmp_path / "src").mkdir()
+    pq.write_table(pa.table({"id": ["a", "b"], "text": ["the cat"] * 2}), tmp_path / "src" / "0.parquet")
+    pq.write_table(pa.table({"id": ["b", "c"], "text": ["the dog"] * 2}), tmp_path / "src" / "1.parquet")
+    # Two row groups, so two shards of one file: `c` repeats file 1, `d` repeats the first row group.
+    pq.write_table(pa.table({"id": ["c", "d", "d", "e"], "text": ["the fox"] * 4}), tmp_path / "src" / "2.parquet",
+                   row_group_size=2)
+    summary = run_embed(embed_config(tmp_path / "src", tmp_path / "out", tiny_bert_dir))
+    assert (summary.shards, summary.rows_in, summary.rows_out, summary.rows_quarantined) == (4, 8, 5, 3)
+    written = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "out").glob("part-*.parquet")))
+    assert sorted(written.column("id").to_pylist()) == ["a", "b", "c", "d", "e"]
+    quarantine = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "out").glob("_quarantine/*")))
+    reasons = dict(zip(quarantine.column("id").to_pylist(), quarantine.column("reason").to_pylist(), strict=True))
+    assert reasons == {"b": "duplicate id 'b' (first occurrence kept, in part-00000)",
+                       "c": "duplicate id 'c' (first occurrence kept, in part-00001)",
+                       "d": "duplicate id 'd' (first occurrence kept, in part-00002)"}
+    # A rerun of the finished job reads nothing again and writes every id once still.
+    assert run_embed(embed_config(tmp_path / "src", tmp_path / "out", tiny_bert_dir)).shards_skipped == 4
+
+
 FILE_CASES: dict[str, Callable[[Path], None]] = {
     "a corrupt Parquet footer": lambda p: p.write_bytes(p.read_bytes()[:-12] + b"garbage!PAR1"),
     "an empty file": lambda p: p.write_bytes(b""),

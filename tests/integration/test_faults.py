@@ -112,15 +112,17 @@ def encoder_actor_pids(session: int) -> list[int]:
 def test_an_encoding_actor_killed_mid_job_loses_and_repeats_no_row(tmp_path, tiny_bert_dir):
     rng = np.random.default_rng(0)
     ids = []
+    corpus = tmp_path / "corpus"  # the output must not sit inside its source
+    corpus.mkdir()
     for shard in range(24):
         rows = [{"id": shard * 100 + i, "text": " ".join(rng.choice(WORDS, size=6))} for i in range(20)]
         ids += [row["id"] for row in rows]
-        (tmp_path / f"corpus-{shard:02d}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (corpus / f"corpus-{shard:02d}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     anchors = rng.normal(size=(40, 32)).astype(np.float32)
     pq.write_table(embedding_table(list(range(40)), anchors), tmp_path / "a_src.parquet")
     pq.write_table(embedding_table(list(range(40)), anchors[:, :8]), tmp_path / "a_tgt.parquet")
     (tmp_path / "job.yaml").write_text(
-        f"source: {{path: {tmp_path}, format: jsonl, text_column: text}}\n"
+        f"source: {{path: {corpus}, format: jsonl, text_column: text}}\n"
         f"encoder: {{kind: hf_text, model: {tiny_bert_dir}}}\n"
         f"anchors: {{source: {tmp_path}/a_src.parquet, target: {tmp_path}/a_tgt.parquet}}\n"
         f"translator: {{method: ridge}}\noutput: {{path: {tmp_path}/out}}\nexecution: {{actors: 2}}\n"

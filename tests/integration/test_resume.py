@@ -31,15 +31,17 @@ def read(output) -> pa.Table:
 
 def test_killed_job_resumes_to_the_same_table(tmp_path, tiny_bert_dir):
     rng = np.random.default_rng(0)
+    corpus = tmp_path / "corpus"  # the output must not sit inside its source
+    corpus.mkdir()
     for shard in range(30):
         rows = [{"id": shard * 100 + i, "text": " ".join(rng.choice(WORDS, size=6))} for i in range(20)]
-        (tmp_path / f"corpus-{shard:02d}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (corpus / f"corpus-{shard:02d}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     anchors = rng.normal(size=(40, 32)).astype(np.float32)
     pq.write_table(embedding_table(list(range(40)), anchors), tmp_path / "a_src.parquet")
     pq.write_table(embedding_table(list(range(40)), anchors @ rng.normal(size=(32, 8)).astype(np.float32)),
                    tmp_path / "a_tgt.parquet")
     (tmp_path / "job.yaml").write_text(
-        f"source: {{path: {tmp_path}, format: jsonl, text_column: text}}\n"
+        f"source: {{path: {corpus}, format: jsonl, text_column: text}}\n"
         "encoder: {kind: hf_text, model: placeholder}\n"
         f"anchors: {{source: {tmp_path}/a_src.parquet, target: {tmp_path}/a_tgt.parquet}}\n"
         "translator: {method: ridge}\n"

@@ -110,8 +110,10 @@ def test_a_job_killed_mid_write_leaves_the_old_tables_and_its_rerun_publishes_on
 
     rng = np.random.default_rng(0)
     texts = {shard * 100 + i: " ".join(rng.choice(TINY_WORDS, size=6)) for shard in range(30) for i in range(20)}
+    corpus = tmp_path / "corpus"  # the output must not sit inside its source
+    corpus.mkdir()
     for shard in range(30):
-        (tmp_path / f"corpus-{shard:02d}.jsonl").write_text("".join(
+        (corpus / f"corpus-{shard:02d}.jsonl").write_text("".join(
             json.dumps({"id": key, "text": texts[key]}) + "\n" for key in range(shard * 100, shard * 100 + 20)))
     anchors = rng.normal(size=(40, 32)).astype(np.float32)
     pq.write_table(embedding_table(list(range(40)), anchors), tmp_path / "a_src.parquet")
@@ -128,7 +130,7 @@ def test_a_job_killed_mid_write_leaves_the_old_tables_and_its_rerun_publishes_on
     pg_before = open_store(pg).read()
     versions = lance.dataset(str(tmp_path / "db" / "docs.lance")).version, DeltaTable(tmp_path / "docs_delta").version()
     (tmp_path / "job.yaml").write_text(
-        f"source: {{path: {tmp_path}, format: jsonl, text_column: text}}\n"
+        f"source: {{path: {corpus}, format: jsonl, text_column: text}}\n"
         f"encoder: {{kind: hf_text, model: {tiny_bert_dir}}}\n"
         "translator: {method: ridge}\n"
         "execution: {actors: 1}\n"

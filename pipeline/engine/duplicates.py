@@ -1,0 +1,87 @@
+"""Ids repeated across a job's shards: found before any shard runs, so each id is written once, at its first
+occurrence in shard order, and every later occurrence goes to the quarantine saying where the first one is.
+
+Two plain functions tasks run (``ray_pool.map_tasks``), on the same partitioned pattern as the nightly diff, so no
+process holds every id of a large source:
+
+1. :func:`file_ids`: one task per shard reads only the id column and files ``(id as text, shard order, row)`` by
+   a CRC-32 partition of the id: ``<folder>/ids/p=NNNN/<shard>.parquet``;
+2. :func:`find_repeats`: one task per partition keeps each id's first occurrence and lists the others in
+   ``<folder>/repeats/p=NNNN.parquet`` as ``(shard, row, id, first)``.
+
+``<folder>`` is ``<records>/_repeats/<run>``, new for every run of the job.
+
+The prepare stage then looks its own shard up (:func:`repeated_rows`). The row numbers are those of the shard as
+the prepare stage reads it, id column first; a within-shard repeat is found both here and by
+``quarantine.id_problems``, with the same row kept.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.config import SourceConfig
+from pipeline.io.retry import with_retries
+from pipeline.io.shard import Shard
+from pipeline.io.sink import OutputDir
+from pipeline.io.sources import read_shard
+from pipeline.sync.diff import partition_of
+
+REPEATS_DIR = "_repeats"  # under the first output's records
+IDS, REPEATS = "ids", "repeats"
+
+
+def file_ids(source: SourceConfig, shard: Shard, order: int, partitions: int, records: str) -> dict[str, int]:
+    """File one shard's ids by partition, with the shard's place in the job and each id's row."""
+    try:
+        table = with_retries(lambda: read_shard(shard, source.format, [source.id_column],
+                                                dict(source.storage_options), source.store))
+    except Exception:  # an unreadable input: the prepare stage fails its shard, naming the reason
+        return {"rows": 0}
+    if source.id_column not in table.column_names:
+        return {"rows": 0}  # the prepare stage fails this shard, naming the missing column
+    ids = table.column(source.id_column).combine_chunks()
+    rows = pa.table({"id": pc.cast(ids, pa.string()), "order": pa.array(np.full(len(ids), order, np.int64)),
+                     "shard": pa.array([shard.name] * len(ids), pa.string()),
+                     "row": pa.array(np.arange(len(ids), dtype=np.int64))}).filter(pc.is_valid(ids))
+    parts = partition_of(rows.column("id"), partitions)
+    folder = OutputDir(records)
+    for partition in np.unique(parts):
+        folder.write_table(f"{IDS}/p={partition:04d}/{shard.name}.parquet",
+                           rows.filter(pa.array(parts == partition)))
+    return {"rows": rows.num_rows}
+
+
+def find_repeats(partition: int, records: str) -> dict[str, int]:
+    """Every occurrence of an id after its first (by shard order, then row) in one partition."""
+    folder = OutputDir(records)
+    name = f"p={partition:04d}"
+    rows = folder.read_tables(f"{IDS}/{name}")
+    if rows is None:
+        return {"repeats": 0}
+    rows = rows.sort_by([("id", "ascending"), ("order", "ascending"), ("row", "ascending")])
+    ids = rows.column("id").to_pylist()
+    later = np.array([i > 0 and ids[i] == ids[i - 1] for i in range(len(ids))], dtype=bool)
+    first_of = np.maximum.accumulate(np.where(~later, np.arange(len(ids)), 0))  # index of each id's first row
+    repeats = rows.filter(pa.array(later)).select(["shard", "row", "id"]).append_column(
+        "first", rows.column("shard").take(pa.array(first_of[later])))
+    folder.write_table(f"{REPEATS}/{name}.parquet", repeats)
+    return {"repeats": repeats.num_rows}
+
+
+@functools.lru_cache(maxsize=4)
+def _all_repeats(records: str) -> pa.Table | None:
+    return OutputDir(records).read_tables(REPEATS)
+
+
+def repeated_rows(records: str, shard: str) -> dict[int, str]:
+    """``{row: reason}`` of the rows of ``shard`` whose id appeared first in an earlier row or shard."""
+    repeats = _all_repeats(records)
+    if repeats is None:
+        return {}
+    mine = repeats.filter(pc.equal(repeats.column("shard"), shard)).to_pylist()
+    return {row["row"]: f"duplicate id {row['id']!r} (first occurrence kept, in {row['first']})" for row in mine}

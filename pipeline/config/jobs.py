@@ -146,7 +146,8 @@ class TranslateConfig:
 
 # The benchmark's sections, in the order they run (pipeline.jobs.benchmark.SECTIONS holds their code).
 BENCHMARK_SECTIONS = ("embed", "translate", "bucketing", "actors", "memory", "lancedb_write", "delta_write",
-                      "pgvector_write", "query_translation")
+                      "pgvector_write", "query_translation", "soak")
+ON_REQUEST = ("pgvector_write", "soak")  # run only when named in `sections`: they need a dsn, or take long
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,7 +169,8 @@ class BenchmarkConfig:
         queries: queries translated one at a time in the query_translation section.
         dsn: a PostgreSQL (with pgvector) the pgvector_write section writes to; without it, that section is
             skipped. Never recorded in the report.
-        sections: run only these sections (default: all; pgvector_write only with a dsn).
+        soak_rows: rows of the soak section's corpus (it runs only when named in ``sections``).
+        sections: run only these sections (default: all but pgvector_write, which needs a dsn, and soak).
         output: path stem of the report: ``<output>.md`` and ``<output>.json``.
         work_dir: scratch directory for inputs and outputs.
     """
@@ -183,6 +185,7 @@ class BenchmarkConfig:
     actors: int = 2
     store_rows: int = 600_000
     queries: int = 20_000
+    soak_rows: int = 5_000_000
     dsn: str | None = dataclasses.field(default=None, repr=False)
     sections: tuple[str, ...] = ()
     output: str = "docs/benchmarks/cpu"
@@ -190,7 +193,8 @@ class BenchmarkConfig:
 
     def chosen_sections(self) -> tuple[str, ...]:
         """The sections to run: those asked for, or all but those that need what was not given."""
-        return self.sections or tuple(name for name in BENCHMARK_SECTIONS if name != "pgvector_write" or self.dsn)
+        return self.sections or tuple(name for name in BENCHMARK_SECTIONS if name not in ON_REQUEST
+                                      or (name == "pgvector_write" and self.dsn))
 
     def problems(self) -> list[str]:
         from pipeline.packaged import list_packaged_models
@@ -200,7 +204,7 @@ class BenchmarkConfig:
         found += [f"{key}: must be >= {low}" for key, low in (("texts", 8), ("translate_rows", 1000),
                                                              ("rows_per_shard", 100), ("actors", 1), ("max_length", 8),
                                                              ("memory_file_mb", 1), ("store_rows", 1000),
-                                                             ("queries", 1))
+                                                             ("queries", 1), ("soak_rows", 1000))
                   if getattr(self, key) < low]
         found += [f"sections: unknown section {name!r}; choose from {list(BENCHMARK_SECTIONS)}"
                   for name in self.sections if name not in BENCHMARK_SECTIONS]

@@ -42,6 +42,7 @@ from pipeline.engine.driver import Summary
 from pipeline.evaluate.ratios import machine_info, ratio_line, section, write_reports
 from pipeline.io.tables import embedding_table, vectors_of
 from pipeline.jobs.bench.inputs import translate_job, vector_corpus
+from pipeline.jobs.bench.soak import bench_soak
 from pipeline.jobs.bench.stores import STORE_SECTIONS
 from pipeline.jobs.embed import run_embed
 from pipeline.provenance import config_snapshot
@@ -169,6 +170,7 @@ SECTIONS: dict[str, Callable[[BenchmarkConfig, Path, list[str]], dict[str, Any]]
     "actors": bench_actors,
     "memory": bench_memory,
     **STORE_SECTIONS,
+    "soak": bench_soak,
 }
 
 

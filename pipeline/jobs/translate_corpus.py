@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pipeline.config import EmbedConfig, EncoderConfig, OutputConfig, TargetConfig, TranslateConfig
-from pipeline.engine.driver import PlannedOutput, Summary, claim_output, run_shard_job
+from pipeline.engine.driver import PlannedOutput, Summary, run_shard_job
+from pipeline.engine.outputs import claim_output
 from pipeline.io.anchors import PairedAnchors, TableRef, load_paired_anchors
 from pipeline.io.sink import OutputDir
 from pipeline.io.sources import inputs_fingerprint

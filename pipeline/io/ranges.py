@@ -14,6 +14,7 @@ header line for a CSV range that does not start the file).
 
 from __future__ import annotations
 
+import csv as std_csv
 import io
 import json
 from typing import BinaryIO
@@ -125,14 +126,31 @@ def read_line_range(f: BinaryIO, fmt: str, byte_range: tuple[int, int] | None, n
             header = f.read(header_end)
         f.seek(start)
         data = header + f.read(end - start)
-    buffer = io.BytesIO(data)
     if fmt == "jsonl":
         try:
-            return pa_json.read_json(buffer)
+            return pa_json.read_json(io.BytesIO(data))
         except pa.ArrowInvalid:  # a line that is not JSON: read line by line, and name the lines that fail
             return read_json_lines(data, 0 if byte_range is None else byte_range[0], name)
-    # A quoted field may hold a newline (RFC 4180); pyarrow refuses one unless told to expect it.
-    return pa_csv.read_csv(buffer, parse_options=pa_csv.ParseOptions(newlines_in_values=True))
+    return read_csv_as_text(data)
+
+
+def read_csv_as_text(data: bytes) -> pa.Table:
+    """Whole CSV records (header first) as a table of string columns.
+
+    Every field is text: type guessing would turn the id ``001`` into the integer 1, and give one file integer ids
+    and the next string ids. An empty field is null; a quoted empty field (``""``) is the empty string. Invalid
+    UTF-8 is let through, as the JSON reader does, for the quarantine to name row by row. (pyarrow would also
+    read ``NA`` or ``null`` as null; a text may say "NA".)
+    """
+    header = data[:csv_header_end(io.BytesIO(data), len(data))].decode("utf-8", errors="replace")
+    names = next(std_csv.reader(io.StringIO(header)), [])
+    return pa_csv.read_csv(
+        io.BytesIO(data),
+        # A quoted field may hold a newline (RFC 4180); pyarrow refuses one unless told to expect it.
+        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+        convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), check_utf8=False,
+                                              null_values=[""], strings_can_be_null=True,
+                                              quoted_strings_can_be_null=False))
 
 
 def read_json_lines(data: bytes, start: int, name: str) -> pa.Table:
@@ -143,18 +161,44 @@ def read_json_lines(data: bytes, start: int, name: str) -> pa.Table:
         data: whole lines of a JSONL file; start: their offset in the file.
     """
     rows, unreadable, offset = [], {}, start
+    kinds: dict[str, str] = {}  # field -> the JSON kind of its first non-null value
     for line in data.split(b"\n"):
         if line.strip():
             try:
                 row = json.loads(line)
                 if not isinstance(row, dict):
                     raise ValueError(f"a JSON {type(row).__name__}, not an object")
-                rows.append(row)
+                clash = kind_clash(row, kinds)
+                if clash:
+                    unreadable[f"{name}@{offset}"] = clash
+                else:
+                    rows.append(row)
             except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
                 unreadable[f"{name}@{offset}"] = f"line is not a JSON object: {e}"
         offset += len(line) + 1
-    table = pa.Table.from_pylist(rows)
+    # Every field of every line (from_pylist would take the first line's fields only).
+    fields = dict.fromkeys(field for row in rows for field in row)
+    table = pa.table({field: [row.get(field) for row in rows] for field in fields})
     return table.replace_schema_metadata({UNREADABLE_KEY: json.dumps(unreadable)})
+
+
+def kind_clash(row: dict, kinds: dict[str, str]) -> str | None:
+    """Why ``row`` cannot join the lines before it (a field of another JSON kind: an id ``7`` after ids ``"a"``),
+    or None, and then the kinds of its new fields are noted in ``kinds``. Integers and floats are both numbers."""
+    seen = {field: json_kind(value) for field, value in row.items() if value is not None}
+    for field, kind in seen.items():
+        if kinds.get(field, kind) != kind:
+            return f"field {field!r} is a JSON {kind} where the lines before have a {kinds[field]}"
+    kinds.update({field: kind for field, kind in seen.items() if field not in kinds})
+    return None
+
+
+def json_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}[type(value)]
 
 
 def unreadable_records(table: pa.Table) -> dict[str, str]:

@@ -48,10 +48,19 @@ TEXTS = st.lists(st.text(alphabet=st.sampled_from('ab ,"\n\r{}:é'), min_size=1,
 def test_every_record_lands_in_exactly_one_range(texts, budget):
     for fmt, data in (("jsonl", jsonl_bytes(texts)), ("csv", csv_bytes(texts))):
         rows = rows_of(data, fmt, budget)
-        assert [r["id"] for r in rows] == list(range(len(texts))), fmt
+        # CSV fields are text, never guessed: the id 0 reads as "0" (JSON keeps its own types).
+        ids = list(range(len(texts))) if fmt == "jsonl" else [str(i) for i in range(len(texts))]
+        assert [r["id"] for r in rows] == ids, fmt
+        assert [r["text"] for r in rows] == texts, fmt  # quotes, commas, newlines and ":" come back as written
         # The same rows as reading the file whole: a quoted newline never cuts a CSV record.
         assert rows == read_line_range(io.BytesIO(data), fmt, None).to_pylist(), fmt
-    assert [r["text"] for r in rows_of(jsonl_bytes(texts), "jsonl", budget)] == texts
+
+
+def test_csv_fields_are_text_and_only_an_unquoted_empty_field_is_null():
+    data = b'id,text,n\n007,NA,1\n008,,2\n009,"",null\n'
+    rows = read_line_range(io.BytesIO(data), "csv", None).to_pylist()
+    assert rows == [{"id": "007", "text": "NA", "n": "1"}, {"id": "008", "text": None, "n": "2"},
+                    {"id": "009", "text": "", "n": "null"}]
 
 
 def test_ranges_follow_the_budget_and_a_long_record_is_never_split():

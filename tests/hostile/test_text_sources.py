@@ -49,9 +49,9 @@ def jsonl(hostile: bytes, label: str | None = None) -> Writer:
     return write
 
 
-def csv(body: str, keys: list[str]) -> Writer:
+def csv(body: bytes, keys: list[str]) -> Writer:
     def write(folder: Path, prefix: str) -> list[str]:
-        (folder / f"{prefix}.csv").write_text("id,text\n" + body.replace("{p}", prefix))
+        (folder / f"{prefix}.csv").write_bytes(b"id,text\n" + body.replace(b"{p}", prefix.encode()))
         return [f"{prefix}-{key}" for key in keys]
     return write
 
@@ -76,11 +76,16 @@ CASES: dict[str, tuple[str, Writer, set[str]]] = {
     "the text column missing from one file": (
         "parquet", two_parquet_files({"id": ["a1", "a2"], "text": ["the cat", "the dog"]},
                                      {"id": ["b1", "b2"], "body": ["the cat", "the dog"]}), {"b1", "b2"}),
+    "the text column an integer in one file": (
+        "parquet", two_parquet_files({"id": ["a1", "a2"], "text": ["the cat", "the dog"]},
+                                     {"id": ["b1", "b2"], "text": [1, 2]}), {"b1", "b2"}),
     "invalid UTF-8 in a JSONL string": ("jsonl", jsonl(b'{"id": "{p}-bad", "text": "caf\xe9"}', "bad"), {"bad"}),
     "a JSONL line that is not JSON": ("jsonl", jsonl(b'{"id": "broken", "text": '), {"@"}),
     "a JSONL line that is JSON but not an object": ("jsonl", jsonl(b"[1, 2]"), {"@"}),
-    "a CSV field with a quoted newline": ("csv", csv('{p}-q,"the cat\nsat on the mat"\n{p}-r,the dog\n',
+    "a JSONL id that is a number among string ids": ("jsonl", jsonl(b'{"id": 7, "text": "the cat"}'), {"@"}),
+    "a CSV field with a quoted newline": ("csv", csv(b'{p}-q,"the cat\nsat on the mat"\n{p}-r,the dog\n',
                                                      ["q", "r"]), set()),
+    "invalid UTF-8 in a CSV field": ("csv", csv(b"{p}-ok,the cat\n{p}-bad,caf\xe9\n", ["ok", "bad"]), {"bad"}),
 }
 
 
@@ -132,6 +137,17 @@ def test_every_row_of_a_hostile_text_source_ends_in_exactly_one_place(hostile_ru
     expected = {f"{prefix}-{key}" for key in CASES[case][2] if key != "@"}
     expected |= {key for key in ids if "@" in key} if "@" in CASES[case][2] else set()
     assert set(set_aside) == expected
+
+
+def test_csv_ids_stay_text_so_001_is_not_1_and_files_agree(local_ray, tmp_path, tiny_bert_dir):
+    source, out = tmp_path / "src", tmp_path / "out"
+    source.mkdir()
+    (source / "a.csv").write_text("id,text\n001,the cat\n10,the dog\n")
+    (source / "b.csv").write_text("id,text\nx7,the fox\n")
+    summary = run_embed(embed_config(source, "csv", out, tiny_bert_dir))
+    written, quarantine = where_rows_are(out)
+    assert (sorted(written), quarantine, summary.rows_out) == (["001", "10", "x7"], [], 3)
+    assert pq.read_schema(next(out.glob("part-*.parquet"))).field("id").type == pa.string()
 
 
 def test_a_file_whose_ids_have_another_type_fails_its_shard_and_says_why(local_ray, tmp_path, tiny_bert_dir):

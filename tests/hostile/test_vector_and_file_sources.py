@@ -140,6 +140,37 @@ def test_an_unreadable_file_fails_its_own_shard_by_name(local_ray, tmp_path, tin
     assert not (tmp_path / "out" / "_SUCCESS").exists()
 
 
+def test_a_file_that_vanishes_after_planning_fails_its_shard_and_a_rerun_finishes(local_ray, tmp_path, tiny_bert_dir,
+                                                                                monkeypatch):
+    from pipeline.engine import driver
+
+    (tmp_path / "src").mkdir()
+    for i in range(3):
+        pq.write_table(pa.table({"id": [f"{i}-{j}" for j in range(4)], "text": ["the cat"] * 4}),
+                       tmp_path / "src" / f"{i}.parquet")
+    planned = driver.plan_shards
+
+    def plan_then_lose_a_file(*args, **kwargs):
+        shards = planned(*args, **kwargs)
+        (tmp_path / "src" / "1.parquet").unlink()  # gone after planning, before any shard reads it
+        return shards
+
+    monkeypatch.setattr(driver, "plan_shards", plan_then_lose_a_file)
+    with pytest.raises(ShardsFailed) as failed:
+        run_embed(embed_config(tmp_path / "src", tmp_path / "out", tiny_bert_dir))
+    [(shard, reason)] = failed.value.summary.failed.items()
+    assert shard == "part-00001" and "1.parquet" in reason
+    assert not (tmp_path / "out" / "_SUCCESS").exists()
+
+    # The rerun plans what is there now: file 2's rows move to part-00001, and nothing is in the table twice.
+    monkeypatch.setattr(driver, "plan_shards", planned)
+    summary = run_embed(embed_config(tmp_path / "src", tmp_path / "out", tiny_bert_dir))
+    assert (summary.shards, summary.shards_skipped, summary.rows_out) == (2, 1, 4)  # file 0's part is kept
+    written = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "out").glob("part-*.parquet")))
+    assert sorted(written.column("id").to_pylist()) == [f"{i}-{j}" for i in (0, 2) for j in range(4)]
+    assert (tmp_path / "out" / "_SUCCESS").exists()
+
+
 def test_a_source_without_matching_files_stops_with_one_line(tmp_path, capsys, tiny_bert_dir):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "notes.txt").write_text("not parquet")

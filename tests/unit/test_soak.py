@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.jobs.bench.soak import per_minute
+from pipeline.jobs.bench.soak import per_minute, startup_seconds
 
 
 def test_rows_per_second_are_taken_over_whole_minutes_and_a_short_tail_is_left_out():
@@ -11,3 +11,9 @@ def test_rows_per_second_are_taken_over_whole_minutes_and_a_short_tail_is_left_o
     assert per_minute(samples) == [100.0, 66.7]  # [0, 60] and [60, 120] (4,000 rows in 60 s); [120, 150] is a tail
     assert per_minute(samples[:2]) == [100.0]
     assert per_minute(samples[:1]) == []  # under a minute: the section falls back to the job's own rate
+
+
+def test_minutes_start_when_the_first_rows_are_written_not_at_start_up():
+    samples = [{"s": float(s), "rows": rows} for s, rows in [(10, 0), (20, 0), (30, 500), (80, 6000), (140, 9000)]]
+    assert startup_seconds(samples) == 20.0
+    assert per_minute(samples) == [100.0, 50.0]  # [20, 80]: 6,000 rows in 60 s; [80, 140]: 3,000 rows

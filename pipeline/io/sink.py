@@ -8,6 +8,7 @@ when every planned shard is in.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import posixpath
 import uuid
@@ -131,6 +132,12 @@ class OutputDir:
             with self.fs.open(path, "rb") as f:
                 tables.append(pq.read_table(f, columns=columns))
         return pa.concat_tables(tables, promote_options="default")
+
+    def digest(self, folder: str) -> str:
+        """SHA-256 of the bytes of every Parquet file under ``<root>/<folder>``, in name order: what a job made
+        from those files is fingerprinted by it."""
+        paths = sorted(self.fs.glob(posixpath.join(self.root, folder, "*.parquet")))
+        return hashlib.sha256(b"".join(self.fs.cat_file(path) for path in paths)).hexdigest()
 
     def read_table(self, name: str, columns: Sequence[str] | None = None) -> pa.Table | None:
         """The Parquet file ``<root>/<name>``; None when it is not there."""

@@ -4,7 +4,6 @@ run's folder; then, in the store's own space, upserted with the deletes as one n
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -14,7 +13,7 @@ import pyarrow.compute as pc
 
 from pipeline.config import OutputConfig, SyncConfig
 from pipeline.engine.driver import PlannedOutput, run_shard_job
-from pipeline.engine.sync_stages import DELETE
+from pipeline.engine.sync_stages import DELETE, ENCODE
 from pipeline.io.sink import OutputDir
 from pipeline.io.stores import VectorStore
 from pipeline.provenance import fingerprint
@@ -42,10 +41,9 @@ def encode_listed(config: SyncConfig, records: OutputDir, facts: Mapping[str, st
     """Encode the rows the diff lists (``encode``) into ``<run>/encoded``, resuming a killed attempt's parts."""
     started = time.perf_counter()
     listed = records.read_tables("diff", ["action"])
-    if listed is None or not pc.sum(pc.equal(listed.column("action"), "encode")).as_py():
+    if listed is None or not pc.sum(pc.equal(listed.column("action"), ENCODE)).as_py():
         return Encoded(None, {"encoded": 0, "quarantined": 0, "picked": 0})
-    diff_digest = hashlib.sha256(b"".join(records.fs.cat_file(path) for path in sorted(
-        records.fs.glob(f"{records.root}/diff/*.parquet")))).hexdigest()
+    diff_digest = records.digest("diff")
     output = OutputConfig(f"{records.url}/{ENCODED_DIR}", overwrite=True)
     provenance = {"space": facts["space"], "job_fingerprint": fingerprint({"run": facts["run"], "diff": diff_digest}),
                   "package_version": __version__}

@@ -16,7 +16,6 @@ published whole, as one version, next to tonight's natively encoded rows.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -105,10 +104,9 @@ def fit_on_anchors(config: SyncConfig, store: VectorStore, anchors: list[Any],
 def translation_output(config: SyncConfig, ref: StoreRef, records: OutputDir, facts: Mapping[str, str],
                        stored_space: str, translator: FittedTranslator) -> PlannedOutput:
     """The translate job's output: staged into the store, its publish held back, its records in the run."""
-    listed = hashlib.sha256(b"".join(records.fs.cat_file(path) for path in sorted(
-        records.fs.glob(f"{records.root}/translate/*.parquet")))).hexdigest()
-    job = fingerprint({"run": facts["run"], "translate": listed, "translator": translator.anchors_fingerprint,
-                       "method": translator.method, "options": dict(translator.options)})
+    job = fingerprint({"run": facts["run"], "translate": records.digest("translate"),
+                       "translator": translator.anchors_fingerprint, "method": translator.method,
+                       "options": dict(translator.options)})
     provenance = {"space": facts["space"], "source_space": stored_space, "method": translator.method,
                   "translator_options": dict(translator.options), "upgraded_by": facts["run"],
                   "job_fingerprint": job, "package_version": __version__}

@@ -40,16 +40,19 @@ def never_runs(config):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(schema=st.sampled_from(SCHEMAS), document=DOCUMENTS, overrides=OVERRIDES)
 def test_any_config_is_accepted_or_refused_with_code_2_and_a_named_key(tmp_path, capsys, schema, document,
-                                                                       overrides):
+                                                                       overrides, tally):
     path = tmp_path / "job.yaml"
     path.write_text(document)
     try:
         code = run_configured_job(["--config", str(path), *overrides], "fuzz", "fuzz", schema, never_runs)
     except SystemExit as e:  # argparse: an override that looks like an option (`-x`) gets its usage line
         code = e.code
-        assert code == 2 and "error:" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        tally.said("fuzz", err, fuzzed=True)
+        assert code == 2 and "error:" in err
         return
     out, err = capsys.readouterr()
+    tally.said("fuzz", out, err, fuzzed=True)
     assert "Traceback" not in out + err
     if code == 0:
         assert out.strip() == "accepted"

@@ -65,8 +65,9 @@ def image_run(local_ray, tmp_path_factory) -> tuple[list[str], dict[str, str]]:
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_every_hostile_image_is_embedded_or_quarantined_with_a_reason(image_run, name):
+def test_every_hostile_image_is_embedded_or_quarantined_with_a_reason(image_run, name, tally):
     written, quarantined = image_run
+    tally.rows(f"image: {name}", [name], [i for i in written if i == name], [i for i in quarantined if i == name])
     assert (written + list(quarantined)).count(name) == 1  # in exactly one place
     assert (name in quarantined) == CASES[name][1]
     if name in quarantined:

@@ -81,11 +81,14 @@ def damaged_and_rerun(local_ray, tmp_path_factory, tiny_bert_dir):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_a_rerun_redoes_the_shard_whose_part_is_gone_or_short(damaged_and_rerun, case):
+def test_a_rerun_redoes_the_shard_whose_part_is_gone_or_short(damaged_and_rerun, case, tally):
     before, damaged, summary, said, out = damaged_and_rerun
     assert f"{damaged[case]}: recorded as finished, but" in said
     assert summary.shards_skipped == FILES - len(CASES)  # only the damaged shards were redone
     table_ids, quarantined = where_rows_are(out)
+    damaged_ids = [key for key in before[0] + before[1] if key.startswith(f"{int(damaged[case][-5:])}-")]
+    tally.rows(case, damaged_ids, [key for key in table_ids if key in damaged_ids],
+               [key for key in quarantined if key in damaged_ids])
     assert sorted(table_ids) == sorted(before[0]) and len(set(table_ids)) == len(table_ids)
     assert quarantined == [BAD_ROW]
     assert (out / "_SUCCESS").exists()

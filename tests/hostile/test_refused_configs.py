@@ -45,7 +45,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", CASES)
 def test_a_config_that_would_harm_its_inputs_is_refused_before_anything_starts(case, tmp_path, monkeypatch,
-                                                                                 capsys):
+                                                                                 capsys, tally):
     job, text, key = CASES[case]
     src, out = tmp_path / "src", tmp_path / "out"
     src.mkdir()
@@ -59,6 +59,7 @@ def test_a_config_that_would_harm_its_inputs_is_refused_before_anything_starts(c
     monkeypatch.setattr("pipeline.engine.ray_pool.connect", no_ray)
     code = importlib.import_module(f"pipeline.jobs.{job}").main(["--config", str(tmp_path / "job.yaml")])
     err = capsys.readouterr().err
+    tally.said(case, err)
     assert code == 2, err
     assert key in err and "Traceback" not in err
     assert sorted(tmp_path.rglob("*")) == before  # nothing written

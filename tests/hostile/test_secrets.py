@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 KEY, SECRET = "AKIAPLANTEDKEY7Q2X", "planted-secret-Zx81Qw"
 
 
-def test_planted_storage_options_appear_nowhere(tmp_path, tiny_bert_dir):
+def test_planted_storage_options_appear_nowhere(tmp_path, tiny_bert_dir, tally):
     (tmp_path / "src").mkdir()
     pq.write_table(pa.table({"id": ["a", "b", None], "text": ["the cat", "the dog", "the fox"]}),
                    tmp_path / "src" / "0.parquet")
@@ -28,6 +28,7 @@ def test_planted_storage_options_appear_nowhere(tmp_path, tiny_bert_dir):
     (tmp_path / "job.yaml").write_text(json.dumps(config))
     started = time.time()
     ran = run_job("embed", tmp_path / "job.yaml")
+    tally.said("secrets: a file source and a Parquet output", ran.stdout, ran.stderr)
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert shown(ran, (KEY, SECRET)) == []
     assert (tmp_path / "out" / "_SUCCESS").exists() and (tmp_path / "out" / "_quarantine").exists()
@@ -38,5 +39,6 @@ def test_planted_storage_options_appear_nowhere(tmp_path, tiny_bert_dir):
     (tmp_path / "job.yaml").write_text(json.dumps({**config, "source": {**config["source"],
                                                                         "path": str(tmp_path / "missing")}}))
     failed = run_job("embed", tmp_path / "job.yaml")
+    tally.said("secrets: a failing run", failed.stdout, failed.stderr)
     assert failed.returncode == 1 and "Traceback" not in failed.stderr
     assert shown(failed, (KEY, SECRET)) == []

@@ -67,7 +67,7 @@ class Place:
 
 
 @pytest.fixture(scope="module")
-def place(tmp_path_factory, tiny_bert_dir, pg_dsn) -> Place:
+def place(tmp_path_factory, tiny_bert_dir, pg_dsn, tally) -> Place:
     """A JSONL corpus (credentials on the source) translated by one job into all three stores and a Parquet
     folder, each with credentials; anchor tables for the stores' 8-d space."""
     place = Place(tmp_path_factory.mktemp("store-secrets"), tmp_path_factory.mktemp("configs"), pg_dsn)
@@ -89,6 +89,7 @@ def place(tmp_path_factory, tiny_bert_dir, pg_dsn) -> Place:
         f"  files: {{{anchors_block}, output: {{path: {place.root}/files_out, {OPTIONS}}}}}\n"))
     started = time.time()
     ran = run_job("translate_corpus", config)
+    tally.said("secrets: every store as a sink", ran.stdout, ran.stderr)
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert place.leaks(ran, started) == []
     for fmt in STORES:
@@ -99,7 +100,7 @@ def place(tmp_path_factory, tiny_bert_dir, pg_dsn) -> Place:
 
 
 @pytest.mark.parametrize("fmt", STORES)
-def test_a_store_read_as_a_source_shows_no_credential(place, fmt):
+def test_a_store_read_as_a_source_shows_no_credential(place, fmt, tally):
     def config(source_block: str, out: str) -> Path:
         return place.config(f"read-{fmt}", (
             f"source: {{{source_block}, vector_column: embedding}}\n"
@@ -109,6 +110,7 @@ def test_a_store_read_as_a_source_shows_no_credential(place, fmt):
 
     started = time.time()
     ran = run_job("translate_corpus", config(place.block(fmt, "docs"), f"from_{fmt}"))
+    tally.said(f"secrets: {fmt} as a source", ran.stdout, ran.stderr)
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert pq.read_table(place.root / f"from_{fmt}").num_rows == 60
     assert place.leaks(ran, started) == []
@@ -118,13 +120,14 @@ def test_a_store_read_as_a_source_shows_no_credential(place, fmt):
     broken = place.block(fmt, "docs", dsn=place.dsn.rsplit("password=", 1)[0] + f"password={wrong}") if wrong \
         else place.block(fmt, "no_such_table")
     failed = run_job("translate_corpus", config(broken, f"never_{fmt}"))
+    tally.said(f"secrets: {fmt} unreadable", failed.stdout, failed.stderr)
     assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr[-3000:]
     assert ("password authentication failed" if wrong else "no_such_table") in failed.stderr
     assert shown(failed, (*place.needles, *([wrong] if wrong else []))) == []
 
 
 @pytest.mark.parametrize("fmt", ["lancedb", "pgvector"])
-def test_a_nightly_sync_shows_no_credential(place, tiny_bert_dir, fmt):
+def test_a_nightly_sync_shows_no_credential(place, tiny_bert_dir, fmt, tally):
     (place.root / f"export_{fmt}").mkdir()
     pq.write_table(pa.table({"id": [f"n{i}" for i in range(30)], "text": [f"the dog ran {i}" for i in range(30)]}),
                    place.root / f"export_{fmt}" / "0.parquet")
@@ -135,6 +138,7 @@ def test_a_nightly_sync_shows_no_credential(place, tiny_bert_dir, fmt):
         f"report: {place.root}/report_{fmt}.json\n"))
     started = time.time()
     ran = run_job("reembed_nightly", config)
+    tally.said(f"secrets: a nightly sync into {fmt}", ran.stdout, ran.stderr)
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert (place.root / f"report_{fmt}.json").exists() and open_store(place.ref(fmt, "nightly")).read().num_rows == 30
     assert place.leaks(ran, started) == []

@@ -129,9 +129,10 @@ def where_rows_are(out: Path) -> tuple[list[str], list[dict]]:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_every_row_of_a_hostile_text_source_ends_in_exactly_one_place(hostile_runs, case):
+def test_every_row_of_a_hostile_text_source_ends_in_exactly_one_place(hostile_runs, case, tally):
     ids, written, quarantine = hostile_runs[case]
     set_aside = [row["id"] for row in quarantine]
+    tally.rows(case, ids, written, set_aside)
     assert sorted(written + set_aside) == sorted(ids)  # nothing lost, nothing doubled
     prefix = f"c{list(CASES).index(case)}"
     expected = {f"{prefix}-{key}" for key in CASES[case][2] if key != "@"}
@@ -139,18 +140,20 @@ def test_every_row_of_a_hostile_text_source_ends_in_exactly_one_place(hostile_ru
     assert set(set_aside) == expected
 
 
-def test_csv_ids_stay_text_so_001_is_not_1_and_files_agree(local_ray, tmp_path, tiny_bert_dir):
+def test_csv_ids_stay_text_so_001_is_not_1_and_files_agree(local_ray, tmp_path, tiny_bert_dir, tally):
     source, out = tmp_path / "src", tmp_path / "out"
     source.mkdir()
     (source / "a.csv").write_text("id,text\n001,the cat\n10,the dog\n")
     (source / "b.csv").write_text("id,text\nx7,the fox\n")
     summary = run_embed(embed_config(source, "csv", out, tiny_bert_dir))
     written, quarantine = where_rows_are(out)
+    tally.rows("CSV ids that look like numbers", ["001", "10", "x7"], written, [])
     assert (sorted(written), quarantine, summary.rows_out) == (["001", "10", "x7"], [], 3)
     assert pq.read_schema(next(out.glob("part-*.parquet"))).field("id").type == pa.string()
 
 
-def test_a_file_whose_ids_have_another_type_fails_its_shard_and_says_why(local_ray, tmp_path, tiny_bert_dir):
+def test_a_file_whose_ids_have_another_type_fails_its_shard_and_says_why(local_ray, tmp_path, tiny_bert_dir,
+                                                                          tally):
     source, out = tmp_path / "src", tmp_path / "out"
     source.mkdir()
     pq.write_table(pa.table({"id": ["x1", "x2"], "text": ["the cat", "the dog"]}), source / "a.parquet")
@@ -160,5 +163,6 @@ def test_a_file_whose_ids_have_another_type_fails_its_shard_and_says_why(local_r
     assert list(failed.value.summary.failed) == ["part-00001"]
     assert "one table holds one id type" in failed.value.summary.failed["part-00001"]
     written, quarantine = where_rows_are(out)
+    tally.rows("string ids in one file, integer ids in another", ["x1", "x2", 7, 8], written, [], failed=[7, 8])
     assert (sorted(written), quarantine) == (["x1", "x2"], [])  # one readable table, without the failed file
     assert not (out / "_SUCCESS").exists()

@@ -75,9 +75,10 @@ def vector_run(local_ray, tmp_path_factory):
 
 
 @pytest.mark.parametrize("case", VECTOR_CASES)
-def test_every_hostile_vector_is_translated_or_quarantined_with_a_reason(vector_run, case):
+def test_every_hostile_vector_is_translated_or_quarantined_with_a_reason(vector_run, case, tally):
     expected, written, quarantined = vector_run
     ids, bad = expected[case]
+    tally.rows(f"vectors: {case}", ids, [i for i in written if i in ids], [i for i in quarantined if i in ids])
     assert sorted(i for i in written + list(quarantined) if i in ids) == sorted(ids)  # each once
     assert {i for i in quarantined if i in ids} == bad and all(quarantined[i] for i in bad)
 
@@ -88,17 +89,19 @@ def embed_config(source: Path, out: Path, model: Path, fmt: str = "parquet") -> 
         "encoder.kind=hf_text", f"encoder.model={model}", f"output.path={out}"])
 
 
-def test_null_and_repeated_ids_are_quarantined_the_first_occurrence_kept(local_ray, tmp_path, tiny_bert_dir):
+def test_null_and_repeated_ids_are_quarantined_the_first_occurrence_kept(local_ray, tmp_path, tiny_bert_dir, tally):
     (tmp_path / "src").mkdir()
     pq.write_table(pa.table({"id": ["a", None, "b", "a"], "text": ["the cat"] * 4}), tmp_path / "src" / "0.parquet")
     summary = run_embed(embed_config(tmp_path / "src", tmp_path / "out", tiny_bert_dir))
     assert (summary.rows_in, summary.rows_out, summary.rows_quarantined) == (4, 2, 2)
     quarantine = pq.read_table(tmp_path / "out" / "_quarantine" / "part-00000.parquet").to_pylist()
+    written = pq.read_table(tmp_path / "out" / "part-00000.parquet")
+    tally.counts("a null id and an id twice in one shard", 4, written.num_rows, len(quarantine))
     assert [row["reason"] for row in quarantine] == ["null id", "duplicate id 'a' (first occurrence kept)"]
 
 
 def test_an_id_repeated_across_files_and_shards_is_written_once_at_its_first_occurrence(local_ray, tmp_path,
-                                                                                       tiny_bert_dir):
+                                                                                       tiny_bert_dir, tally):
     (tmp_path / "src").mkdir()
     pq.write_table(pa.table({"id": ["a", "b"], "text": ["the cat"] * 2}), tmp_path / "src" / "0.parquet")
     pq.write_table(pa.table({"id": ["b", "c"], "text": ["the dog"] * 2}), tmp_path / "src" / "1.parquet")
@@ -111,6 +114,7 @@ def test_an_id_repeated_across_files_and_shards_is_written_once_at_its_first_occ
     assert sorted(written.column("id").to_pylist()) == ["a", "b", "c", "d", "e"]
     quarantine = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "out").glob("_quarantine/*")))
     reasons = dict(zip(quarantine.column("id").to_pylist(), quarantine.column("reason").to_pylist(), strict=True))
+    tally.counts("ids repeated across files and shards", 8, written.num_rows, quarantine.num_rows)
     assert reasons == {"b": "duplicate id 'b' (first occurrence kept, in part-00000)",
                        "c": "duplicate id 'c' (first occurrence kept, in part-00001)",
                        "d": "duplicate id 'd' (first occurrence kept, in part-00002)"}
@@ -125,7 +129,7 @@ FILE_CASES: dict[str, Callable[[Path], None]] = {
 
 
 @pytest.mark.parametrize("case", FILE_CASES)
-def test_an_unreadable_file_fails_its_own_shard_by_name(local_ray, tmp_path, tiny_bert_dir, case):
+def test_an_unreadable_file_fails_its_own_shard_by_name(local_ray, tmp_path, tiny_bert_dir, case, tally):
     (tmp_path / "src").mkdir()
     for i in range(3):
         pq.write_table(pa.table({"id": [f"{i}-{j}" for j in range(4)], "text": ["the cat"] * 4}),
@@ -136,12 +140,14 @@ def test_an_unreadable_file_fails_its_own_shard_by_name(local_ray, tmp_path, tin
     [reason] = failed.value.summary.failed.values()
     assert "1.parquet" in reason
     written = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "out").glob("part-*.parquet")))
+    tally.rows(case, [f"{i}-{j}" for i in range(3) for j in range(4)], written.column("id").to_pylist(), [],
+               failed=[f"1-{j}" for j in range(4)])
     assert sorted(written.column("id").to_pylist()) == [f"{i}-{j}" for i in (0, 2) for j in range(4)]
     assert not (tmp_path / "out" / "_SUCCESS").exists()
 
 
 def test_a_file_that_vanishes_after_planning_fails_its_shard_and_a_rerun_finishes(local_ray, tmp_path, tiny_bert_dir,
-                                                                                monkeypatch):
+                                                                                monkeypatch, tally):
     from pipeline.engine import driver
 
     (tmp_path / "src").mkdir()
@@ -167,11 +173,13 @@ def test_a_file_that_vanishes_after_planning_fails_its_shard_and_a_rerun_finishe
     summary = run_embed(embed_config(tmp_path / "src", tmp_path / "out", tiny_bert_dir))
     assert (summary.shards, summary.shards_skipped, summary.rows_out) == (2, 1, 4)  # file 0's part is kept
     written = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "out").glob("part-*.parquet")))
+    tally.rows("a file that vanishes after planning", [f"{i}-{j}" for i in range(3) for j in range(4)],
+               written.column("id").to_pylist(), [], failed=[f"1-{j}" for j in range(4)])
     assert sorted(written.column("id").to_pylist()) == [f"{i}-{j}" for i in (0, 2) for j in range(4)]
     assert (tmp_path / "out" / "_SUCCESS").exists()
 
 
-def test_a_source_without_matching_files_stops_with_one_line(tmp_path, capsys, tiny_bert_dir):
+def test_a_source_without_matching_files_stops_with_one_line(tmp_path, capsys, tiny_bert_dir, tally):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "notes.txt").write_text("not parquet")
     config = tmp_path / "job.yaml"
@@ -180,6 +188,7 @@ def test_a_source_without_matching_files_stops_with_one_line(tmp_path, capsys, t
                                   "output": {"path": str(tmp_path / "out")}}))
     assert embed_main(["--config", str(config)]) == 1
     err = capsys.readouterr().err
+    tally.said("a source folder without matching files", err)
     assert "no parquet files found" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
 

@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,11 +31,18 @@ def kill_after_shards(command: list[str], shards: Path, at_least: int = 3,
     finish a shard afterwards. Records are counted as the job does (``part-*.json``; a kill can leave a hidden
     ``.tmp-*`` file that pathlib's glob would match).
     """
-    victim = subprocess.Popen(command, env=None if env is None else dict(env), start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while len(list(shards.glob("part-*.json"))) < at_least and victim.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    kill_session(victim.pid)
-    victim.wait()
+    with tempfile.TemporaryFile() as said:
+        victim = subprocess.Popen(command, env=None if env is None else dict(env), start_new_session=True,
+                                  stdout=subprocess.DEVNULL, stderr=said)
+        deadline = time.monotonic() + 300
+        while (len(list(shards.glob("part-*.json"))) < at_least and victim.poll() is None
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        ended_by_itself = victim.poll()
+        kill_session(victim.pid)
+        victim.wait()
+        said.seek(0)
+        # A job that ended before it could be killed (or never got going) leaves the test nothing to check: say why.
+        assert ended_by_itself is None, f"the job ended by itself (exit {ended_by_itself}): {said.read()[-3000:]!r}"
+        assert time.monotonic() < deadline, f"no {at_least} shards in 300 s: {said.read()[-3000:]!r}"
     return len(list(shards.glob("part-*.json")))

@@ -142,7 +142,7 @@ def read_csv_as_text(data: bytes) -> pa.Table:
     UTF-8 is let through, as the JSON reader does, for the quarantine to name row by row. (pyarrow would also
     read ``NA`` or ``null`` as null; a text may say "NA".)
     """
-    header = data[:csv_header_end(io.BytesIO(data), len(data))].decode("utf-8", errors="replace")
+    header = data[:csv_header_end(io.BytesIO(data), len(data))].decode("utf-8-sig", errors="replace")  # BOM off
     names = next(std_csv.reader(io.StringIO(header)), [])
     return pa_csv.read_csv(
         io.BytesIO(data),

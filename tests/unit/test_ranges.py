@@ -61,6 +61,9 @@ def test_csv_fields_are_text_and_only_an_unquoted_empty_field_is_null():
     rows = read_line_range(io.BytesIO(data), "csv", None).to_pylist()
     assert rows == [{"id": "007", "text": "NA", "n": "1"}, {"id": "008", "text": None, "n": "2"},
                     {"id": "009", "text": "", "n": "null"}]
+    # A byte-order mark (Excel writes one) is not part of the first column's name: `id` is still read as text.
+    assert read_line_range(io.BytesIO("\ufeffid,text\n001,a\n".encode()), "csv", None).to_pylist() == [
+        {"id": "001", "text": "a"}]
 
 
 def test_ranges_follow_the_budget_and_a_long_record_is_never_split():

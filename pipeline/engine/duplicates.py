@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.config import SourceConfig
+from pipeline.engine.quarantine import readable_ids
 from pipeline.io.retry import with_retries
 from pipeline.io.shard import Shard
 from pipeline.io.sink import OutputDir
@@ -44,7 +45,7 @@ def file_ids(source: SourceConfig, shard: Shard, order: int, partitions: int, re
         return {"rows": 0}
     if source.id_column not in table.column_names:
         return {"rows": 0}  # the prepare stage fails this shard, naming the missing column
-    ids = table.column(source.id_column).combine_chunks()
+    ids, _ = readable_ids(table.column(source.id_column).combine_chunks())  # the prepare stage sets those aside
     rows = pa.table({"id": pc.cast(ids, pa.string()), "order": pa.array(np.full(len(ids), order, np.int64)),
                      "shard": pa.array([shard.name] * len(ids), pa.string()),
                      "row": pa.array(np.arange(len(ids), dtype=np.int64))}).filter(pc.is_valid(ids))

@@ -79,12 +79,12 @@ class ChunkPreparer:
                                          unreadable)
         if self.keep_ids is not None:  # rows the run does not redo are not this job's rows at all
             table = table.filter(pc.is_in(table.column(source.id_column), value_set=_kept_ids(self.keep_ids)))
-        ids = table.column(source.id_column).combine_chunks()
+        ids, unnamed = quarantine.readable_ids(table.column(source.id_column).combine_chunks())
         hashes = self._hashes(table)
         items, bad = quarantine.prepare_content(table.column(source.content_column), source.modality,
                                                 self.source_dim, source.max_image_pixels)
         del table
-        bad.update(quarantine.id_problems(ids))
+        bad.update({**quarantine.id_problems(ids), **unnamed})
         if self.repeats is not None:  # an id seen first in an earlier shard (or row) is written there only
             for row, reason in repeated_rows(self.repeats, shard.name).items():
                 bad.setdefault(row, reason)
@@ -103,7 +103,8 @@ class ChunkPreparer:
         if self.keep_ids is not None:
             ids = pc.filter(ids, pc.is_in(ids, value_set=_kept_ids(self.keep_ids)))
         reason = f"no {self.source.content_column!r} column in {shard.files[0] if shard.files else shard.location}"
-        bad = {**{row: reason for row in range(len(ids))}, **quarantine.id_problems(ids)}
+        ids, unnamed = quarantine.readable_ids(ids)
+        bad = {**{row: reason for row in range(len(ids))}, **quarantine.id_problems(ids), **unnamed}
         hashes = pa.nulls(len(ids), pa.string()) if self.with_hashes else None
         return PreparedChunk(shard, ids, np.arange(0), [], bad, {"read": read_seconds, "prepare": 0.0}, self._info(),
                              hashes=hashes, unreadable=unreadable)

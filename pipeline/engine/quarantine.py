@@ -21,6 +21,27 @@ from pipeline.translate import bad_rows
 Reasons = dict[int, str]  # {row within the shard: why it was set aside}
 
 
+def readable_ids(ids: pa.Array) -> tuple[pa.Array, Reasons]:
+    """Ids a reader let through as invalid UTF-8 (JSON and CSV readers do), escaped (``caf\\xe9``) so they can be
+    named and filed, with a reason each; every other id unchanged. ``ids`` is one array (``combine_chunks``)."""
+    if not pa.types.is_string(ids.type) and not pa.types.is_large_string(ids.type):
+        return ids, {}
+    try:
+        ids.validate(full=True)  # checks the UTF-8 of every value, in C++
+        return ids, {}
+    except pa.ArrowInvalid:
+        raw = ids.cast(pa.large_binary() if pa.types.is_large_string(ids.type) else pa.binary()).to_pylist()
+    bad: Reasons = {}
+    for row, value in enumerate(raw):
+        try:
+            if value is not None:
+                value.decode("utf-8")
+        except UnicodeDecodeError as e:
+            bad[row] = f"id is not valid UTF-8 (byte 0x{value[e.start]:02x} at offset {e.start})"
+    escaped = [None if value is None else value.decode("utf-8", errors="backslashreplace") for value in raw]
+    return pa.array(escaped, ids.type), bad
+
+
 def id_problems(ids: pa.Array) -> Reasons:
     """Null and repeated ids of a shard (the first occurrence of an id is kept)."""
     bad: Reasons = {}

@@ -80,6 +80,9 @@ CASES: dict[str, tuple[str, Writer, set[str]]] = {
         "parquet", two_parquet_files({"id": ["a1", "a2"], "text": ["the cat", "the dog"]},
                                      {"id": ["b1", "b2"], "text": [1, 2]}), {"b1", "b2"}),
     "invalid UTF-8 in a JSONL string": ("jsonl", jsonl(b'{"id": "{p}-bad", "text": "caf\xe9"}', "bad"), {"bad"}),
+    # The id is named escaped, as the quarantine writes it: the bytes themselves are not text.
+    "invalid UTF-8 in a JSONL id": ("jsonl", jsonl(b'{"id": "{p}-caf\xe9", "text": "the cat"}', r"caf\xe9"),
+                                    {r"caf\xe9"}),
     "a JSONL line that is not JSON": ("jsonl", jsonl(b'{"id": "broken", "text": '), {"@"}),
     "a JSONL line that is JSON but not an object": ("jsonl", jsonl(b"[1, 2]"), {"@"}),
     "a JSONL id that is a number among string ids": ("jsonl", jsonl(b'{"id": 7, "text": "the cat"}'), {"@"}),

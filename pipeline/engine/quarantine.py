@@ -31,15 +31,8 @@ def readable_ids(ids: pa.Array) -> tuple[pa.Array, Reasons]:
         return ids, {}
     except pa.ArrowInvalid:
         raw = ids.cast(pa.large_binary() if pa.types.is_large_string(ids.type) else pa.binary()).to_pylist()
-    bad: Reasons = {}
-    for row, value in enumerate(raw):
-        try:
-            if value is not None:
-                value.decode("utf-8")
-        except UnicodeDecodeError as e:
-            bad[row] = f"id is not valid UTF-8 (byte 0x{value[e.start]:02x} at offset {e.start})"
     escaped = [None if value is None else value.decode("utf-8", errors="backslashreplace") for value in raw]
-    return pa.array(escaped, ids.type), bad
+    return pa.array(escaped, ids.type), not_utf8(raw, "id")
 
 
 def id_problems(ids: pa.Array) -> Reasons:
@@ -86,15 +79,20 @@ def decoded_texts(column: pa.ChunkedArray) -> tuple[list[Any], Reasons]:
         return column.to_pylist(), {}
     except UnicodeDecodeError:
         raw = column.cast(pa.large_binary()).to_pylist()
-    texts: list[Any] = []
+    bad = not_utf8(raw, "text")
+    return [None if value is None or row in bad else value.decode("utf-8") for row, value in enumerate(raw)], bad
+
+
+def not_utf8(values: Sequence[bytes | None], what: str) -> Reasons:
+    """The values that are not valid UTF-8, each with the first offending byte and its offset."""
     bad: Reasons = {}
-    for row, value in enumerate(raw):
+    for row, value in enumerate(values):
         try:
-            texts.append(None if value is None else value.decode("utf-8"))
+            if value is not None:
+                value.decode("utf-8")
         except UnicodeDecodeError as e:
-            texts.append(None)
-            bad[row] = f"text is not valid UTF-8 (byte 0x{value[e.start]:02x} at offset {e.start})"
-    return texts, bad
+            bad[row] = f"{what} is not valid UTF-8 (byte 0x{value[e.start]:02x} at offset {e.start})"
+    return bad
 
 
 def stored_vectors(column: pa.ChunkedArray, dim: int | None) -> tuple[np.ndarray, Reasons]:

@@ -32,24 +32,25 @@ class Tally:
         """One case's input ids and where they ended: the table, the quarantine, or a failed shard."""
         inputs, written, quarantined, failed = (list(map(str, ids)) for ids in (inputs, written, quarantined, failed))
         found = Counter([*written, *quarantined, *failed])
-        self.cases.add(case)
-        self.rows_in += len(inputs)
-        self.rows_out += len(written)
-        self.quarantined += len(quarantined)
-        self.in_failed_shards += len(failed)
-        self.lost += sum(1 for key in inputs if found[key] == 0)
-        self.doubled += sum(found[key] - 1 for key in set(inputs) if found[key] > 1)
+        self._add(case, len(inputs), len(written), len(quarantined), len(failed),
+                  lost=sum(1 for key in inputs if found[key] == 0),
+                  doubled=sum(found[key] - 1 for key in set(inputs) if found[key] > 1))
 
     def counts(self, case: str, rows_in: int, rows_out: int, quarantined: int, in_failed_shards: int = 0) -> None:
         """The same by counts, for cases whose repeated ids make ids ambiguous (the test checks which rows)."""
         placed = rows_out + quarantined + in_failed_shards
+        self._add(case, rows_in, rows_out, quarantined, in_failed_shards,
+                  lost=max(0, rows_in - placed), doubled=max(0, placed - rows_in))
+
+    def _add(self, case: str, rows_in: int, rows_out: int, quarantined: int, in_failed_shards: int, *, lost: int,
+             doubled: int) -> None:
         self.cases.add(case)
         self.rows_in += rows_in
         self.rows_out += rows_out
         self.quarantined += quarantined
         self.in_failed_shards += in_failed_shards
-        self.lost += max(0, rows_in - placed)
-        self.doubled += max(0, placed - rows_in)
+        self.lost += lost
+        self.doubled += doubled
 
     def said(self, case: str, *texts: str, fuzzed: bool = False) -> None:
         """One run's output (a refused config, a job that failed, a fuzzed config); a traceback in it counts."""

@@ -12,11 +12,13 @@ from the new model. Two strategies need no re-embedding of the documents, and tw
 Recall@1, Recall@10 and MRR of each query's own document among the held-out documents, under raw cosine, as
 ratios to ``native``. Anchors are drawn afresh in each draw from the documents outside the held-out set; with
 ``anchor_queries`` each translator is also fitted on those documents and their queries, so the map has seen
-query-like inputs (short titles, where the documents are long bodies). Pure numpy: no Ray, no IO.
+query-like inputs (short titles, where the documents are long bodies); with anchor passages, on those documents
+and their paragraphs (pipeline.io.passages), which needs no queries at all. Pure numpy: no Ray, no IO.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,11 +30,27 @@ from pipeline.translate import fit_translator
 NATIVE, CORPUS, QUERIES, NO_MIGRATION = "native", "corpus translated", "queries translated", "no migration"
 FIGURES = ("recall1", "recall10", "mrr")
 QUERY_ANCHORS = " + queries"  # label suffix of translators fitted on anchor documents and their queries
+PASSAGE_ANCHORS = " + passages"  # ... and of those fitted on anchor documents and their paragraphs
+
+
+@dataclass(frozen=True)
+class Passages:
+    """Paragraphs of the documents, embedded in both spaces.
+
+    Attributes:
+        owners: ``(m,)`` the row of each passage's document in the documents' arrays.
+        source: ``(m, d_s)`` the passages in the old space.
+        target: ``(m, d_t)`` the passages in the new space.
+    """
+
+    owners: np.ndarray
+    source: np.ndarray
+    target: np.ndarray
 
 
 def evaluate_migration(
     documents: tuple[np.ndarray, np.ndarray], queries: tuple[np.ndarray, np.ndarray], plan: EvaluationPlan,
-    direction: str, anchor_queries: bool = False,
+    direction: str, anchor_queries: bool = False, passages: Passages | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of every strategy for every translator of ``plan`` (but the decoupled form), over its draws.
 
@@ -43,6 +61,8 @@ def evaluate_migration(
         direction: written into every row, e.g. ``"a → b"``.
         anchor_queries: also fit each translator on the anchor documents and their queries (``2 * anchors``
             pairs), labelled ``"<label> + queries"``.
+        passages: the documents' paragraphs in both spaces: also fit each translator on the anchor documents and
+            their own paragraphs, labelled ``"<label> + passages"`` (a held-out document's are never fitted on).
 
     Returns:
         Flat rows ``{direction, label, strategy, draw, recall1, recall10, mrr}``; ``native`` and ``no migration``
@@ -58,10 +78,7 @@ def evaluate_migration(
         rows += [{"direction": direction, "label": "-", "strategy": s, "draw": draw, **m} for s, m in bounds.items()]
         rng = np.random.default_rng([plan.seed, draw, 1])
         anchors = np.sort(rng.choice(split.train, size=plan.anchors, replace=False))
-        pairs = {"": (source_docs[anchors], target_docs[anchors])}
-        if anchor_queries:
-            pairs[QUERY_ANCHORS] = (np.concatenate([source_docs[anchors], source_queries[anchors]]),
-                                    np.concatenate([target_docs[anchors], target_queries[anchors]]))
+        pairs = anchor_pairs(anchors, documents, queries if anchor_queries else None, passages)
         for label, (method, options) in plan.methods.items():
             if method == DECOUPLED:
                 continue
@@ -75,6 +92,24 @@ def evaluate_migration(
                 rows += [{"direction": direction, "label": label + suffix, "strategy": s, "draw": draw, **m}
                          for s, m in strategies.items()]
     return rows
+
+
+def anchor_pairs(
+    anchors: np.ndarray, documents: tuple[np.ndarray, np.ndarray], queries: tuple[np.ndarray, np.ndarray] | None,
+    passages: Passages | None,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Label suffix -> ``(source (k, d_s), target (k, d_t))`` anchor pairs: the anchor documents alone, and with
+    their queries and with their paragraphs where those are given."""
+    source_docs, target_docs = documents
+    pairs = {"": (source_docs[anchors], target_docs[anchors])}
+    if queries is not None:
+        pairs[QUERY_ANCHORS] = (np.concatenate([source_docs[anchors], queries[0][anchors]]),
+                                np.concatenate([target_docs[anchors], queries[1][anchors]]))
+    if passages is not None:
+        theirs = np.isin(passages.owners, anchors)
+        pairs[PASSAGE_ANCHORS] = (np.concatenate([source_docs[anchors], passages.source[theirs]]),
+                                  np.concatenate([target_docs[anchors], passages.target[theirs]]))
+    return pairs
 
 
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -25,8 +25,9 @@ from pipeline.evaluate.report import (
     plot_irp_grid,
     write_json,
 )
-from pipeline.evaluate.retrieval import evaluate_migration, summarise
+from pipeline.evaluate.retrieval import Passages, evaluate_migration, summarise
 from pipeline.io.anchors import pair_on_id, read_embeddings
+from pipeline.io.passages import MIN_PASSAGE_CHARS, owners_in, write_passages
 
 
 def run(config: EvaluateConfig, say: Callable[[str], None] = print) -> list[str]:
@@ -42,6 +43,8 @@ def run(config: EvaluateConfig, say: Callable[[str], None] = print) -> list[str]
     )
     pools = load_anchor_pools(config)
     retrieval_set = load_retrieval_set(config, say) if config.retrieval is not None else None
+    passages = (load_passages(config, retrieval_set[0], say)
+                if retrieval_set is not None and config.retrieval.anchor_passages else None)
     rows, migration_rows, directions = [], [], []
     for source, target in ((names[0], names[1]), (names[1], names[0])):
         direction = f"{source} → {target}"
@@ -49,10 +52,11 @@ def run(config: EvaluateConfig, say: Callable[[str], None] = print) -> list[str]
         pool = AnchorPool(pools[source], pools[target]) if pools else None
         rows += evaluate_direction(vectors[source], vectors[target], labels, plan, direction, pool)
         if retrieval_set is not None:
-            documents, queries = retrieval_set
+            _, documents, queries = retrieval_set
+            pieces = None if passages is None else Passages(passages[0], passages[1][source], passages[1][target])
             migration_rows += evaluate_migration((documents[source], documents[target]),
                                                  (queries[source], queries[target]), plan, direction,
-                                                 config.retrieval.anchor_queries)
+                                                 config.retrieval.anchor_queries, pieces)
         directions.append(direction)
         say(f"evaluated {direction}: {config.draws} draws in {time.perf_counter() - started:.0f} s")
     return write_report(config, rows, migration_rows, directions, len(ids), vectors)
@@ -76,8 +80,8 @@ def load_spaces(config: EvaluateConfig, say: Callable[[str], None]) -> tuple[lis
 
 def load_retrieval_set(
     config: EvaluateConfig, say: Callable[[str], None]
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """``(documents, queries)``, each ``{space: (n, d)}``, for the ids every table shares, in one sorted order."""
+) -> tuple[list[Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``(ids, documents, queries)``, each ``{space: (n, d)}``, for the ids every table shares, sorted."""
     tables = {}
     for name in config.spaces:
         for part in ("documents", "queries"):
@@ -85,9 +89,25 @@ def load_retrieval_set(
                            say)
             ids, vectors, _ = read_embeddings(url)
             tables[(name, part)] = dict(zip(ids, vectors, strict=True))
-    _, vectors = aligned(tables, config.test)
-    return ({name: vectors[(name, "documents")] for name in config.spaces},
+    ids, vectors = aligned(tables, config.test)
+    return (ids, {name: vectors[(name, "documents")] for name in config.spaces},
             {name: vectors[(name, "queries")] for name in config.spaces})
+
+
+def load_passages(
+    config: EvaluateConfig, document_ids: list[Any], say: Callable[[str], None]
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``(owners (m,), {space: (m, d)})``: the retrieval documents' paragraphs, embedded by every space, and the
+    row of each one's document in ``document_ids``; a paragraph some space set aside is left out."""
+    source = write_passages(config.retrieval.documents, posixpath.join(config.work_dir, "passages.jsonl"))
+    tables = {}
+    for name in config.spaces:
+        url = embedded(config, source, posixpath.join(name, "passages"), f"{name} paragraphs", say)
+        ids, vectors, _ = read_embeddings(url)
+        tables[name] = dict(zip(ids, vectors, strict=True))
+    shared = sorted(set.intersection(*(set(table) for table in tables.values())))
+    kept, owners = owners_in(shared, document_ids)
+    return owners, {name: np.stack([table[shared[i]] for i in kept]) for name, table in tables.items()}
 
 
 def embedded(config: EvaluateConfig, source: Any, where: str, what: str, say: Callable[[str], None]) -> str:
@@ -187,4 +207,7 @@ def migration_intro(config: EvaluateConfig) -> str:
             f"queries against the old index. {config.anchors} anchor documents per draw, from outside the "
             "held-out set." + (" `+ queries`: the same translator fitted on the anchor documents and their "
                                f"queries ({2 * config.anchors} pairs from the same {config.anchors} items)."
-                               if config.retrieval.anchor_queries else ""))
+                               if config.retrieval.anchor_queries else "")
+            + (" `+ passages`: fitted on the anchor documents and their own paragraphs (blank-line separated, at "
+               f"least {MIN_PASSAGE_CHARS} characters; pipeline/io/passages.py), no queries."
+               if config.retrieval.anchor_passages else ""))

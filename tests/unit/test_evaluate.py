@@ -186,3 +186,72 @@ def test_anchors_with_queries_fit_on_each_anchor_document_and_its_query(monkeypa
                                                                         source_queries[documents]])))
     assert len(evaluate_migration((source_docs, bend(source_docs)), (source_queries, bend(source_queries)), plan,
                                   "a → b")) == len(rows) - 2 * 2  # off: no "+ queries" rows
+
+
+def test_anchor_passages_add_the_anchor_documents_own_paragraphs_and_no_held_out_ones(monkeypatch):
+    """20 anchor documents cannot fix a rotation of a 64-d space; their paragraphs (four each, other points of the
+    same space) can, so `+ passages` recovers the native index exactly. The extra pairs are the anchor documents'
+    own paragraphs, never a held-out document's."""
+    from pipeline.evaluate import retrieval
+    from pipeline.evaluate.retrieval import CORPUS, PASSAGE_ANCHORS, QUERIES, Passages, evaluate_migration, summarise
+
+    rng = np.random.default_rng(5)
+    rotation, _ = np.linalg.qr(rng.normal(size=(64, 64)))
+    source_docs = rng.normal(size=(200, 64))
+    source_queries = source_docs + 0.7 * rng.normal(size=(200, 64))
+    owners = rng.permutation(np.repeat(np.arange(200), 4))  # every document has four, in no particular order
+    source_passages = source_docs[owners] + rng.normal(size=(800, 64))
+    passages = Passages(owners, source_passages, source_passages @ rotation)
+    fits = []
+    real_fit = retrieval.fit_translator
+    monkeypatch.setattr(retrieval, "fit_translator",
+                        lambda s, t, *a, **k: fits.append((s, t)) or real_fit(s, t, *a, **k))
+    plan = EvaluationPlan(methods={"procrustes": ("procrustes", {})}, anchors=20, test=100, draws=2)
+    rows = evaluate_migration((source_docs, source_docs @ rotation), (source_queries, source_queries @ rotation),
+                              plan, "a → b", passages=passages)
+    ratio = {(e["label"], e["strategy"]): e["recall1_ratio"]["mean"] for e in summarise(rows)}
+    for strategy in (CORPUS, QUERIES):
+        assert ratio[("procrustes" + PASSAGE_ANCHORS, strategy)] == pytest.approx(1.0, abs=1e-9)
+        assert ratio[("procrustes", strategy)] < 0.5
+    alone, _, with_passages, _ = fits[:4]  # draw 0: documents alone (forward, backward), then with paragraphs
+    anchors = [int(np.flatnonzero((source_docs == row).all(axis=1))[0]) for row in alone[0]]
+    theirs = np.isin(owners, anchors)
+    assert theirs.sum() == 4 * 20 and len(with_passages[0]) == 20 + 80
+    np.testing.assert_array_equal(with_passages[0], np.concatenate([source_docs[anchors], source_passages[theirs]]))
+    np.testing.assert_array_equal(with_passages[1], np.concatenate([source_docs[anchors] @ rotation,
+                                                                    source_passages[theirs] @ rotation]))
+
+
+def test_anchor_passages_need_text_documents():
+    from pipeline.config import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(EvaluateConfig, None, [
+            "spaces.a.encoder.kind=hf_text", "spaces.a.encoder.model=m", "spaces.b.encoder.kind=hf_text",
+            "spaces.b.encoder.model=n", "corpus.path=c", "corpus.format=text", "retrieval.queries.path=q",
+            "retrieval.queries.format=text", "retrieval.documents.path=d", "retrieval.documents.format=images",
+            "retrieval.anchor_passages=true"])
+    assert caught.value.problems == [
+        "retrieval.anchor_passages: paragraphs are cut from text documents; these are images"]
+
+
+def test_the_documents_paragraphs_are_written_once_as_a_jsonl_source(tmp_path):
+    from pipeline.config import SourceConfig
+    from pipeline.io.passages import write_passages
+
+    folder = tmp_path / "docs"
+    (folder / "a").mkdir(parents=True)
+    (folder / "a" / "1.txt").write_text("Title one\n\n" + "First paragraph of one, long enough to keep.\n \n"
+                                        + "short\n\n" + "Second paragraph of one, also long enough.\n")
+    (folder / "b.txt").write_text("Title two\n" + "Only paragraph of two, long enough to be kept here.")
+    documents = SourceConfig(path=str(folder), format="text", text_column="body")
+    url = str(tmp_path / "work" / "passages.jsonl")
+    source = write_passages(documents, url)
+    assert (source.path, source.format, source.text_column) == (url, "jsonl", "text")
+    rows = [json.loads(line) for line in (tmp_path / "work" / "passages.jsonl").read_text().splitlines()]
+    assert rows == [{"id": "a/1.txt#p0", "text": "First paragraph of one, long enough to keep."},
+                    {"id": "a/1.txt#p1", "text": "Second paragraph of one, also long enough."},
+                    {"id": "b.txt#p0", "text": "Only paragraph of two, long enough to be kept here."}]
+    written = (tmp_path / "work" / "passages.jsonl").stat().st_mtime_ns
+    write_passages(documents, url)  # unchanged: not rewritten, so a rerun's embed job reuses its vectors
+    assert (tmp_path / "work" / "passages.jsonl").stat().st_mtime_ns == written

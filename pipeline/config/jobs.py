@@ -125,6 +125,10 @@ class TranslateConfig:
             if target.anchors.source is None and target.anchors.set is None and self.source.modality != "vector":
                 found.append(f"{where}.source: required unless the corpus holds the source vectors "
                              "(vector_column) or the job embeds an anchor set")
+            if target.anchors.passages and self.encoder is None:
+                found.append(f"{where}.passages: the source model must embed the paragraphs too, and a corpus of "
+                             "stored vectors names none; add them to the anchor set as rows of their own, with a "
+                             "source table of their old vectors")
         outputs = [target.output.path for target in self.target_list().values()]
         outputs += [self.source_output.path] if self.source_output else []
         if len(set(outputs)) != len(outputs):

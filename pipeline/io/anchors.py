@@ -46,6 +46,12 @@ class PairedAnchors:
         """sha256 over the aligned vectors of both sides (see translate.fingerprint_arrays)."""
         return fingerprint_arrays(self.source, self.target)
 
+    def extended(self, more: PairedAnchors) -> PairedAnchors:
+        """These pairs, then ``more`` (say, the anchor items' paragraphs); the space names stay these."""
+        return PairedAnchors([*self.ids, *more.ids], np.concatenate([self.source, more.source]),
+                             np.concatenate([self.target, more.target]), self.unmatched + more.unmatched,
+                             self.source_space, self.target_space)
+
 
 def read_embeddings(
     url: str, storage_options: Mapping[str, Any] | None = None, id_column: str = ID_COLUMN,

@@ -10,13 +10,15 @@ goes through the ``precomputed`` encoder, which checks them and loads no model.
 from __future__ import annotations
 
 import json
+import posixpath
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pipeline.config import EmbedConfig, EncoderConfig, OutputConfig, TargetConfig, TranslateConfig
+from pipeline.config import EmbedConfig, EncoderConfig, OutputConfig, SourceConfig, TargetConfig, TranslateConfig
 from pipeline.engine.driver import PlannedOutput, Summary, run_shard_job
 from pipeline.engine.outputs import claim_output
 from pipeline.io.anchors import PairedAnchors, TableRef, load_paired_anchors
+from pipeline.io.passages import write_passages
 from pipeline.io.sink import OutputDir
 from pipeline.io.sources import inputs_fingerprint
 from pipeline.jobs.embed import embedding_output, run_embed
@@ -126,28 +128,36 @@ def embed_anchor_set(
 
     The embedded tables are ordinary ``embed`` outputs under ``<output>/_anchors/``: a rerun reuses them. A set
     that another target of the job already embedded with the same encoder is not embedded again (``embedded``
-    maps the set and encoder to the table).
+    maps the set and encoder to the table). With ``anchors.passages``, the set's paragraphs are written to
+    ``_anchors/passages.jsonl`` and embedded by both models into ``_anchors/passages/``, as more pairs.
     """
     anchors = target.anchors
+    folder = f"{target.output.records.rstrip('/')}/{ANCHORS_DIR}"
 
-    def embed(side: str, encoder: EncoderConfig) -> TableRef:
-        key = json.dumps(config_snapshot(EmbedConfig(anchors.set, encoder, OutputConfig(""))), sort_keys=True)
+    def embed(items: SourceConfig, where: str, encoder: EncoderConfig, what: str = "set") -> TableRef:
+        key = json.dumps(config_snapshot(EmbedConfig(items, encoder, OutputConfig(""))), sort_keys=True)
         if key in embedded:
             return embedded[key]
-        output = OutputConfig(f"{target.output.records.rstrip('/')}/{ANCHORS_DIR}/{side}",
-                              overwrite=target.output.overwrite, storage_options=target.output.storage_options)
-        summary = run_embed(EmbedConfig(anchors.set, encoder, output, config.execution))
-        say(f"anchor set embedded in the {side} space: {summary.rows_out} rows, {summary.rows_quarantined} "
-            f"quarantined ({summary.seconds:.0f} s) -> {output.path}")
+        output = OutputConfig(f"{folder}/{where}", overwrite=target.output.overwrite,
+                              storage_options=target.output.storage_options)
+        summary = run_embed(EmbedConfig(items, encoder, output, config.execution))
+        say(f"anchor {what} embedded in the {posixpath.basename(where)} space: {summary.rows_out} rows, "
+            f"{summary.rows_quarantined} quarantined ({summary.seconds:.0f} s) -> {output.path}")
         embedded[key] = TableRef(output.path, output.storage_options)
         return embedded[key]
 
-    target_table = embed("target", anchors.target_encoder)
+    target_table = embed(anchors.set, "target", anchors.target_encoder)
     if anchors.source is not None:
         return load_paired_anchors(target_table, TableRef(anchors.source, anchors.storage_options))
-    if config.encoder is not None:
-        return load_paired_anchors(target_table, embed("source", config.encoder))
-    return load_paired_anchors(target_table, _corpus_ref(config), source_is_corpus=True)
+    if config.encoder is None:
+        return load_paired_anchors(target_table, _corpus_ref(config), source_is_corpus=True)
+    paired = load_paired_anchors(target_table, embed(anchors.set, "source", config.encoder))
+    if not anchors.passages:
+        return paired
+    passages = write_passages(anchors.set, f"{folder}/passages.jsonl", target.output.storage_options)
+    passage_pairs = load_paired_anchors(embed(passages, "passages/target", anchors.target_encoder, "paragraphs"),
+                                        embed(passages, "passages/source", config.encoder, "paragraphs"))
+    return paired.extended(passage_pairs)
 
 
 def _corpus_ref(config: TranslateConfig) -> TableRef:

@@ -211,3 +211,46 @@ def test_stored_vectors_run_one_task_per_core_on_a_private_ray(local_ray) -> Non
     # On a cluster, or where the user set num_cpus, the declared CPUs are the cores.
     assert whole_chunk_tasks(ExecutionConfig(address="auto")) == 4
     assert whole_chunk_tasks(ExecutionConfig(num_cpus=4)) == 4
+
+
+def test_anchor_paragraphs_are_embedded_by_both_models_and_fitted_beside_the_set(local_ray, tmp_path, tiny_bert_dir):
+    """`anchors.passages`: each anchor text's paragraphs become pairs of their own, after the whole texts."""
+    from pipeline.encoders.hf_text import HFTextEncoder, HFTextSpec
+    from pipeline.io.passages import passage_rows
+
+    from tests.conftest import build_tiny_bert
+
+    other_dir = build_tiny_bert(tmp_path / "other-bert", seed=7)
+    rng = np.random.default_rng(4)
+
+    def paragraph():
+        return " ".join(rng.choice(WORDS, size=12))  # 12 words: over the 40 characters a paragraph needs
+
+    texts = ["\n\n".join(paragraph() for _ in range(3)) for _ in range(20)]
+    corpus = [paragraph() for _ in range(30)]
+    pq.write_table(pa.table({"id": [f"a{i}" for i in range(20)], "text": texts}), tmp_path / "set.parquet")
+    pq.write_table(pa.table({"id": list(range(30)), "text": corpus}), tmp_path / "corpus.parquet")
+    (tmp_path / "job.yaml").write_text(
+        f"source: {{path: {tmp_path}/corpus.parquet, text_column: text}}\n"
+        f"encoder: {{kind: hf_text, model: {tiny_bert_dir}}}\n"
+        f"anchors: {{set: {{path: {tmp_path}/set.parquet, text_column: text}}, passages: true,"
+        f" target_encoder: {{kind: hf_text, model: {other_dir}}}}}\n"
+        "translator: {method: procrustes}\n"
+    )
+    said = []
+    summary = run_translate(config(tmp_path), say=said.append)
+    assert summary.rows_out == 30
+    assert any(line.startswith("anchor paragraphs embedded in the source space: 60 rows") for line in said)
+    assert "target: 80 anchors paired on id (0 ids in only one table)" in said
+    passage_ids, passages = passage_rows([f"a{i}" for i in range(20)], texts)
+    assert passage_ids[:4] == ["a0#p0", "a0#p1", "a0#p2", "a1#p0"] and len(passages) == 60
+    old, new = (HFTextEncoder(HFTextSpec(model=str(path))) for path in (tiny_bert_dir, other_dir))
+    # Both sides come sorted by id, the set's rows first: a0..a9, a10.. sort as text, as the job pairs them.
+    order, passage_order = np.argsort([f"a{i}" for i in range(20)]), np.argsort(passage_ids)
+    anchors_old = np.concatenate([old.encode(texts)[order], old.encode(passages)[passage_order]])
+    anchors_new = np.concatenate([new.encode(texts)[order], new.encode(passages)[passage_order]])
+    expected = fit_translator(anchors_old, anchors_new, "procrustes").transform(old.encode(corpus))
+    got = vectors_of(pq.read_table(tmp_path / "out" / "part-00000.parquet").column("embedding"))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    for side in ("target", "source"):
+        assert (tmp_path / "out" / "_anchors" / "passages" / side / "_SUCCESS").exists()

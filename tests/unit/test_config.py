@@ -196,6 +196,24 @@ def test_translate_config_takes_one_target_or_several_with_anchor_tables_or_sets
     ]
 
 
+def test_anchor_paragraphs_need_a_text_set_and_both_models():
+    raw = ["source.path=c.parquet", "source.text_column=text", "encoder.kind=hf_text", "encoder.model=m",
+           "anchors.set.path=s.parquet", "anchors.set.text_column=text", "anchors.target_encoder.kind=hf_text",
+           "anchors.target_encoder.model=m2", "anchors.passages=true", "output.path=o"]
+    assert load_config(TranslateConfig, None, raw).anchors.passages is True
+    refused = "anchors.passages: paragraphs are cut from an anchor set of texts and embedded by both models; give " \
+              "a set with a text_column and no source table"
+    for change in (["anchors.source=old.parquet"], ["anchors.set.text_column=null", "anchors.set.image_column=img"]):
+        with pytest.raises(ConfigError) as caught:
+            load_config(TranslateConfig, None, [*raw, *change])
+        assert caught.value.problems == [refused]
+    with pytest.raises(ConfigError) as caught:  # a store of vectors: no source model to embed the paragraphs
+        load_config(TranslateConfig, None, [*raw[:1], "source.vector_column=v", *raw[4:]])
+    assert caught.value.problems == [
+        "anchors.passages: the source model must embed the paragraphs too, and a corpus of stored vectors names "
+        "none; add them to the anchor set as rows of their own, with a source table of their old vectors"]
+
+
 def test_reduced_precision_is_a_valid_config_on_a_driver_without_a_gpu():
     # The driver that validates the config may be a CPU head; the actors that run the encoder have the GPUs.
     config = load_config(EmbedConfig, None, ["source.path=x", "source.format=images", "output.path=o",

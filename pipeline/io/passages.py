@@ -23,6 +23,7 @@ from pipeline.io.sources import plan_shards, read_shard
 
 PASSAGE_MARK = "#p"  # between a document's id and the paragraph's place: "<id>#p<k>"
 MIN_PASSAGE_CHARS = 40  # shorter paragraphs are datelines, bylines and captions, not content
+PASSAGES_PER_FILE = 512  # write_passages: a shard each, so the embedding is spread over the actors
 _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
 
 
@@ -59,13 +60,14 @@ def owners_in(passage_ids: Sequence[str], document_ids: Sequence[str]) -> tuple[
 
 
 def write_passages(
-    documents: SourceConfig, url: str, storage_options: Mapping[str, Any] | None = None
+    documents: SourceConfig, folder: str, storage_options: Mapping[str, Any] | None = None
 ) -> SourceConfig:
-    """Write the paragraphs of every text in ``documents`` as a JSONL of ``id`` and ``text`` at ``url``; return
-    that file as a source (``storage_options`` are the file's, the documents carry their own).
+    """Write the paragraphs of every text in ``documents`` into ``folder`` as JSONL files of ``id`` and ``text``;
+    return the folder as a source (``storage_options`` are the folder's, the documents carry their own).
 
-    The file is rewritten only when its content changes, so a rerun's ``embed`` finds its inputs as they were
-    and reuses what it embedded.
+    One file per :data:`PASSAGES_PER_FILE` paragraphs, so the embedding job gets a shard per file to spread over
+    its actors. A file is rewritten only when its content changes, so a rerun's ``embed`` finds its inputs as
+    they were and reuses what it embedded; a file a longer set left behind is removed.
     """
     options = dict(documents.storage_options)
     ids, texts = [], []
@@ -76,9 +78,15 @@ def write_passages(
         ids += table.column(documents.id_column).to_pylist()
         texts += table.column(documents.text_column).to_pylist()
     lines = [json.dumps({"id": i, "text": t}) for i, t in zip(*passage_rows(ids, texts), strict=True)]
-    content = ("\n".join(lines) + "\n").encode()
-    fs, path = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
-    if not fs.exists(path) or fs.cat_file(path) != content:
-        fs.makedirs(posixpath.dirname(path), exist_ok=True)
-        fs.pipe_file(path, content)
-    return SourceConfig(path=url, format="jsonl", text_column="text", storage_options=dict(storage_options or {}))
+    files = {f"part-{n:05d}.jsonl": ("\n".join(lines[start:start + PASSAGES_PER_FILE]) + "\n").encode()
+             for n, start in enumerate(range(0, len(lines), PASSAGES_PER_FILE))}
+    fs, path = fsspec.core.url_to_fs(folder, **dict(storage_options or {}))
+    fs.makedirs(path, exist_ok=True)
+    for stale in {posixpath.basename(f) for f in fs.ls(path, detail=False)} - set(files):
+        fs.rm_file(posixpath.join(path, stale))
+    for name, content in files.items():
+        where = posixpath.join(path, name)
+        if not fs.exists(where) or fs.cat_file(where) != content:
+            fs.pipe_file(where, content)
+    return SourceConfig(path=folder, format="jsonl", text_column="text",
+                        storage_options=dict(storage_options or {}))

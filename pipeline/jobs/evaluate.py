@@ -99,7 +99,7 @@ def load_passages(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """``(owners (m,), {space: (m, d)})``: the retrieval documents' paragraphs, embedded by every space, and the
     row of each one's document in ``document_ids``; a paragraph some space set aside is left out."""
-    source = write_passages(config.retrieval.documents, posixpath.join(config.work_dir, "passages.jsonl"))
+    source = write_passages(config.retrieval.documents, posixpath.join(config.work_dir, "_paragraphs"))
     tables = {}
     for name in config.spaces:
         url = embedded(config, source, posixpath.join(name, "passages"), f"{name} paragraphs", say)

@@ -154,7 +154,7 @@ def embed_anchor_set(
     paired = load_paired_anchors(target_table, embed(anchors.set, "source", config.encoder))
     if not anchors.passages:
         return paired
-    passages = write_passages(anchors.set, f"{folder}/passages.jsonl", target.output.storage_options)
+    passages = write_passages(anchors.set, f"{folder}/passages/texts", target.output.storage_options)
     passage_pairs = load_paired_anchors(embed(passages, "passages/target", anchors.target_encoder, "paragraphs"),
                                         embed(passages, "passages/source", config.encoder, "paragraphs"))
     return paired.extended(passage_pairs)

@@ -235,23 +235,28 @@ def test_anchor_passages_need_text_documents():
         "retrieval.anchor_passages: paragraphs are cut from text documents; these are images"]
 
 
-def test_the_documents_paragraphs_are_written_once_as_a_jsonl_source(tmp_path):
+def test_the_documents_paragraphs_are_written_once_as_jsonl_files(tmp_path, monkeypatch):
     from pipeline.config import SourceConfig
-    from pipeline.io.passages import write_passages
+    from pipeline.io import passages
 
+    monkeypatch.setattr(passages, "PASSAGES_PER_FILE", 2)
     folder = tmp_path / "docs"
     (folder / "a").mkdir(parents=True)
     (folder / "a" / "1.txt").write_text("Title one\n\n" + "First paragraph of one, long enough to keep.\n \n"
                                         + "short\n\n" + "Second paragraph of one, also long enough.\n")
     (folder / "b.txt").write_text("Title two\n" + "Only paragraph of two, long enough to be kept here.")
     documents = SourceConfig(path=str(folder), format="text", text_column="body")
-    url = str(tmp_path / "work" / "passages.jsonl")
-    source = write_passages(documents, url)
-    assert (source.path, source.format, source.text_column) == (url, "jsonl", "text")
-    rows = [json.loads(line) for line in (tmp_path / "work" / "passages.jsonl").read_text().splitlines()]
+    out = tmp_path / "work" / "_paragraphs"
+    out.mkdir(parents=True)
+    (out / "part-00007.jsonl").write_text("{}\n")  # left by an earlier, longer set
+    source = passages.write_passages(documents, str(out))
+    assert (source.path, source.format, source.text_column) == (str(out), "jsonl", "text")
+    assert sorted(p.name for p in out.iterdir()) == ["part-00000.jsonl", "part-00001.jsonl"]
+    rows = [json.loads(line) for name in ("part-00000.jsonl", "part-00001.jsonl")
+            for line in (out / name).read_text().splitlines()]
     assert rows == [{"id": "a/1.txt#p0", "text": "First paragraph of one, long enough to keep."},
                     {"id": "a/1.txt#p1", "text": "Second paragraph of one, also long enough."},
                     {"id": "b.txt#p0", "text": "Only paragraph of two, long enough to be kept here."}]
-    written = (tmp_path / "work" / "passages.jsonl").stat().st_mtime_ns
-    write_passages(documents, url)  # unchanged: not rewritten, so a rerun's embed job reuses its vectors
-    assert (tmp_path / "work" / "passages.jsonl").stat().st_mtime_ns == written
+    written = [(out / name).stat().st_mtime_ns for name in ("part-00000.jsonl", "part-00001.jsonl")]
+    passages.write_passages(documents, str(out))  # unchanged: not rewritten, so a rerun's embed reuses its vectors
+    assert [(out / name).stat().st_mtime_ns for name in ("part-00000.jsonl", "part-00001.jsonl")] == written

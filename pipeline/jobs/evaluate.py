@@ -72,9 +72,10 @@ def load_spaces(config: EvaluateConfig, say: Callable[[str], None]) -> tuple[lis
     """Every space's vectors for the ids all spaces share, in one sorted order."""
     tables = {}
     for name, space in config.spaces.items():
-        url = space.table or embedded(config, config.corpus, name, name, say)
+        # Its own folder: a table read from a folder takes every part under it, the retrieval set's too.
+        url = space.table or embedded(config, config.corpus, posixpath.join(name, "corpus"), name, say)
         ids, vectors, _ = read_embeddings(url, space.storage_options)
-        tables[name] = dict(zip(ids, vectors, strict=True))
+        tables[name] = by_id(ids, vectors, url)
     return aligned(tables, config.test)
 
 
@@ -88,7 +89,7 @@ def load_retrieval_set(
             url = embedded(config, getattr(config.retrieval, part), posixpath.join(name, part), f"{name} {part}",
                            say)
             ids, vectors, _ = read_embeddings(url)
-            tables[(name, part)] = dict(zip(ids, vectors, strict=True))
+            tables[(name, part)] = by_id(ids, vectors, url)
     ids, vectors = aligned(tables, config.test)
     return (ids, {name: vectors[(name, "documents")] for name in config.spaces},
             {name: vectors[(name, "queries")] for name in config.spaces})
@@ -104,7 +105,7 @@ def load_passages(
     for name in config.spaces:
         url = embedded(config, source, posixpath.join(name, "passages"), f"{name} paragraphs", say)
         ids, vectors, _ = read_embeddings(url)
-        tables[name] = dict(zip(ids, vectors, strict=True))
+        tables[name] = by_id(ids, vectors, url)
     shared = sorted(set.intersection(*(set(table) for table in tables.values())))
     kept, owners = owners_in(shared, document_ids)
     return owners, {name: np.stack([table[shared[i]] for i in kept]) for name, table in tables.items()}
@@ -120,6 +121,21 @@ def embedded(config: EvaluateConfig, source: Any, where: str, what: str, say: Ca
     say(f"{what}: {summary.rows_out} rows embedded ({summary.shards_skipped} of {summary.shards} shards already "
         f"done) -> {url}")
     return url
+
+
+def by_id(ids: list[Any], vectors: np.ndarray, url: str) -> dict[Any, np.ndarray]:
+    """``{id: (d,) vector}`` of one table.
+
+    Raises:
+        ValueError: an id repeats. A dict would keep its last vector silently; that is how the corpus once read
+            the retrieval set's title vectors, embedded into a folder under its own, in place of the articles.
+    """
+    table = dict(zip(ids, vectors, strict=True))
+    if len(table) != len(ids):
+        repeated = len(ids) - len(table)
+        raise ValueError(f"{url}: {repeated} ids repeat (a table read from a folder takes every part under it; "
+                         "keep each embedding table in a folder of its own)")
+    return table
 
 
 def aligned(tables: dict[Any, dict[Any, np.ndarray]], test: int) -> tuple[list[Any], dict[Any, np.ndarray]]:

@@ -260,3 +260,20 @@ def test_the_documents_paragraphs_are_written_once_as_jsonl_files(tmp_path, monk
     written = [(out / name).stat().st_mtime_ns for name in ("part-00000.jsonl", "part-00001.jsonl")]
     passages.write_passages(documents, str(out))  # unchanged: not rewritten, so a rerun's embed reuses its vectors
     assert [(out / name).stat().st_mtime_ns for name in ("part-00000.jsonl", "part-00001.jsonl")] == written
+
+
+def test_a_table_whose_ids_repeat_is_refused_not_read_as_its_last_vector(tmp_path):
+    """An embedding folder with another table under it (the corpus's folder holding the retrieval set's) reads
+    every part: the ids repeat, and a dict would keep the nested table's vectors silently."""
+    from pipeline.io.anchors import read_embeddings
+    from pipeline.jobs.evaluate import by_id
+
+    (tmp_path / "corpus" / "queries").mkdir(parents=True)
+    pq.write_table(embedding_table(["a", "b"], np.eye(2, dtype=np.float32)), tmp_path / "corpus" / "part-0.parquet")
+    pq.write_table(embedding_table(["a", "b"], -np.eye(2, dtype=np.float32)),
+                   tmp_path / "corpus" / "queries" / "part-0.parquet")
+    ids, vectors, _ = read_embeddings(str(tmp_path / "corpus" / "queries"))
+    assert list(by_id(ids, vectors, "q")) == ["a", "b"]
+    ids, vectors, _ = read_embeddings(str(tmp_path / "corpus"))
+    with pytest.raises(ValueError, match="2 ids repeat"):
+        by_id(ids, vectors, str(tmp_path / "corpus"))

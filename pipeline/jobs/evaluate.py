@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.config import EmbedConfig, EvaluateConfig, OutputConfig
+from pipeline.engine.passage_files import write_passages
 from pipeline.evaluate.protocol import AnchorPool, EvaluationPlan, evaluate_direction
 from pipeline.evaluate.report import (
     aggregate,
@@ -27,7 +28,7 @@ from pipeline.evaluate.report import (
 )
 from pipeline.evaluate.retrieval import Passages, evaluate_migration, summarise
 from pipeline.io.anchors import pair_on_id, read_embeddings
-from pipeline.io.passages import MIN_PASSAGE_CHARS, owners_in, write_passages
+from pipeline.io.passages import MIN_PASSAGE_CHARS, owners_in
 
 
 def run(config: EvaluateConfig, say: Callable[[str], None] = print) -> list[str]:

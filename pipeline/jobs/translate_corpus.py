@@ -17,8 +17,8 @@ from typing import Any
 from pipeline.config import EmbedConfig, EncoderConfig, OutputConfig, SourceConfig, TargetConfig, TranslateConfig
 from pipeline.engine.driver import PlannedOutput, Summary, run_shard_job
 from pipeline.engine.outputs import claim_output
+from pipeline.engine.passage_files import write_passages
 from pipeline.io.anchors import PairedAnchors, TableRef, load_paired_anchors
-from pipeline.io.passages import write_passages
 from pipeline.io.sink import OutputDir
 from pipeline.io.sources import inputs_fingerprint
 from pipeline.jobs.embed import embedding_output, run_embed

@@ -237,7 +237,7 @@ def test_anchor_passages_need_text_documents():
 
 def test_the_documents_paragraphs_are_written_once_as_jsonl_files(tmp_path, monkeypatch):
     from pipeline.config import SourceConfig
-    from pipeline.io import passages
+    from pipeline.engine import passage_files as passages
 
     monkeypatch.setattr(passages, "PASSAGES_PER_FILE", 2)
     folder = tmp_path / "docs"

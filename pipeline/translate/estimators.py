@@ -58,11 +58,12 @@ def fit_procrustes(
 ) -> Fit:
     """Standard scaling, zero padding, orthogonal map; folded into ``(x - mu_s) @ M + mu_t``.
 
-    With ``x_std = (x - mu_s) / sigma_s`` and ``y = (pad(x_std) @ R)[:d_t] * sigma_t + mu_t``, the matrix is
-    ``M = diag(1 / sigma_s) @ R[:d_s, :d_t] @ diag(sigma_t)``.
+    With ``x_std = (x - mu_s) @ S_s^-1`` and ``y = (pad(x_std) @ R)[:d_t] @ S_t + mu_t``, the matrix is
+    ``M = S_s^-1 @ R[:d_s, :d_t] @ S_t``, where ``S`` is ``diag(sigma)`` under standard scaling and the shrunk
+    covariance's square root when whitened.
     """
-    matrix, rotation, residual = _remembered(memo, ("procrustes", options.scaling),
-                                             lambda: _procrustes_map(source, target, options.scaling))
+    matrix, rotation, residual = _remembered(memo, ("procrustes", options),
+                                             lambda: _procrustes_map(source, target, options, memo))
     plan = AffinePlan(source.mean(axis=0), False, matrix, False, 1.0, target.mean(axis=0))
     return Fit(plan, {"rotation": rotation}, {"relative_residual": residual})
 
@@ -84,26 +85,42 @@ def fit_ridge(source: np.ndarray, target: np.ndarray, options: RidgeOptions, mem
 def fit_blend(source: np.ndarray, target: np.ndarray, options: BlendOptions, memo: Memo | None = None) -> Fit:
     """``weight * ridge + (1 - weight) * procrustes``: one affine map, both parts fitted on the same anchors."""
     ridge = _ridge_weights(source, target, options.alpha, memo)
-    procrustes, _, _ = _remembered(memo, ("procrustes", options.scaling),
-                                   lambda: _procrustes_map(source, target, options.scaling))
+    procrustes_options = ProcrustesOptions(options.scaling)
+    procrustes, _, _ = _remembered(memo, ("procrustes", procrustes_options),
+                                   lambda: _procrustes_map(source, target, procrustes_options, memo))
     matrix = options.weight * ridge + (1.0 - options.weight) * procrustes
     return Fit(AffinePlan(source.mean(axis=0), False, matrix, False, 1.0, target.mean(axis=0)))
 
 
-def _procrustes_map(source: np.ndarray, target: np.ndarray, scaling: str) -> tuple[np.ndarray, np.ndarray, float]:
+def _procrustes_map(
+    source: np.ndarray, target: np.ndarray, options: ProcrustesOptions, memo: Memo | None = None
+) -> tuple[np.ndarray, np.ndarray, float]:
     """(d_s, d_t) M of the folded Procrustes map, the (D, D) rotation, and the relative residual on the anchors."""
-    per_dimension = scaling == "per_dimension"
-    source_mean, source_spread = F.standard_scaling(source, per_dimension)
-    target_mean, target_spread = F.standard_scaling(target, per_dimension)
-    source_std = (source - source_mean) / source_spread
-    target_std = (target - target_mean) / target_spread
+    source_mean, source_in, _ = _scaling_matrices(source, options, memo, "source")
+    target_mean, target_in, target_out = _scaling_matrices(target, options, memo, "target")
+    source_std = (source - source_mean) @ source_in
+    target_std = (target - target_mean) @ target_in
     rotation = F.procrustes_rotation(source_std, target_std)
     d_s, d_t = source.shape[1], target.shape[1]
-    matrix = (rotation[:d_s, :d_t] / source_spread[:, None]) * target_spread[None, :]
+    matrix = source_in @ rotation[:d_s, :d_t] @ target_out
     width = rotation.shape[0]
     aligned = F.zero_pad(source_std, width) @ rotation
     residual = np.linalg.norm(aligned - F.zero_pad(target_std, width)) / np.linalg.norm(target_std)
     return matrix, rotation, float(residual)
+
+
+def _scaling_matrices(
+    anchors: np.ndarray, options: ProcrustesOptions, memo: Memo | None, side: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(d,) mean, (d, d) matrix into the standardised space and (d, d) matrix back out of it."""
+    if options.scaling == "whitened":
+        mean = anchors.mean(axis=0)
+        # One eigendecomposition per space serves every shrinkage cross-validation tries.
+        spectrum = _remembered(memo, ("covariance", side), lambda: F.covariance_spectrum(anchors - mean))
+        whiten, colour = F.shrunk_whitening(spectrum, options.shrinkage)
+        return mean, whiten, colour
+    mean, spread = F.standard_scaling(anchors, options.scaling == "per_dimension")
+    return mean, np.diag(1.0 / spread), np.diag(spread)
 
 
 def _ridge_weights(source: np.ndarray, target: np.ndarray, alpha: float, memo: Memo | None) -> np.ndarray:
@@ -135,7 +152,7 @@ class Estimator:
 
 ESTIMATORS: dict[str, Estimator] = {
     "procrustes": Estimator(ProcrustesOptions, fit_procrustes,
-                            lambda o: 0.0 if o.scaling == "isotropic" else 0.5),
+                            lambda o: {"isotropic": 0.0, "per_dimension": 0.5, "whitened": 0.75}[o.scaling]),
     "blend": Estimator(BlendOptions, fit_blend, lambda o: 1.0 + o.weight),
     "ridge": Estimator(RidgeOptions, fit_ridge, lambda o: 2.5 if o.restore_scale else 3.0),
     "irp": Estimator(IRPOptions, fit_irp, lambda o: 4.0),

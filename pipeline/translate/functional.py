@@ -198,6 +198,38 @@ def standard_scaling(anchors: np.ndarray, per_dimension: bool) -> tuple[np.ndarr
     return mean, np.where(spread > 0, spread, 1.0)
 
 
+def covariance_spectrum(centred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (clipped at 0) and eigenvectors of ``C = X^T X / k`` for ``centred: (k, d)``: ``(d,), (d, d)``.
+
+    Raises:
+        ValueError: the anchors do not vary at all.
+    """
+    values, vectors = np.linalg.eigh(centred.T @ centred / len(centred))
+    values = np.clip(values, 0.0, None)
+    if values.sum() == 0:
+        raise ValueError("whitening needs anchors that vary; every anchor is the same vector")
+    return values, vectors
+
+
+def shrunk_whitening(spectrum: tuple[np.ndarray, np.ndarray], shrinkage: float) -> tuple[np.ndarray, np.ndarray]:
+    """Whitening and colouring matrices of a space from its covariance spectrum, the covariance shrunk.
+
+    The covariance is shrunk towards a multiple of the identity, ``C + shrinkage * mean(eig C) I``: a few hundred
+    anchors estimate a 768-d covariance poorly, its smallest eigenvalues most poorly, and a plain inverse square
+    root would blow those noise directions up. ``shrinkage -> inf`` tends to isotropic scaling.
+
+    Args:
+        spectrum: :func:`covariance_spectrum` of the space's centred anchors.
+        shrinkage: > 0, relative to the mean eigenvalue.
+
+    Returns:
+        ((d, d) ``C_s^(-1/2)``, (d, d) ``C_s^(1/2)``), both symmetric.
+    """
+    values, vectors = spectrum
+    values = values + shrinkage * values.mean()
+    return (vectors / np.sqrt(values)) @ vectors.T, (vectors * np.sqrt(values)) @ vectors.T
+
+
 def procrustes_rotation(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Orthogonal R minimising ||source_pad @ R - target_pad||, both zero-padded to a common dimension.
 

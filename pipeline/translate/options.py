@@ -50,15 +50,27 @@ class ProcrustesOptions:
 
     Attributes:
         scaling: "isotropic" divides each space by one shared spread (keeps rotations exact);
-            "per_dimension" standardises every coordinate on its own.
+            "per_dimension" standardises every coordinate on its own; "whitened" decorrelates each space with
+            its anchors' shrunk covariance, rotates, and gives the result the target's covariance (whitening,
+            orthogonal mapping, de-whitening: Artetxe et al., AAAI 2018). Directions a model barely uses weigh
+            as much as its dominant ones in the rotation, and translations keep the target's spread.
+        shrinkage: "whitened" only: how far each covariance is shrunk towards the identity, relative to its mean
+            eigenvalue (``functional.shrunk_whitening``); larger is closer to isotropic scaling.
     """
 
     scaling: str = "isotropic"
+    shrinkage: float = 1.0
 
     def problems(self) -> list[str]:
-        if self.scaling not in ("isotropic", "per_dimension"):
-            return [f"scaling must be 'isotropic' or 'per_dimension'; got {self.scaling!r}"]
-        return []
+        found = []
+        if self.scaling not in SCALINGS:
+            found.append(f"scaling must be one of {', '.join(map(repr, SCALINGS))}; got {self.scaling!r}")
+        if not self.shrinkage > 0:
+            found.append(f"shrinkage must be > 0; got {self.shrinkage}")
+        return found
+
+
+SCALINGS = ("isotropic", "per_dimension", "whitened")
 
 
 @dataclass(frozen=True)
@@ -89,7 +101,7 @@ class BlendOptions:
     Attributes:
         weight: the ridge map's share, in [0, 1] (0 is Procrustes, 1 is ridge).
         alpha: the ridge penalty (see :class:`RidgeOptions`).
-        scaling: the Procrustes standard scaling (see :class:`ProcrustesOptions`).
+        scaling: the Procrustes standard scaling (see :class:`ProcrustesOptions`; "whitened" shrinks by 1.0).
     """
 
     weight: float = 0.5

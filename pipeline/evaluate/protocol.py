@@ -4,7 +4,8 @@ Pure numpy/torch, no Ray and no IO: ``evaluate_direction`` takes one labelled se
 returns flat result rows that the report aggregates (mean and spread over draws). Each draw takes a fresh
 random set of anchors from the train split, or from a separate anchor pool; the test split and the decoders
 (trained once per target space on its own native train embeddings) stay fixed, so draws differ only in the
-anchors.
+anchors. Within a draw every estimator is fitted on the same anchors (one set per anchor count): the table
+compares estimators, and a fresh set for each would add the anchors' own luck to every difference.
 """
 
 from __future__ import annotations
@@ -81,8 +82,11 @@ def evaluate_direction(source: np.ndarray, target: np.ndarray, labels: np.ndarra
     rows = []
     for draw in range(plan.draws):
         rng = np.random.default_rng([plan.seed, draw])
+        drawn: dict[int, np.ndarray] = {}  # anchors per count: every estimator of a draw is fitted on the same ones
         for experiment, label, n_anchors, method, options in _runs(plan, len(pool.source)):
-            chosen = np.sort(rng.choice(len(pool.source), size=n_anchors, replace=False))
+            if n_anchors not in drawn:
+                drawn[n_anchors] = np.sort(rng.choice(len(pool.source), size=n_anchors, replace=False))
+            chosen = drawn[n_anchors]
             anchors = AnchorPool(pool.source[chosen], pool.target[chosen])
             translated = _translate(anchors, source[split.test], target[split.train], method, options)
             for decoder_name, decoder in decoders.items():

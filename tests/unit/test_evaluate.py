@@ -62,6 +62,23 @@ def test_protocol_rows_cover_every_run_and_an_exact_rotation_is_recovered():
     assert draws[0] != draws[1]  # each draw takes other anchors
 
 
+def test_every_estimator_of_a_draw_is_fitted_on_the_same_anchors():
+    """A paired comparison: two labels of one method give the same figures within a draw, so a gap between
+    methods in the table is the methods', not their anchors' luck."""
+    source, target, labels = rotated_spaces()
+    target = np.tanh(target / 4)  # no longer an exact rotation: the fit depends on which anchors it sees
+    protocol = EvaluationPlan(methods={"first": ("ridge", {}), "procrustes": ("procrustes", {}),
+                                       "second": ("ridge", {})},
+                              anchors=40, test=60, draws=2, anchor_sweep=(20, 40), deltas=(), subspaces=(),
+                              decoders=("logistic",), decoupled=False, sweep_methods=("ridge",))
+    rows = evaluate_direction(source, target, labels, protocol, "a → b")
+    mse = {(r["experiment"], r["label"], r["n_anchors"], r["draw"]): r["mse"] for r in rows}
+    for draw in (0, 1):
+        assert mse[("main", "first", 40, draw)] == mse[("main", "second", 40, draw)]
+        assert mse[("anchors", "ridge", 40, draw)] == mse[("main", "first", 40, draw)]  # one set per count
+    assert mse[("main", "first", 40, 0)] != mse[("main", "first", 40, 1)]
+
+
 def test_anchors_can_come_from_a_separate_pool():
     all_source, all_target, all_labels = rotated_spaces(n=330)
     in_pool = np.arange(330) % 11 == 0  # 30 items of the same two spaces, kept out of the evaluation set
@@ -265,15 +282,12 @@ def test_the_documents_paragraphs_are_written_once_as_jsonl_files(tmp_path, monk
 def test_a_table_whose_ids_repeat_is_refused_not_read_as_its_last_vector(tmp_path):
     """An embedding folder with another table under it (the corpus's folder holding the retrieval set's) reads
     every part: the ids repeat, and a dict would keep the nested table's vectors silently."""
-    from pipeline.io.anchors import read_embeddings
-    from pipeline.jobs.evaluate import by_id
+    from pipeline.jobs.evaluate import read_table
 
     (tmp_path / "corpus" / "queries").mkdir(parents=True)
     pq.write_table(embedding_table(["a", "b"], np.eye(2, dtype=np.float32)), tmp_path / "corpus" / "part-0.parquet")
     pq.write_table(embedding_table(["a", "b"], -np.eye(2, dtype=np.float32)),
                    tmp_path / "corpus" / "queries" / "part-0.parquet")
-    ids, vectors, _ = read_embeddings(str(tmp_path / "corpus" / "queries"))
-    assert list(by_id(ids, vectors, "q")) == ["a", "b"]
-    ids, vectors, _ = read_embeddings(str(tmp_path / "corpus"))
+    assert list(read_table(str(tmp_path / "corpus" / "queries"))) == ["a", "b"]
     with pytest.raises(ValueError, match="2 ids repeat"):
-        by_id(ids, vectors, str(tmp_path / "corpus"))
+        read_table(str(tmp_path / "corpus"))

@@ -111,7 +111,8 @@ class EvaluateConfig:
         decoders: ``logistic`` and/or ``mlp`` (pipeline.evaluate.decoders).
         decoupled: also score the decoupled form (receiver inverse fitted on its own unpaired vectors).
         output: directory of ``report.md``, ``report.json`` and the PNG plots.
-        work_dir: where embeddings made by the job go (reused by a rerun).
+        work_dir: where embeddings made by the job go: reused by a rerun, replaced when the corpus or an encoder
+            changes.
     """
 
     spaces: Mapping[str, EvalSpaceConfig]

@@ -75,8 +75,7 @@ def load_spaces(config: EvaluateConfig, say: Callable[[str], None]) -> tuple[lis
     for name, space in config.spaces.items():
         # Its own folder: a table read from a folder takes every part under it, the retrieval set's too.
         url = space.table or embedded(config, config.corpus, posixpath.join(name, "corpus"), name, say)
-        ids, vectors, _ = read_embeddings(url, space.storage_options)
-        tables[name] = by_id(ids, vectors, url)
+        tables[name] = read_table(url, space.storage_options)
     return aligned(tables, config.test)
 
 
@@ -87,10 +86,8 @@ def load_retrieval_set(
     tables = {}
     for name in config.spaces:
         for part in ("documents", "queries"):
-            url = embedded(config, getattr(config.retrieval, part), posixpath.join(name, part), f"{name} {part}",
-                           say)
-            ids, vectors, _ = read_embeddings(url)
-            tables[(name, part)] = by_id(ids, vectors, url)
+            tables[(name, part)] = read_table(embedded(config, getattr(config.retrieval, part),
+                                                       posixpath.join(name, part), f"{name} {part}", say))
     ids, vectors = aligned(tables, config.test)
     return (ids, {name: vectors[(name, "documents")] for name in config.spaces},
             {name: vectors[(name, "queries")] for name in config.spaces})
@@ -102,12 +99,9 @@ def load_passages(
     """``(owners (m,), {space: (m, d)})``: the retrieval documents' paragraphs, embedded by every space, and the
     row of each one's document in ``document_ids``; a paragraph some space set aside is left out."""
     source = write_passages(config.retrieval.documents, posixpath.join(config.work_dir, "_paragraphs"))
-    tables = {}
-    for name in config.spaces:
-        url = embedded(config, source, posixpath.join(name, "passages"), f"{name} paragraphs", say)
-        ids, vectors, _ = read_embeddings(url)
-        tables[name] = by_id(ids, vectors, url)
-    shared = sorted(set.intersection(*(set(table) for table in tables.values())))
+    tables = {name: read_table(embedded(config, source, posixpath.join(name, "passages"), f"{name} paragraphs", say))
+              for name in config.spaces}
+    shared = shared_ids(tables)
     kept, owners = owners_in(shared, document_ids)
     return owners, {name: np.stack([table[shared[i]] for i in kept]) for name, table in tables.items()}
 
@@ -118,10 +112,17 @@ def embedded(config: EvaluateConfig, source: Any, where: str, what: str, say: Ca
 
     space = config.spaces[where.split("/", 1)[0]]
     url = posixpath.join(config.work_dir, where)
-    summary = run_embed(EmbedConfig(source, space.encoder, OutputConfig(url), config.execution))
+    # work_dir is this job's cache: embeddings of a changed corpus or encoder replace the old ones.
+    summary = run_embed(EmbedConfig(source, space.encoder, OutputConfig(url, overwrite=True), config.execution))
     say(f"{what}: {summary.rows_out} rows embedded ({summary.shards_skipped} of {summary.shards} shards already "
         f"done) -> {url}")
     return url
+
+
+def read_table(url: str, storage_options: dict[str, Any] | None = None) -> dict[Any, np.ndarray]:
+    """``{id: (d,) vector}`` of the embedding table at ``url`` (see :func:`by_id`)."""
+    ids, vectors, _ = read_embeddings(url, storage_options)
+    return by_id(ids, vectors, url)
 
 
 def by_id(ids: list[Any], vectors: np.ndarray, url: str) -> dict[Any, np.ndarray]:
@@ -141,10 +142,15 @@ def by_id(ids: list[Any], vectors: np.ndarray, url: str) -> dict[Any, np.ndarray
 
 def aligned(tables: dict[Any, dict[Any, np.ndarray]], test: int) -> tuple[list[Any], dict[Any, np.ndarray]]:
     """The ids every table holds, sorted, and each table's vectors in that order."""
-    shared = sorted(set.intersection(*(set(table) for table in tables.values())), key=str)
+    shared = shared_ids(tables)
     if len(shared) <= test:
         raise ValueError(f"the tables share {len(shared)} ids: no train rows are left beside {test} test rows")
     return shared, {key: np.stack([table[i] for i in shared]) for key, table in tables.items()}
+
+
+def shared_ids(tables: dict[Any, dict[Any, np.ndarray]]) -> list[Any]:
+    """The ids every table holds, sorted."""
+    return sorted(set.intersection(*(set(table) for table in tables.values())), key=str)
 
 
 def load_anchor_pools(config: EvaluateConfig) -> dict[str, np.ndarray]:

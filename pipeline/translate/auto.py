@@ -10,6 +10,7 @@ and its per-fold scores, goes into the translator's report, so the choice can be
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -69,7 +70,7 @@ def select_by_cross_validation(source: np.ndarray, target: np.ndarray, options: 
         ValueError: a candidate is malformed, there are too few anchors for the folds, or no candidate fits.
     """
     candidates = _parse_candidates(options.candidates or DEFAULT_CANDIDATES)
-    folds = fold_indices(source.shape[0], options.folds, options.seed)
+    folds = fold_indices(source, target, options.folds, options.seed)
     rows = cross_validate(source, target, candidates, folds, options.seed)
     metric = OBJECTIVE_METRIC[options.objective]
     best = choose(rows, metric)
@@ -128,7 +129,7 @@ def cross_validated_quality(method: str, options: Mapping[str, Any], report: Map
         return {**row, "folds": auto["folds"]}
     parsed = parse_options(ESTIMATORS[method].options, dict(options), method)
     source, target = np.asarray(source, np.float64), np.asarray(target, np.float64)
-    return {**cross_validate(source, target, [(method, parsed)], fold_indices(len(source), folds, seed), seed)[0],
+    return {**cross_validate(source, target, [(method, parsed)], fold_indices(source, target, folds, seed), seed)[0],
             "folds": folds}
 
 
@@ -148,11 +149,23 @@ def _label(row: Mapping[str, Any]) -> str:
     return f"{row['method']}({options})"
 
 
-def fold_indices(n: int, folds: int, seed: int) -> list[np.ndarray]:
-    """Split ``range(n)`` into ``folds`` shuffled, near-equal, disjoint index arrays."""
+def fold_indices(source: np.ndarray, target: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:
+    """Split the anchors' rows into ``folds`` shuffled, near-equal, disjoint index arrays.
+
+    The folds depend on the anchor pairs, not on their row order: rows are first put in an order of their
+    content (a digest of each pair's bytes), then shuffled by ``seed``. Anchors read from a table paired on id
+    come in id order, and the same anchors in another order must give the same choice and the same translator.
+
+    Args:
+        source, target: (k, d_s) and (k, d_t) anchors, rows paired.
+    """
+    n = source.shape[0]
     if n < 2 * folds:
         raise ValueError(f"auto: {folds}-fold cross-validation needs at least {2 * folds} anchors; got {n}")
-    return np.array_split(np.random.default_rng(seed).permutation(n), folds)
+    digests = [hashlib.blake2b(np.ascontiguousarray(s).tobytes() + np.ascontiguousarray(t).tobytes(),
+                               digest_size=16).digest() for s, t in zip(source, target, strict=True)]
+    by_content = np.array(sorted(range(n), key=digests.__getitem__))
+    return np.array_split(by_content[np.random.default_rng(seed).permutation(n)], folds)
 
 
 def cross_validate(
@@ -161,8 +174,8 @@ def cross_validate(
 ) -> list[dict[str, Any]]:
     """One row per candidate: every metric's mean over folds and its standard error (``<metric>_se``)."""
     per_fold: list[list[dict[str, float] | str]] = [[] for _ in candidates]
-    for held_out in folds:
-        train = np.setdiff1d(np.arange(source.shape[0]), held_out)
+    for i, held_out in enumerate(folds):
+        train = np.concatenate(folds[:i] + folds[i + 1:])  # in fold order, so row order changes nothing
         memo: dict = {}  # one fold's shared pieces (ridge eigendecomposition, Procrustes maps)
         regions = S.cluster_centres(target[train], min(CLUSTERS, len(train) // 10 or 1), seed)
         for scores, (method, options) in zip(per_fold, candidates, strict=True):

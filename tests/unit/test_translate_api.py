@@ -102,6 +102,20 @@ def test_near_ties_go_to_the_more_isometric_candidate():
     assert choose(rows, "mrr") == 0
 
 
+def test_auto_depends_on_the_anchor_pairs_not_their_row_order(anchors):
+    """Anchors paired on id arrive in id order; the same pairs in any order give the same folds, the same CV
+    table and the same translator."""
+    source, target = anchors
+    order = np.random.default_rng(5).permutation(len(source))
+    first = fit_translator(source, target, "auto")
+    second = fit_translator(source[order], target[order], "auto")
+    assert (first.method, first.options) == (second.method, second.options)
+    for a, b in zip(first.report["auto"]["cv"], second.report["auto"]["cv"], strict=True):
+        assert a["mrr_folds"] == pytest.approx(b["mrr_folds"], abs=1e-9)
+    x = source[:5] + 0.1
+    np.testing.assert_allclose(first.transform(x), second.transform(x), rtol=1e-5, atol=1e-5)
+
+
 def test_auto_prefers_procrustes_for_a_noisy_rotation_with_few_anchors():
     rng = np.random.default_rng(2)
     source = rng.normal(size=(40, 30))

@@ -96,23 +96,24 @@ def _procrustes_map(
     source: np.ndarray, target: np.ndarray, options: ProcrustesOptions, memo: Memo | None = None
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """(d_s, d_t) M of the folded Procrustes map, the (D, D) rotation, and the relative residual on the anchors."""
-    source_mean, source_in, _ = _scaling_matrices(source, options, memo, "source")
-    target_mean, target_in, target_out = _scaling_matrices(target, options, memo, "target")
-    source_std = (source - source_mean) @ source_in
-    target_std = (target - target_mean) @ target_in
+    source_mean, source_in, _ = _scalings(source, options, memo, "source")
+    target_mean, target_in, target_out = _scalings(target, options, memo, "target")
+    source_std = _scaled(source - source_mean, source_in)
+    target_std = _scaled(target - target_mean, target_in)
     rotation = F.procrustes_rotation(source_std, target_std)
     d_s, d_t = source.shape[1], target.shape[1]
-    matrix = source_in @ rotation[:d_s, :d_t] @ target_out
+    matrix = _scaled(_scaled(rotation[:d_s, :d_t].T, source_in).T, target_out)  # S_s^-1 @ R @ S_t
     width = rotation.shape[0]
     aligned = F.zero_pad(source_std, width) @ rotation
     residual = np.linalg.norm(aligned - F.zero_pad(target_std, width)) / np.linalg.norm(target_std)
     return matrix, rotation, float(residual)
 
 
-def _scaling_matrices(
+def _scalings(
     anchors: np.ndarray, options: ProcrustesOptions, memo: Memo | None, side: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(d,) mean, (d, d) matrix into the standardised space and (d, d) matrix back out of it."""
+    """(d,) mean, the scaling into the standardised space and the one back out of it: (d,) diagonals under
+    standard scaling (a dense d x d diagonal would cost d^3 per fit for nothing), (d, d) symmetric when whitened."""
     if options.scaling == "whitened":
         mean = anchors.mean(axis=0)
         # One eigendecomposition per space serves every shrinkage cross-validation tries.
@@ -120,7 +121,12 @@ def _scaling_matrices(
         whiten, colour = F.shrunk_whitening(spectrum, options.shrinkage)
         return mean, whiten, colour
     mean, spread = F.standard_scaling(anchors, options.scaling == "per_dimension")
-    return mean, np.diag(1.0 / spread), np.diag(spread)
+    return mean, 1.0 / spread, spread
+
+
+def _scaled(rows: np.ndarray, scaling: np.ndarray) -> np.ndarray:
+    """``rows: (n, d) @ S`` for a scaling of :func:`_scalings`: a (d,) diagonal or a (d, d) matrix."""
+    return rows * scaling if scaling.ndim == 1 else rows @ scaling
 
 
 def _ridge_weights(source: np.ndarray, target: np.ndarray, alpha: float, memo: Memo | None) -> np.ndarray:

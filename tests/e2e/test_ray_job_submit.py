@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -67,8 +68,10 @@ def submit_when_the_agent_is_up(address: str, env: dict[str, str], *args: str) -
 @pytest.fixture(scope="module")
 def ray_head():
     """A Ray head on loopback only, with this virtualenv's python first on its PATH (as on a real cluster)."""
+    # Ray 2.60's `ray start` with token auth needs a token and, unlike ray.init, never makes one: on a fresh
+    # machine ~/.ray/auth_token does not exist yet. The head and every client get this test's own token instead.
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-           "RAY_AUTH_MODE": "token"}
+           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     dashboard, gcs_port = free_port(), free_port()
     # A short, unique temp dir: Ray's socket paths must stay short, and it tells our processes from others'.
     temp_dir = tempfile.mkdtemp(prefix="irp-e2e-", dir="/tmp")

@@ -33,8 +33,9 @@ CLUSTERS = 16  # regions of the target anchors for cluster_agreement; fewer when
 # Measured on BBC News (MiniLM-L6 <-> mpnet, 800 anchors, 5 draws each way, test top-1 under raw cosine):
 # Procrustes and ridge/Procrustes blends with a small ridge penalty lead plain ridge and IRP; ridge with
 # alpha >= 1 trails (restoring its scale gives back 0.01) and pruned IRP trails most. Whitened Procrustes with
-# its covariances shrunk by 1-3x their mean eigenvalue beats them all, in both directions (0.947 and 0.936
-# against Procrustes' 0.946 and 0.927); unshrunk (0.05) it is no better than plain Procrustes. The grid
+# its covariances shrunk by 1-3x their mean eigenvalue is level with Procrustes MiniLM->mpnet (0.946 against
+# 0.945) and beats them all mpnet->MiniLM (0.935 against 0.926; docs/evaluation/report.md, regenerated
+# 2026-12-06); unshrunk (0.05) it is no better than plain Procrustes. The grid
 # brackets those optima. Pruned IRP is left out because it also costs the most (23 s per fold at 1,280 dims
 # on 2 cores); name it in `candidates` to compare it. Tikhonov IRP stays in.
 DEFAULT_CANDIDATES: tuple[Mapping[str, Any], ...] = (

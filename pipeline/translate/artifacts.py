@@ -106,7 +106,8 @@ def load_projector(directory: str | Path, expected_fingerprint: str | None = Non
         anchors_unit=tensors["anchors_unit"],
         inverse=tensors.get("inverse"),
         scale=header["scale"],
-        options=IRPOptions(**header["options"]),
+        # Projectors saved before near-square subsets were cut carry no aspect_limit: none of theirs was cut.
+        options=IRPOptions(**{"aspect_limit": None, **header["options"]}),
         anchors_fingerprint=header["anchors_fingerprint"],
         report=header["report"],
     )

@@ -131,8 +131,32 @@ def farthest_point_subset(anchors_unit: np.ndarray, delta: float, start: int) ->
     return np.asarray(chosen, dtype=np.int64)
 
 
+def trim_near_square(subset: np.ndarray, dim: int, aspect_limit: float | None) -> np.ndarray:
+    """Cut a pruned subset whose basis is near square to its first ``aspect_limit * dim`` anchors.
+
+    s anchors in d dimensions form an (s, d) basis whose smallest singular value falls towards 0 as s nears d:
+    for random rows the condition number is about ``(1 + sqrt(r)) / (1 - sqrt(r))`` with the aspect ratio
+    ``r = min(s, d) / max(s, d)`` (Marchenko-Pastur). Pruning keeps anchors pairwise ``delta`` apart, and in a
+    space of few dimensions that can still be nearly d of them. Farthest-point order puts the most spread
+    anchors first, so the cut keeps those.
+
+    Args:
+        subset: (s,) anchor indices in the order :func:`farthest_point_subset` chose them.
+        dim: d, the dimension of the space.
+        aspect_limit: in (0, 1): the largest ratio ``r`` kept whole; None keeps every subset whole.
+
+    Returns:
+        ``subset`` or its first ``max(2, int(aspect_limit * dim))`` indices.
+    """
+    size = len(subset)
+    if aspect_limit is None or min(size, dim) / max(size, dim) <= aspect_limit:
+        return subset
+    return subset[: max(2, int(aspect_limit * dim))]
+
+
 def subspace_averaged_inverse(
-    anchors_unit: np.ndarray, delta: float, subspaces: int, ridge: float, seed: int
+    anchors_unit: np.ndarray, delta: float, subspaces: int, ridge: float, seed: int,
+    aspect_limit: float | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray], list[float]]:
     """Average the inverse bases of ``subspaces`` pruned anchor subsets (DESIGN.md §2, step 5).
 
@@ -145,16 +169,17 @@ def subspace_averaged_inverse(
         subspaces: number of subsets to average (omega).
         ridge: Tikhonov weight passed to :func:`inverse_relative_basis`.
         seed: seeds the random starts.
+        aspect_limit: near-square subsets are cut (:func:`trim_near_square`); None keeps them whole.
 
     Returns:
         ((k, d) averaged inverse basis, the index array of each subset, each subset's condition number).
     """
-    k = anchors_unit.shape[0]
+    k, d = anchors_unit.shape
     starts = np.random.default_rng(seed).choice(k, size=subspaces, replace=subspaces > k)
     basis = np.zeros_like(anchors_unit)
     subsets, conditions = [], []
     for start in starts:
-        subset = farthest_point_subset(anchors_unit, delta, int(start))
+        subset = trim_near_square(farthest_point_subset(anchors_unit, delta, int(start)), d, aspect_limit)
         subset_basis, condition = inverse_relative_basis(anchors_unit[subset], ridge)
         basis[subset] += subset_basis
         subsets.append(subset)

@@ -23,6 +23,13 @@ class IRPOptions:
         ridge: Tikhonov weight of the inverse, on the scale of squared singular values of unit anchors.
         renormalize: normalise the inverse's output before restoring the target scale.
         seed: seeds the random starts of the pruning.
+        aspect_limit: with pruning, a subset of s anchors in d dimensions whose ``min(s, d) / max(s, d)`` exceeds
+            this is near square, ill-conditioned, and cut to its first ``aspect_limit * d`` anchors
+            (functional.trim_near_square); None: only ``delta`` shapes the subsets. On BBC News, 800 articles
+            and their titles as anchors, mpnet -> MiniLM-L6 (d = 384) kept 372-397 per subset, condition numbers
+            775 to infinity, and the translated index found 0.07 of native Recall@10 (2 draws); with 0.4 it finds
+            0.96, and 800 articles alone go from top-1 0.846 to 0.865. 0.4 did best of 0.2-0.9; the other way,
+            MiniLM -> mpnet (d = 768), articles alone are left whole and articles + titles lose 0.002.
     """
 
     delta: float | None = 0.7
@@ -30,6 +37,7 @@ class IRPOptions:
     ridge: float = 0.0
     renormalize: bool = True
     seed: int = 0
+    aspect_limit: float | None = 0.4
 
     def problems(self) -> list[str]:
         found = []
@@ -41,6 +49,8 @@ class IRPOptions:
             found.append("subspaces > 1 needs pruning: set delta (e.g. 0.7) or subspaces=1")
         if self.ridge < 0:
             found.append(f"ridge must be >= 0; got {self.ridge}")
+        if self.aspect_limit is not None and not 0.0 < self.aspect_limit < 1.0:
+            found.append(f"aspect_limit must be in (0, 1) or None; got {self.aspect_limit}")
         return found
 
 

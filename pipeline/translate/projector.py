@@ -145,7 +145,7 @@ def _inverse_from_anchors(
         inverse, report["anchor_condition_number"] = F.inverse_relative_basis(anchors_unit, options.ridge)
         return inverse
     inverse, subsets, conditions = F.subspace_averaged_inverse(
-        anchors_unit, options.delta, options.subspaces, options.ridge, options.seed
+        anchors_unit, options.delta, options.subspaces, options.ridge, options.seed, options.aspect_limit
     )
     report["subset_sizes"] = [len(s) for s in subsets]
     report["subset_condition_numbers"] = conditions

@@ -200,8 +200,9 @@ def test_options_are_strict_and_all_problems_are_reported(anchors):
         fit_translator(source, target, "irp", detla=0.5, subspaces="8")
     assert error.value.problems == ["detla: unknown key (did you mean 'delta'?)", "subspaces: must be int, got '8'"]
     with pytest.raises(ValueError) as error:
-        fit_translator(source, target, "irp", delta=1.5, subspaces=0)
+        fit_translator(source, target, "irp", delta=1.5, subspaces=0, aspect_limit=1.0)
     assert "delta must be in (0, 1]" in str(error.value) and "subspaces must be >= 1" in str(error.value)
+    assert "aspect_limit must be in (0, 1) or None; got 1.0" in str(error.value)
     with pytest.raises(ValueError, match="candidate 0: unknown method 'lasso'"):
         fit_translator(source, target, "auto", candidates=[{"method": "lasso"}])
 

@@ -55,7 +55,6 @@ def test_the_papers_plain_pseudo_inverse_collapses_on_real_encoders(protocol, so
     assert plain["accuracy_ratio"] < 0.5, plain
 
 
-
 def test_near_square_pruned_subsets_are_cut_so_irp_holds_in_few_dimensions(protocol):
     # A looser threshold (delta 0.5) keeps so many of 800 anchors pairwise apart in MiniLM's 384 dimensions that
     # every pruned subset is a near-square basis, and its pseudo-inverse blows up; cut to its first 0.4 d anchors
@@ -64,6 +63,7 @@ def test_near_square_pruned_subsets_are_cut_so_irp_holds_in_few_dimensions(proto
     cut = evaluate(protocol, "mpnet", "minilm", "irp", delta=0.5)
     assert uncut["accuracy_ratio"] < 0.5, uncut
     assert cut["accuracy_ratio"] >= 0.97 and cut["top10"] > 0.95, cut
+
 
 @pytest.mark.parametrize(("source", "target"), DIRECTIONS)
 def test_receiver_inverse_fitted_on_its_own_unpaired_vectors(protocol, source, target):

@@ -246,7 +246,6 @@ def test_pruning_lowers_the_condition_number():
         worst_so_far = max(conditions)
 
 
-
 def test_only_near_square_subsets_are_cut_and_to_their_first_anchors():
     order = np.random.default_rng(0).permutation(200)  # farthest-point order: the first chosen are the most spread
     # In 40 dimensions a subset is kept whole at aspect min(s, 40) / max(s, 40) <= 0.4: s <= 16 or s >= 100.
@@ -256,8 +255,8 @@ def test_only_near_square_subsets_are_cut_and_to_their_first_anchors():
 
 
 def test_cutting_near_square_subsets_keeps_every_inverse_conditioned():
-    # Isotropic 16-d anchors: many are pairwise 0.7 apart, so pruned subsets come out nearly 16 strong, and one
-    # of them (seed 1 of this draw) is square enough that its pseudo-inverse blows up.
+    # Isotropic 16-d anchors: many are pairwise 0.7 apart, so pruned subsets come out 14-18 strong, nearly
+    # square, and the squarest of them has a pseudo-inverse that blows up.
     rng = np.random.default_rng(1)
     anchors = unit(rng.normal(size=(1000, 16)), 0.0)
     _, whole, whole_conditions = F.subspace_averaged_inverse(anchors, 0.7, 32, 0.0, seed=0)

@@ -255,7 +255,7 @@ def test_only_near_square_subsets_are_cut_and_to_their_first_anchors():
 
 
 def test_cutting_near_square_subsets_keeps_every_inverse_conditioned():
-    # Isotropic 16-d anchors: many are pairwise 0.7 apart, so pruned subsets come out 14-18 strong, nearly
+    # Isotropic 16-d anchors: many are pairwise 0.7 apart, so pruned subsets come out 14-17 strong, nearly
     # square, and the squarest of them has a pseudo-inverse that blows up.
     rng = np.random.default_rng(1)
     anchors = unit(rng.normal(size=(1000, 16)), 0.0)

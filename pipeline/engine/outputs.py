@@ -46,8 +46,10 @@ def resumable(output: OutputDir, shards: Sequence[Shard]) -> set[str]:
     A part counts only if its recorded shard (file, row group, range) is the one its name stands for today: a
     changed chunk budget, or a file that could not be read before and has more row groups now, renames parts.
     Parts the plan no longer has are removed, so no row is ever in the table twice. A part whose files are gone,
-    or hold other row counts than recorded (``OutputDir.broken``), is removed too, and its shard redone.
+    or hold other row counts than recorded (``OutputDir.broken``), is removed too, and its shard redone. So are
+    the half-written temporaries of writes the kill cut short.
     """
+    output.remove_temporaries()
     planned = {shard.name: shard.key for shard in shards}
     finished = output.finished_shards()
     output.forget_parts(sorted(output.part_names() - set(planned)))

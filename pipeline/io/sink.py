@@ -1,9 +1,10 @@
 """Write an output directory: ``part-*.parquet`` per shard, ``_quarantine/``, ``_manifest.json``, ``_SUCCESS``.
 
-Each file is written to a temporary name and moved into place. A shard's row counts go to ``_shards/`` after
-its part and quarantine files, so a shard with counts is complete: a killed job resumes by skipping those
-shards, and the manifest totals every shard, whichever run wrote it. ``_SUCCESS`` is written last, and only
-when every planned shard is in.
+Each file is written to a hidden temporary name (``.<name>.<random>.tmp``) and moved into place, so a kill
+mid-write leaves no half-written file under a real name or suffix, and a resumed job removes such leftovers.
+A shard's row counts go to ``_shards/`` after its part and quarantine files, so a shard with counts is complete:
+a killed job resumes by skipping those shards, and the manifest totals every shard, whichever run wrote it.
+``_SUCCESS`` is written last, and only when every planned shard is in.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ QUARANTINE_DIR = "_quarantine"
 SHARDS_DIR = "_shards"
 MANIFEST = "_manifest.json"
 SUCCESS = "_SUCCESS"
+TEMPORARY_SUFFIX = ".tmp"
 QUARANTINE_SCHEMA = pa.schema([("id", pa.string()), ("reason", pa.string()), ("source", pa.string())])
 # Row groups of about this many bytes read well from object storage; one row group per batch would not.
 ROW_GROUP_BYTES = 64 << 20
@@ -111,6 +113,18 @@ class OutputDir:
         found = {posixpath.basename(p).removesuffix(".parquet") for p in self.fs.glob(self.part_path("part-*"))}
         return found | set(self.finished_shards())
 
+    def remove_temporaries(self) -> list[str]:
+        """Remove what killed writes left behind (hidden ``.tmp`` files anywhere below the root); their names.
+
+        Only one job writes a directory at a time (``claim_output``), so a temporary seen when a job starts is
+        never another live writer's."""
+        if not self.fs.exists(self.root):
+            return []
+        leftovers = [path for path in self.fs.find(self.root) if _is_temporary(path)]
+        for path in leftovers:
+            self.fs.rm(path)
+        return leftovers
+
     def read_manifest(self) -> dict[str, Any] | None:
         path = posixpath.join(self.root, MANIFEST)
         if not self.fs.exists(path):
@@ -124,7 +138,7 @@ class OutputDir:
 
     def read_tables(self, folder: str, columns: Sequence[str] | None = None) -> pa.Table | None:
         """Every Parquet file under ``<root>/<folder>`` (of ``columns``, or all) as one table; None when none."""
-        paths = sorted(self.fs.glob(posixpath.join(self.root, folder, "*.parquet")))
+        paths = self._parquet_files(folder)
         if not paths:
             return None
         tables = []
@@ -136,7 +150,7 @@ class OutputDir:
     def digest(self, folder: str) -> str:
         """SHA-256 of the bytes of every Parquet file under ``<root>/<folder>``, in name order: what a job made
         from those files is fingerprinted by it."""
-        paths = sorted(self.fs.glob(posixpath.join(self.root, folder, "*.parquet")))
+        paths = self._parquet_files(folder)
         return hashlib.sha256(b"".join(self.fs.cat_file(path) for path in paths)).hexdigest()
 
     def read_table(self, name: str, columns: Sequence[str] | None = None) -> pa.Table | None:
@@ -146,6 +160,12 @@ class OutputDir:
             return None
         with self.fs.open(path, "rb") as f:
             return pq.read_table(f, columns=columns)
+
+    def _parquet_files(self, folder: str) -> list[str]:
+        """The Parquet files directly under ``<root>/<folder>``, in name order, without hidden or ``_`` names
+        (temporaries, metadata), as any Parquet reader would list them."""
+        paths = self.fs.glob(posixpath.join(self.root, folder, "*.parquet"))
+        return sorted(path for path in paths if posixpath.basename(path)[:1] not in "._")
 
     def _write_atomic(self, path: str, table: pa.Table) -> None:
         temporary = self._temporary(path)
@@ -161,7 +181,14 @@ class OutputDir:
 
     def _temporary(self, path: str) -> str:
         self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
-        return posixpath.join(posixpath.dirname(path), f".tmp-{uuid.uuid4().hex}-{posixpath.basename(path)}")
+        name = f".{posixpath.basename(path)}.{uuid.uuid4().hex}{TEMPORARY_SUFFIX}"
+        return posixpath.join(posixpath.dirname(path), name)
+
+
+def _is_temporary(path: str) -> bool:
+    name = posixpath.basename(path)
+    # ``.tmp-<random>-<name>`` is how earlier builds named them; a resumed job clears those too.
+    return name.startswith(".tmp-") or (name.startswith(".") and name.endswith(TEMPORARY_SUFFIX))
 
 
 def quarantine_table(rows: Mapping[int, str], ids: pa.Array, source: str,

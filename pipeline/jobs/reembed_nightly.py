@@ -72,6 +72,7 @@ def run_sync(config: SyncConfig, say: Callable[[str], None] = print) -> SyncSumm
     space = space_id(config.encoder.kind, config.encoder.options)
     run_name = run_id(config, [shard.key for shard in shards])
     records = OutputDir(f"{config.store.records.rstrip('/')}/{RUNS_DIR}/{run_name}")
+    records.remove_temporaries()  # files a killed attempt of this run left half-written
     stored_space = store.provenance().get("space") if store.exists() else None
     upgrading = stored_space is not None and stored_space != space
     if upgrading and config.upgrade is None:

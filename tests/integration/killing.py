@@ -28,8 +28,8 @@ def kill_after_shards(command: list[str], shards: Path, at_least: int = 3,
     how many it held then.
 
     Ray's workers run in process groups of their own, so the whole session is killed: an orphaned actor could
-    finish a shard afterwards. Records are counted as the job does (``part-*.json``; a kill can leave a hidden
-    ``.tmp-*`` file that pathlib's glob would match).
+    finish a shard afterwards. Records are counted as the job does (``part-*.json``, not the hidden temporary
+    a kill can leave).
     """
     with tempfile.TemporaryFile() as said:
         victim = subprocess.Popen(command, env=None if env is None else dict(env), start_new_session=True,

@@ -205,6 +205,7 @@ def test_seven_nights_on_bbc_news_in_each_store(local_ray, tmp_path, bbc, models
     assert open_store(ref).read().sort_by("id").equals(before)  # the last published version, untouched
     rerun = nights.run(folder)
     assert (rerun["changed"], rerun["encoded"], rerun["encoded_before"]) == (61, 61, finished_before)
+    assert not list(nights.records(folder, "old").rglob(".*"))  # the kill's half-written files are cleared
     nights.check(third, "old")
     if ref.format != "pgvector":
         assert version(ref) == published_version + 1  # one new version

@@ -117,7 +117,28 @@ def test_output_dir_writes_parts_counts_manifest_and_success_last(tmp_path):
     out.write_manifest({"shards": out.finished_shards()})
     assert json.loads((tmp_path / "out" / "_manifest.json").read_text())["shards"]["part-00000"]["rows_out"] == 2
     assert (tmp_path / "out" / "_SUCCESS").exists()
-    assert not [p for p in (tmp_path / "out").rglob(".tmp-*")]  # temporaries were all moved into place
+    assert not [p for p in (tmp_path / "out").rglob(".*")]  # temporaries were all moved into place
+
+
+def test_a_write_killed_half_way_leaves_nothing_a_reader_or_resume_would_take(tmp_path, monkeypatch):
+    out = OutputDir(str(tmp_path / "out"))
+    whole = embedding_table(["a", "b"], np.ones((2, 3), dtype=np.float32))
+    out.write_part("part-00000", whole, None, {"rows_in": 2, "rows_out": 2, "rows_quarantined": 0})
+    digest = out.digest(".")
+
+    def killed(table, where, **options):  # the process dies after the file is opened, with nothing in it
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pq, "write_table", killed)
+    with pytest.raises(KeyboardInterrupt):
+        out.write_part("part-00001", whole, None, {"rows_in": 2, "rows_out": 2, "rows_quarantined": 0})
+    monkeypatch.undo()
+    (leftover,) = [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+    assert leftover.stat().st_size == 0
+    assert out.read_tables(".").equals(whole) and out.digest(".") == digest
+    assert out.part_names() == set(out.finished_shards()) == {"part-00000"}
+    assert out.remove_temporaries() == [str(leftover)]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["_shards", "part-00000.parquet"]
 
 
 def test_inputs_fingerprint_follows_names_sizes_and_stamps_not_reads(tmp_path):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -18,12 +17,11 @@ from typing import Any
 from pipeline.config import EncoderConfig, ExecutionConfig, OutputConfig, SourceConfig
 from pipeline.engine.duplicates import REPEATS_DIR, file_ids, find_repeats
 from pipeline.engine.job import ShardJob, ShardOutput, ShardResult
-from pipeline.engine.outputs import claim_output, one_id_type, resumable
+from pipeline.engine.outputs import claim_output, one_id_type, redo_if_translator_changed, resumable
+from pipeline.engine.translator_files import save_translator_next_to
 from pipeline.io.sink import OutputDir
 from pipeline.io.sources import Shard, plan_shards
-from pipeline.translate import FittedTranslator, save_translator
-
-TRANSLATOR_DIR = "_translator"
+from pipeline.translate import FittedTranslator
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,13 +117,6 @@ def staging_run(provenance: Mapping[str, Any]) -> str:
     return str(provenance["job_fingerprint"])[:16]
 
 
-def save_translator_next_to(output: OutputDir, translator: FittedTranslator) -> None:
-    """Keep the fitted translator (and the ``auto`` CV table) in ``<output>/_translator/``, on any filesystem."""
-    with tempfile.TemporaryDirectory() as local:
-        save_translator(translator, local)
-        output.fs.put(f"{local}/", f"{output.root}/{TRANSLATOR_DIR}/", recursive=True)
-
-
 def run_shard_job(
     source: SourceConfig,
     encoder: EncoderConfig,
@@ -153,6 +144,7 @@ def run_shard_job(
     for planned, directory in zip(outputs, directories, strict=True):
         claim_output(directory, planned.provenance["job_fingerprint"], planned.config.overwrite)
         if planned.translator is not None:
+            redo_if_translator_changed(directory, planned.translator)
             save_translator_next_to(directory, planned.translator)
     connect(execution)
     started = time.perf_counter()

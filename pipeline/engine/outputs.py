@@ -1,5 +1,6 @@
 """What an output already holds, and whether it can be trusted: claiming a directory for one job, the finished
-shards a rerun may skip, and the one id type a table keeps. The driver asks before and after running shards."""
+shards a rerun may skip, parts translated by a map no longer fitted, and the one id type a table keeps. The
+driver asks before and after running shards."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import sys
 from collections.abc import Sequence
 
 from pipeline.engine.job import ShardResult
+from pipeline.engine.translator_files import translator_change
 from pipeline.io.shard import Shard
 from pipeline.io.sink import OutputDir
+from pipeline.translate import FittedTranslator
 
 JOB_FILE = "_job.json"
 
@@ -39,6 +42,18 @@ def claim_output(output: OutputDir, job_fingerprint: str, overwrite: bool) -> No
         json.dump({"job_fingerprint": job_fingerprint}, f)
 
 
+def redo_if_translator_changed(output: OutputDir, translator: FittedTranslator) -> None:
+    """Remove every part of ``output`` when they were translated by another map than ``translator`` fits now
+    (:func:`translator_change`): one table holds one map's translations."""
+    change = translator_change(output, translator)
+    parts = sorted(output.part_names())
+    if change is None or not parts:
+        return
+    print(f"{output.url}: the translator differs from the one its {len(parts)} parts were written with ({change}); "
+          "redoing them all", file=sys.stderr, flush=True)
+    output.withdraw_success()
+    output.forget_parts(parts)
+
 
 def resumable(output: OutputDir, shards: Sequence[Shard]) -> set[str]:
     """The planned shards ``output`` already holds, cut exactly as planned now; stale parts are removed.
@@ -59,7 +74,6 @@ def resumable(output: OutputDir, shards: Sequence[Shard]) -> set[str]:
         print(f"{name}: recorded as finished, but {problem}: redoing its shard", file=sys.stderr, flush=True)
     output.forget_parts(sorted(broken))
     return set(current) - set(broken)
-
 
 
 def one_id_type(results: list[ShardResult], outputs: Sequence[OutputDir]) -> list[ShardResult]:

@@ -76,6 +76,35 @@ def test_vector_store_corpus_is_translated_with_the_design_config_form(local_ray
     assert manifest["totals"] == {"rows_in": 50, "rows_out": 49, "rows_quarantined": 1}
 
 
+def test_a_rerun_whose_translator_fits_differently_now_redoes_every_part(local_ray, tmp_path, spaces, monkeypatch):
+    import pipeline.jobs.translate_corpus as job
+
+    old, new = spaces
+    write(tmp_path / "anchors_old.parquet", [f"a{i}" for i in range(60)], old[:60])
+    write(tmp_path / "anchors_new.parquet", [f"a{i}" for i in range(60)], new[:60])
+    pq.write_table(embedding_table([f"doc{i}" for i in range(50)], old[60:]), tmp_path / "corpus.parquet",
+                   row_group_size=25)
+    (tmp_path / "job.yaml").write_text(
+        f"source: {{path: {tmp_path}/corpus.parquet, vector_column: embedding}}\n"
+        f"anchors: {{source: {tmp_path}/anchors_old.parquet, target: {tmp_path}/anchors_new.parquet}}\n"
+        "translator: {method: auto}\n"
+    )
+    # The same config under a release whose `auto` fitted another map: the job fingerprint cannot tell them apart.
+    fit = job.fit_translator
+    monkeypatch.setattr(job, "fit_translator", lambda source, target, method, **options: fit(
+        source, target, "ridge", alpha=1000.0))
+    assert run_translate(config(tmp_path), say=lambda line: None).shards == 2
+    monkeypatch.undo()
+
+    rerun = run_translate(config(tmp_path), say=lambda line: None)
+    assert (rerun.shards, rerun.shards_skipped, rerun.rows_out) == (2, 0, 50)  # both parts redone
+    table = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "out").glob("part-*.parquet")))
+    expected = fit_translator(old[:60], new[:60], "auto").transform(old[60:])
+    np.testing.assert_allclose(vectors_of(table.column("embedding")), expected, rtol=1e-5, atol=1e-5)
+    assert read_provenance(table.schema)["method"] == load_translator(tmp_path / "out" / "_translator").method
+    assert run_translate(config(tmp_path), say=lambda line: None).shards_skipped == 2  # the same map: kept
+
+
 def test_source_anchors_can_come_from_the_corpus_itself(local_ray, tmp_path, spaces):
     old, new = spaces
     ids = [f"doc{i}" for i in range(110)]

@@ -14,7 +14,7 @@ import tempfile
 import numpy as np
 
 from pipeline.io.sink import OutputDir
-from pipeline.translate import FittedTranslator, load_translator, save_translator
+from pipeline.translate import AffinePlan, FittedTranslator, load_translator, save_translator
 
 TRANSLATOR_DIR = "_translator"
 # A refit of the same map on another machine or thread count differs in the last bits of its float32 arrays;
@@ -30,11 +30,11 @@ def save_translator_next_to(output: OutputDir, translator: FittedTranslator) -> 
 
 
 def translator_change(output: OutputDir, translator: FittedTranslator) -> str | None:
-    """How ``translator`` differs from the one saved beside ``output``; None when it is the same map, or when
+    """How the map ``translator`` applies differs from the saved one's; None when it is the same map, or when
     none is saved yet (a new output). One that cannot be read counts as different: nothing vouches for the parts.
 
-    Method and options are compared as written; the plan's arrays to :data:`RELATIVE_TOLERANCE` of their
-    largest value, and its flags exactly.
+    Only the plan decides, since it alone makes the vectors: its flags exactly, its arrays to
+    :data:`RELATIVE_TOLERANCE` of their largest value. Options spelled another way for the same map redo nothing.
     """
     folder = f"{output.root}/{TRANSLATOR_DIR}"
     if not output.fs.exists(folder):
@@ -43,15 +43,21 @@ def translator_change(output: OutputDir, translator: FittedTranslator) -> str | 
         saved = _read_translator(output, folder)
     except ValueError as e:
         return f"the saved translator cannot be read ({e})"
-    if (saved.method, dict(saved.options)) != (translator.method, dict(translator.options)):
-        return f"{saved.method} {dict(saved.options)} then, {translator.method} {dict(translator.options)} now"
-    if saved.plan.flags() != translator.plan.flags():
-        return f"plan settings {saved.plan.flags()} then, {translator.plan.flags()} now"
-    for name, before in saved.plan.arrays().items():
-        now = translator.plan.arrays()[name]
-        scale = max(float(np.abs(before).max(initial=0.0)), np.finfo(np.float32).tiny)
-        if before.shape != now.shape or float(np.abs(before - now).max(initial=0.0)) > RELATIVE_TOLERANCE * scale:
-            return f"the fitted map's {name} moved"
+    moved = _plan_difference(saved.plan, translator.plan)
+    if moved is None:
+        return None
+    return (f"{moved}: {saved.method} {dict(saved.options)} then, {translator.method} {dict(translator.options)} "
+            "now")
+
+
+def _plan_difference(before: AffinePlan, now: AffinePlan) -> str | None:
+    if before.flags() != now.flags():
+        return f"plan settings {before.flags()} against {now.flags()}"
+    for name, was in before.arrays().items():
+        is_now = now.arrays()[name]
+        scale = max(float(np.abs(was).max(initial=0.0)), np.finfo(np.float32).tiny)
+        if was.shape != is_now.shape or float(np.abs(was - is_now).max(initial=0.0)) > RELATIVE_TOLERANCE * scale:
+            return f"its {name} moved"
     return None
 
 

@@ -145,8 +145,7 @@ def describe(auto_report: Mapping[str, Any], shown: int = 3) -> str:
 
 def _label(row: Mapping[str, Any]) -> str:
     options = ", ".join(f"{key}={value}" for key, value in row["options"].items()
-                        if key in ("scaling", "shrinkage", "weight", "alpha", "restore_scale", "delta", "ridge")
-                        and not (key == "shrinkage" and row["options"].get("scaling") != "whitened"))
+                        if key in ("scaling", "shrinkage", "weight", "alpha", "restore_scale", "delta", "ridge"))
     return f"{row['method']}({options})"
 
 

@@ -71,6 +71,10 @@ class ProcrustesOptions:
     scaling: str = "isotropic"
     shrinkage: float = 1.0
 
+    def unused(self) -> tuple[str, ...]:
+        """Settings this scaling ignores, left out of reports and artifacts."""
+        return () if self.scaling == "whitened" else ("shrinkage",)
+
     def problems(self) -> list[str]:
         found = []
         if self.scaling not in SCALINGS:
@@ -174,5 +178,6 @@ def parse_options(kind: type[Options], given: Mapping[str, Any], method: str) ->
 
 
 def as_dict(options: object) -> dict[str, Any]:
-    """JSON-ready dict of an options dataclass."""
-    return dataclasses.asdict(options)
+    """JSON-ready dict of an options dataclass, without what its other settings leave unused (its ``unused()``)."""
+    unused = options.unused() if hasattr(options, "unused") else ()
+    return {key: value for key, value in dataclasses.asdict(options).items() if key not in unused}

@@ -222,8 +222,11 @@ def test_whitening_recovers_any_invertible_linear_map_and_shrinks_to_isotropic_p
     isotropic = fit_translator(source, target, "procrustes").transform(x)
     np.testing.assert_allclose(whitened, truth, rtol=1e-3, atol=1e-3)
     assert np.abs(isotropic - truth).max() > 0.5
-    far = fit_translator(source, target, "procrustes", scaling="whitened", shrinkage=1e7).transform(x)
-    np.testing.assert_allclose(far, isotropic, rtol=1e-4, atol=1e-4)
+    far = fit_translator(source, target, "procrustes", scaling="whitened", shrinkage=1e7)
+    np.testing.assert_allclose(far.transform(x), isotropic, rtol=1e-4, atol=1e-4)
+    # Reports and artifacts name shrinkage only where it acts.
+    assert far.options == {"scaling": "whitened", "shrinkage": 1e7}
+    assert fit_translator(source, target, "procrustes", shrinkage=5.0).options == {"scaling": "isotropic"}
 
 
 def test_pruning_lowers_the_condition_number():

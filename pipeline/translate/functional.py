@@ -236,7 +236,8 @@ def covariance_spectrum(centred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return values, vectors
 
 
-def shrunk_whitening(spectrum: tuple[np.ndarray, np.ndarray], shrinkage: float) -> tuple[np.ndarray, np.ndarray]:
+def shrunk_whitening(spectrum: tuple[np.ndarray, np.ndarray], shrinkage: float,
+                     colouring: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Whitening and colouring matrices of a space from its covariance spectrum, the covariance shrunk.
 
     The covariance is shrunk towards a multiple of the identity, ``C + shrinkage * mean(eig C) I``: a few hundred
@@ -246,13 +247,15 @@ def shrunk_whitening(spectrum: tuple[np.ndarray, np.ndarray], shrinkage: float) 
     Args:
         spectrum: :func:`covariance_spectrum` of the space's centred anchors.
         shrinkage: > 0, relative to the mean eigenvalue.
+        colouring: in [0, 1], how much of the space's anisotropy the colouring matrix gives back: 1 is the
+            full square root, 0 none (the identity).
 
     Returns:
-        ((d, d) ``C_s^(-1/2)``, (d, d) ``C_s^(1/2)``), both symmetric.
+        ((d, d) ``C_s^(-1/2)``, (d, d) ``C_s^(colouring/2)``), both symmetric.
     """
     values, vectors = spectrum
     values = values + shrinkage * values.mean()
-    return (vectors / np.sqrt(values)) @ vectors.T, (vectors * np.sqrt(values)) @ vectors.T
+    return (vectors / np.sqrt(values)) @ vectors.T, (vectors * values ** (colouring / 2)) @ vectors.T
 
 
 def procrustes_rotation(source: np.ndarray, target: np.ndarray) -> np.ndarray:

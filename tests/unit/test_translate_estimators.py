@@ -180,53 +180,74 @@ def test_procrustes_map_is_orthogonal(seed, d_s, d_t):
         np.testing.assert_allclose(rotation.T @ rotation, np.eye(rotation.shape[0]), atol=1e-10)
 
 
-def whitened_procrustes_oracle(source, target, x, shrinkage):
-    """Shrunk covariances' square roots by scipy's sqrtm, scipy's orthogonal Procrustes, then the target's colour."""
+def whitened_procrustes_oracle(source, target, x, shrinkage, colouring):
+    """Shrunk covariances' powers by scipy, scipy's orthogonal Procrustes, the target's covariance to the power
+    ``colouring / 2``, then the one scale that gives the translated anchors the target anchors' spread."""
     d_s, d_t = source.shape[1], target.shape[1]
     width = max(d_s, d_t)
     mu_s, mu_t = source.mean(0), target.mean(0)
 
-    def root(a):
+    def shrunk(a):
         covariance = np.cov(a, rowvar=False, bias=True)
-        shrunk = covariance + shrinkage * np.trace(covariance) / len(covariance) * np.eye(len(covariance))
-        return np.real(scipy.linalg.sqrtm(shrunk))
+        return covariance + shrinkage * np.trace(covariance) / len(covariance) * np.eye(len(covariance))
 
-    root_s, root_t = root(source), root(target)
+    root_s, root_t = (np.real(scipy.linalg.sqrtm(shrunk(a))) for a in (source, target))
+    colour = np.real(scipy.linalg.fractional_matrix_power(shrunk(target), colouring / 2))
     pad = lambda a: np.hstack([a, np.zeros((a.shape[0], width - a.shape[1]))])  # noqa: E731
     white_s = np.linalg.solve(root_s, (source - mu_s).T).T
     white_t = np.linalg.solve(root_t, (target - mu_t).T).T
     rotation, _ = scipy.linalg.orthogonal_procrustes(pad(white_s), pad(white_t))
-    return (pad(np.linalg.solve(root_s, (x - mu_s).T).T) @ rotation)[:, :d_t] @ root_t + mu_t
+    offsets = lambda a: (pad(np.linalg.solve(root_s, (a - mu_s).T).T) @ rotation)[:, :d_t] @ colour  # noqa: E731
+    return offsets(x) * np.linalg.norm(target - mu_t) / np.linalg.norm(offsets(source)) + mu_t
 
 
 @pytest.mark.parametrize(("d_s", "d_t"), [(12, 12), (20, 9), (9, 20)])
 @pytest.mark.parametrize("shrinkage", [0.1, 1.0, 5.0])
-def test_whitened_procrustes_matches_its_oracle(d_s, d_t, shrinkage):
+@pytest.mark.parametrize("colouring", [0.0, 0.5, 1.0])
+def test_whitened_procrustes_matches_its_oracle(d_s, d_t, shrinkage, colouring):
     rng = np.random.default_rng(d_s * 31 + d_t)
     source, target = correlated_pair(rng, k=80, d_s=d_s, d_t=d_t, noise=0.5)
     x = rng.normal(size=(7, d_s)) + source.mean(0)
-    got = fit_translator(source, target, "procrustes", scaling="whitened", shrinkage=shrinkage).transform(x)
-    np.testing.assert_allclose(got, whitened_procrustes_oracle(source, target, x, shrinkage), rtol=1e-4, atol=1e-4)
+    got = fit_translator(source, target, "procrustes", scaling="whitened", shrinkage=shrinkage,
+                         colouring=colouring).transform(x)
+    expected = whitened_procrustes_oracle(source, target, x, shrinkage, colouring)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_whitening_recovers_any_invertible_linear_map_and_shrinks_to_isotropic_procrustes():
-    """Whitening, rotating and colouring reaches every map ``C_t^(1/2) Q C_s^(-1/2)``, so with little shrinkage
-    it recovers a stretched, sheared copy that a rotation cannot; with a great deal it is isotropic Procrustes."""
+    """Whitening, rotating and fully colouring reaches every map ``C_t^(1/2) Q C_s^(-1/2)``, so with little
+    shrinkage it recovers a stretched, sheared copy that a rotation cannot; with a great deal it is isotropic
+    Procrustes, at any colouring."""
     rng = np.random.default_rng(4)
     source = rng.normal(size=(300, 10)) * np.geomspace(3, 0.3, 10) + 1.0
     stretch = rng.normal(size=(10, 10)) + 3 * np.eye(10)
     target = source @ stretch - 2.0
     x = rng.normal(size=(20, 10))
     truth = x @ stretch - 2.0
-    whitened = fit_translator(source, target, "procrustes", scaling="whitened", shrinkage=1e-9).transform(x)
+    whitened = fit_translator(source, target, "procrustes", scaling="whitened", shrinkage=1e-9, colouring=1.0)
     isotropic = fit_translator(source, target, "procrustes").transform(x)
-    np.testing.assert_allclose(whitened, truth, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(whitened.transform(x), truth, rtol=1e-3, atol=1e-3)
     assert np.abs(isotropic - truth).max() > 0.5
+    partly = fit_translator(source, target, "procrustes", scaling="whitened", shrinkage=1e-9).transform(x)
+    assert np.abs(partly - truth).max() > 0.5  # half the colouring cannot rebuild a stretch
     far = fit_translator(source, target, "procrustes", scaling="whitened", shrinkage=1e7)
     np.testing.assert_allclose(far.transform(x), isotropic, rtol=1e-4, atol=1e-4)
-    # Reports and artifacts name shrinkage only where it acts.
-    assert far.options == {"scaling": "whitened", "shrinkage": 1e7}
+    # Reports and artifacts name shrinkage and colouring only where they act.
+    assert far.options == {"scaling": "whitened", "shrinkage": 1e7, "colouring": 0.5}
     assert fit_translator(source, target, "procrustes", shrinkage=5.0).options == {"scaling": "isotropic"}
+
+
+def test_colouring_between_none_and_full_keeps_the_target_anchors_spread():
+    rng = np.random.default_rng(5)
+    source, target = correlated_pair(rng, k=200, d_s=16, d_t=12, noise=0.5)
+    target = target * np.geomspace(4, 0.25, 12)  # an anisotropic target
+    spread = np.linalg.norm(target - target.mean(0))
+    for colouring in (0.0, 0.25, 0.5, 1.0):
+        fitted = fit_translator(source, target, "procrustes", scaling="whitened", colouring=colouring)
+        translated = fitted.transform(source).astype(np.float64)
+        np.testing.assert_allclose(np.linalg.norm(translated - target.mean(0)), spread, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"colouring must be in \[0, 1\]"):
+        fit_translator(source, target, "procrustes", scaling="whitened", colouring=1.5)
 
 
 def test_pruning_lowers_the_condition_number():
@@ -372,17 +393,21 @@ def test_cross_validated_quality_of_a_fixed_method_and_of_auto():
     """The quality a nightly upgrade reports: auto's own CV row for its winner, or a fresh CV of a fixed method
     that matches running the CV by hand."""
     from pipeline.translate import fit_translator
-    from pipeline.translate.auto import cross_validate, cross_validated_quality, fold_indices, gap_se
-    from pipeline.translate.options import ProcrustesOptions
+    from pipeline.translate.auto import cross_validated_quality, fold_indices, gap_se
 
     rng = np.random.default_rng(0)
     source = rng.normal(size=(120, 16))
     target = source @ np.linalg.qr(rng.normal(size=(16, 16)))[0] + 0.05 * rng.normal(size=(120, 16))
     fixed = fit_translator(source, target, "procrustes")
     quality = cross_validated_quality(fixed.method, fixed.options, fixed.report, source, target)
-    folds = fold_indices(source, target, 5, 0)
-    by_hand = cross_validate(source, target, [("procrustes", ProcrustesOptions())], folds, 0)[0]
-    assert quality["mrr"] == by_hand["mrr"] and quality["folds"] == 5
+    by_hand = []
+    for folds in (fold_indices(source, target, 5, seed) for seed in (0, 1)):  # two partitions, 5 folds each
+        for i, held_out in enumerate(folds):
+            train = np.concatenate(folds[:i] + folds[i + 1:])
+            predicted = fit_translator(source[train], target[train], "procrustes").transform(source[held_out])
+            by_hand.append(np.mean(1.0 / S.gallery_ranks(predicted.astype(np.float64), target, held_out)))
+    assert quality["mrr"] == pytest.approx(np.mean(by_hand), abs=1e-12)
+    assert (quality["folds"], quality["repeats"], len(quality["mrr_folds"])) == (5, 2, 10)
     assert quality["top1"] > 0.9  # a near-rotation: each held-out anchor finds its own target
     auto = fit_translator(source, target, "auto")
     chosen = cross_validated_quality(auto.method, auto.options, auto.report, source, target)

@@ -7,6 +7,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from pipeline.translate.auto import cv_name
+
 # Row counts of a night. ``encoded`` counts the new and changed rows encoded natively; ``anchors`` the rows a model
 # upgrade embedded to fit its translator; ``translated`` the rows it translated; ``backfilled`` the translated rows
 # re-encoded natively; ``encoded_before`` the encode shards a killed attempt had finished and this one reused.
@@ -50,8 +52,9 @@ class SyncSummary:
 
 
 def describe_translator(translator: Mapping[str, Any]) -> str:
-    """``procrustes {scaling: isotropic}, 5-fold CV on 1000 anchors: MRR 0.91, top-1 0.86, centred cosine 0.71``."""
+    """``procrustes {scaling: isotropic}, 2 x 5-fold CV on 1000 anchors: MRR 0.91, top-1 0.86, centred cosine
+    0.71``."""
     quality = translator["quality"]
-    return (f"{translator['method']} {json.dumps(translator['options'], sort_keys=True)}, {quality['folds']}-fold CV "
+    return (f"{translator['method']} {json.dumps(translator['options'], sort_keys=True)}, {cv_name(quality)} "
             f"on {translator['anchors']} anchors: MRR {quality['mrr']:.3f}, top-1 {quality['top1']:.3f}, "
             f"centred cosine {quality['centred_cosine']:.3f}")

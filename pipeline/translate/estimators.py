@@ -60,8 +60,9 @@ def fit_procrustes(
 
     With ``x_std = (x - mu_s) @ S_s^-1`` and ``y = (pad(x_std) @ R)[:d_t] @ S_t + mu_t``, the matrix is
     ``M = S_s^-1 @ R[:d_s, :d_t] @ S_t``, where ``S`` is ``diag(sigma)`` under standard scaling. Whitened,
-    ``S_s`` is the shrunk source covariance's square root, ``S_t`` the target's raised to ``colouring / 2``, and
-    ``M`` is scaled so the translated anchors spread around ``mu_t`` as far as the target anchors do.
+    ``S_s`` is the shrunk source covariance's square root and ``S_t`` the target's raised to ``colouring / 2``;
+    below full colouring, ``M`` is scaled so the translated anchors spread around ``mu_t`` as far as the target
+    anchors do.
     """
     matrix, rotation, residual = _remembered(memo, ("procrustes", options),
                                              lambda: _procrustes_map(source, target, options, memo))
@@ -104,7 +105,7 @@ def _procrustes_map(
     rotation = F.procrustes_rotation(source_std, target_std)
     d_s, d_t = source.shape[1], target.shape[1]
     matrix = _scaled(_scaled(rotation[:d_s, :d_t].T, source_in).T, target_out)  # S_s^-1 @ R @ S_t
-    if options.scaling == "whitened":
+    if options.scaling == "whitened" and options.colouring < 1.0:
         # A partial colouring leaves the scale arbitrary; the target anchors' own spread is the one to keep.
         matrix = matrix * np.linalg.norm(target - target_mean) / np.linalg.norm((source - source_mean) @ matrix)
     width = rotation.shape[0]
@@ -152,10 +153,7 @@ class Estimator:
     """A registry entry: how to parse options for a method, how to fit it, and how far it is from an isometry.
 
     ``isometry_rank`` orders candidates for ``auto``'s tie-break: among near-equal scores the lowest rank wins,
-    the simplest map, by what it fits to the anchor pairs. Every Procrustes scaling fits one orthogonal matrix,
-    an isometry between the scaled spaces (the scalings, whitening included, are each space's own statistics,
-    estimated without the pairing): rank 0, and among them the better score wins. A blend adds a ridge part
-    (1 to 2), ridge fits a whole matrix (2.5 with its scale restored, 3), IRP a matrix per subspace (4).
+    the map that keeps the source's geometry best (Procrustes 0, ridge 3, IRP 4; a blend in between).
     """
 
     options: type
@@ -164,7 +162,8 @@ class Estimator:
 
 
 ESTIMATORS: dict[str, Estimator] = {
-    "procrustes": Estimator(ProcrustesOptions, fit_procrustes, lambda o: 0.0),
+    "procrustes": Estimator(ProcrustesOptions, fit_procrustes,
+                            lambda o: {"isotropic": 0.0, "per_dimension": 0.5, "whitened": 0.75}[o.scaling]),
     "blend": Estimator(BlendOptions, fit_blend, lambda o: 1.0 + o.weight),
     "ridge": Estimator(RidgeOptions, fit_ridge, lambda o: 2.5 if o.restore_scale else 3.0),
     "irp": Estimator(IRPOptions, fit_irp, lambda o: 4.0),

@@ -153,7 +153,8 @@ def cv_name(quality: Mapping[str, Any]) -> str:
 
 def _label(row: Mapping[str, Any]) -> str:
     options = ", ".join(f"{key}={value}" for key, value in row["options"].items()
-                        if key in ("scaling", "shrinkage", "weight", "alpha", "restore_scale", "delta", "ridge"))
+                        if key in ("scaling", "shrinkage", "colouring", "weight", "alpha", "restore_scale", "delta",
+                                   "ridge"))
     return f"{row['method']}({options})"
 
 

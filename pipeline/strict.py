@@ -109,6 +109,9 @@ def build_tagged(
         return None
     options = dict(value)
     chosen = options.pop(tag, default)
+    if not isinstance(chosen, str):  # e.g. `encoder.kind.source=x` made the tag a mapping
+        problems.append(f"{join(where, tag)}: must be a name, e.g. {example}; got {chosen!r}")
+        return None
     try:
         schema = schema_for(chosen)
     except ValueError as e:

@@ -119,6 +119,12 @@ def test_embed_config_checks_encoder_options_without_loading_a_model():
         load_config(EmbedConfig, None, [*base, "encoder.model=m", "encoder.pooling=max"])
     with pytest.raises(ConfigError, match="embed needs a text_column or image_column"):
         load_config(EmbedConfig, None, [*base, "encoder.model=m", "source.vector_column=v"])
+    # An override one level too deep makes the kind a mapping (found by tests/hostile/test_config_fuzz.py).
+    with pytest.raises(ConfigError, match=r"encoder\.kind: must be a name, e\.g\. .*; got \{'source': ''\}"):
+        load_config(EmbedConfig, None, ["source.path=x", "output.path=o", "encoder.kind.source="])
+    with pytest.raises(ConfigError, match=r"translator\.method: must be a name"):
+        load_config(TranslateConfig, None, ["source.path=x", "output.path=o", "anchors.target=t",
+                                            "translator.method.x=1"])
 
 
 def test_translate_config_needs_an_encoder_exactly_when_the_source_has_no_vectors():

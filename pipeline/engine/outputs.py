@@ -46,8 +46,8 @@ def redo_if_translator_changed(output: OutputDir, translator: FittedTranslator) 
     """Remove every part of ``output`` when they were translated by another map than ``translator`` fits now
     (:func:`translator_change`): one table holds one map's translations."""
     change = translator_change(output, translator)
-    parts = sorted(output.part_names())
-    if change is None or not parts:
+    parts = sorted(output.part_names()) if change is not None else []
+    if not parts:
         return
     print(f"{output.url}: the translator differs from the one its {len(parts)} parts were written with ({change}); "
           "redoing them all", file=sys.stderr, flush=True)

@@ -153,7 +153,10 @@ class Estimator:
     """A registry entry: how to parse options for a method, how to fit it, and how far it is from an isometry.
 
     ``isometry_rank`` orders candidates for ``auto``'s tie-break: among near-equal scores the lowest rank wins,
-    the map that keeps the source's geometry best (Procrustes 0, ridge 3, IRP 4; a blend in between).
+    the simplest map, by what it fits to the anchor pairs. Every Procrustes scaling fits one orthogonal matrix,
+    an isometry between the scaled spaces (the scalings, whitening included, are each space's own statistics,
+    estimated without the pairing): rank 0, and among them the better score wins. A blend adds a ridge part
+    (1 to 2), ridge fits a whole matrix (2.5 with its scale restored, 3), IRP a matrix per subspace (4).
     """
 
     options: type
@@ -162,8 +165,7 @@ class Estimator:
 
 
 ESTIMATORS: dict[str, Estimator] = {
-    "procrustes": Estimator(ProcrustesOptions, fit_procrustes,
-                            lambda o: {"isotropic": 0.0, "per_dimension": 0.5, "whitened": 0.75}[o.scaling]),
+    "procrustes": Estimator(ProcrustesOptions, fit_procrustes, lambda o: 0.0),
     "blend": Estimator(BlendOptions, fit_blend, lambda o: 1.0 + o.weight),
     "ridge": Estimator(RidgeOptions, fit_ridge, lambda o: 2.5 if o.restore_scale else 3.0),
     "irp": Estimator(IRPOptions, fit_irp, lambda o: 4.0),

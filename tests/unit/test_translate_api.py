@@ -18,7 +18,9 @@ from pipeline.translate import (
     save_translator,
 )
 from pipeline.translate import scores as S
-from pipeline.translate.auto import choose, describe, fold_partitions
+from pipeline.translate.auto import choose, default_candidates, describe, fold_partitions, gap_se
+from pipeline.translate.estimators import ESTIMATORS
+from pipeline.translate.options import BlendOptions, ProcrustesOptions
 
 
 @pytest.fixture
@@ -100,6 +102,34 @@ def test_near_ties_go_to_the_more_isometric_candidate():
     rows[1]["mrr_folds"] = list(hard_and_easy_folds + 0.001)
     rows[1]["mrr"] = float(np.mean(rows[1]["mrr_folds"]))  # now 0.004 behind on every fold: the best mean wins
     assert choose(rows, "mrr") == 0
+
+
+def test_among_procrustes_scalings_the_better_score_wins_a_near_tie_and_a_blend_does_not():
+    """Every Procrustes scaling fits one orthogonal map to the pairs, so all rank as simple; a blend fits more."""
+    rank = ESTIMATORS["procrustes"].isometry_rank
+    folds = np.array([0.95, 0.93, 0.96, 0.94, 0.97])
+    rows = [cv_row("procrustes", rank(ProcrustesOptions("isotropic")), list(folds)),
+            cv_row("procrustes", rank(ProcrustesOptions("whitened", colouring=0.5)),
+                   list(folds + np.array([0.010, -0.006, 0.009, -0.004, 0.006]))),
+            cv_row("blend", ESTIMATORS["blend"].isometry_rank(BlendOptions()),
+                   list(folds + np.array([0.012, -0.010, 0.011, -0.009, 0.016])))]  # the best mean, unresolved
+    assert all(rows[2]["mrr"] - row["mrr"] < gap_se(rows[2], row, "mrr") for row in rows[:2])
+    assert choose(rows, "mrr") == 1
+
+
+def test_only_retrieval_tries_translations_that_do_not_keep_the_target_covariance(anchors):
+    """Half-coloured translations find their native vectors best but sit apart from native rows in an index:
+    ``index`` (what the table-writing jobs fit) and the other objectives compare fully coloured maps only."""
+    source, target = anchors
+    colourings = {}
+    for objective in ("retrieval", "index", "classification", "cosine"):
+        t = fit_translator(source, target, "auto", objective=objective, folds=4, repeats=1)
+        whitened = [row["options"] for row in t.report["auto"]["cv"] if row["options"].get("scaling") == "whitened"]
+        colourings[objective] = sorted(options["colouring"] for options in whitened)
+    assert colourings == {"retrieval": [0.5], "index": [1.0], "classification": [1.0], "cosine": [1.0]}
+    grids = {objective: [c for c in default_candidates(objective) if c.get("scaling") != "whitened"]
+             for objective in ("retrieval", "index")}
+    assert grids["retrieval"] == grids["index"]  # the grids differ in that candidate only
 
 
 def test_auto_scores_every_fold_of_every_partition(anchors):

@@ -32,6 +32,13 @@ class TranslatorConfig:
         built = build_tagged(value, "method", method_options, "{method: auto}", where, problems, default="auto")
         return None if built is None else cls(*built)
 
+    def for_index(self) -> TranslatorConfig:
+        """This block in a job whose translations become index rows that native queries search: ``auto`` without
+        an objective takes ``index`` (``AutoOptions.objective``); anything the config names is kept."""
+        if self.method != "auto" or "objective" in self.options:
+            return self
+        return dataclasses.replace(self, options={**self.options, "objective": "index"})
+
 
 TEXT_FOLDER_COLUMNS = ("text", "title", "body")  # what pipeline.io.sources reads from a folder of text files
 

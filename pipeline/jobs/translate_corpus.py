@@ -95,8 +95,8 @@ def plan_target(
     if anchors is None:
         anchors = embed_anchor_set(config, target, say, {} if embedded is None else embedded)
     say(f"{name}: {len(anchors.ids)} anchors paired on id ({anchors.unmatched} ids in only one table)")
-    translator = fit_translator(anchors.source, anchors.target, target.translator.method,
-                                **target.translator.options)
+    chosen = target.translator.for_index()
+    translator = fit_translator(anchors.source, anchors.target, chosen.method, **chosen.options)
     say(f"{name}: {translator.method} {dict(translator.options)}" + _cv_line(translator))
     provenance = {
         "space": target.output.space or anchors.target_space or name,

@@ -63,9 +63,11 @@ def test_vector_store_corpus_is_translated_with_the_design_config_form(local_ray
     table = pa.concat_tables(pq.read_table(p) for p in sorted(out.glob("part-*.parquet")))
     assert table.column("id").to_pylist() == [i for i in ids if i != "doc3"]
     saved = load_translator(out / "_translator")
-    expected = fit_translator(old[:60], new[:60], "auto").transform(np.delete(old[60:], 3, axis=0))
+    # A job that writes a translated table fits auto for an index unless the config names an objective.
+    expected = fit_translator(old[:60], new[:60], "auto", objective="index").transform(np.delete(old[60:], 3, axis=0))
     np.testing.assert_allclose(vectors_of(table.column("embedding")), expected, rtol=1e-5, atol=1e-5)
     assert saved.report["auto"]["cv"]  # the auto choice and its CV scores are kept next to the output
+    assert saved.report["auto"]["objective"] == "index"
     provenance = read_provenance(table.schema)
     assert provenance["space"] == "new-model" and provenance["source_space"] == "old-model"
     assert provenance["method"] == saved.method and provenance["dim"] == 24
@@ -99,7 +101,7 @@ def test_a_rerun_whose_translator_fits_differently_now_redoes_every_part(local_r
     rerun = run_translate(config(tmp_path), say=lambda line: None)
     assert (rerun.shards, rerun.shards_skipped, rerun.rows_out) == (2, 0, 50)  # both parts redone
     table = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "out").glob("part-*.parquet")))
-    expected = fit_translator(old[:60], new[:60], "auto").transform(old[60:])
+    expected = fit_translator(old[:60], new[:60], "auto", objective="index").transform(old[60:])
     np.testing.assert_allclose(vectors_of(table.column("embedding")), expected, rtol=1e-5, atol=1e-5)
     assert read_provenance(table.schema)["method"] == load_translator(tmp_path / "out" / "_translator").method
     assert run_translate(config(tmp_path), say=lambda line: None).shards_skipped == 2  # the same map: kept

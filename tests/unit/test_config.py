@@ -139,6 +139,14 @@ def test_translate_config_needs_an_encoder_exactly_when_the_source_has_no_vector
     assert config.anchors.source is None and config.translator == TranslatorConfig("irp", {"delta": 0.6})
 
 
+def test_jobs_writing_translated_tables_fit_auto_for_an_index_unless_the_config_names_an_objective():
+    assert TranslatorConfig("auto").for_index() == TranslatorConfig("auto", {"objective": "index"})
+    assert TranslatorConfig("auto", {"folds": 3}).for_index().options == {"folds": 3, "objective": "index"}
+    named = TranslatorConfig("auto", {"objective": "retrieval"})
+    assert named.for_index() is named
+    assert TranslatorConfig("procrustes").for_index() == TranslatorConfig("procrustes")
+
+
 def test_store_blocks_name_what_each_store_needs_and_never_record_the_dsn():
     base = ["source.vector_column=v", "anchors.target=t.parquet"]
     with pytest.raises(ConfigError) as error:

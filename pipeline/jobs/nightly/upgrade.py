@@ -93,8 +93,8 @@ def fit_on_anchors(config: SyncConfig, store: VectorStore, anchors: list[Any],
     new, old = new.sort_by("id"), old.filter(pc.is_in(old.column("id"), value_set=new.column("id").combine_chunks()))
     new = new.filter(pc.is_in(new.column("id"), value_set=old.column("id").combine_chunks()))
     source, target = vectors_of(old.sort_by("id").column("embedding")), vectors_of(new.column("embedding"))
-    method, options = upgrade.translator.method, dict(upgrade.translator.options)
-    translator = fit_translator(source, target, method, **options)
+    chosen = upgrade.translator.for_index()
+    translator = fit_translator(source, target, chosen.method, **chosen.options)
     quality = cross_validated_quality(translator.method, translator.options, translator.report, source, target)
     report = {"method": translator.method, "options": dict(translator.options), "anchors": len(source),
               "quality": {key: value for key, value in quality.items() if isinstance(value, float | int)}}

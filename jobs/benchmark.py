@@ -1,4 +1,4 @@
-"""Ray job entrypoint: `python -m jobs.benchmark` = `irp benchmark`; see pipeline/jobs/."""
+"""Ray job entrypoint: `python -m jobs.benchmark` = `irp benchmark`; see pipeline/jobs/benchmark/."""
 
 import sys
 

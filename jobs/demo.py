@@ -1,4 +1,4 @@
-"""Ray job entrypoint: `python -m jobs.demo` = `irp demo`; see pipeline/jobs/."""
+"""Ray job entrypoint: `python -m jobs.demo` = `irp demo`; see pipeline/jobs/demo/."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""Ray job entrypoint: `python -m jobs.embed` = `irp embed`; see pipeline/jobs/."""
+"""Ray job entrypoint: `python -m jobs.embed` = `irp embed`; see pipeline/jobs/embed/."""
 
 import sys
 

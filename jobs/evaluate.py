@@ -1,4 +1,4 @@
-"""Ray job entrypoint: `python -m jobs.evaluate` = `irp evaluate`; see pipeline/jobs/."""
+"""Ray job entrypoint: `python -m jobs.evaluate` = `irp evaluate`; see pipeline/jobs/evaluate/."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""Ray job entrypoint: `python -m jobs.gpu_check` = `irp gpu_check`; see pipeline/jobs/."""
+"""Ray job entrypoint: `python -m jobs.gpu_check` = `irp gpu_check`; see pipeline/jobs/gpu_check/."""
 
 import sys
 

@@ -1,8 +1,8 @@
-"""Ray job entrypoint: `python -m jobs.reembed_nightly` = `irp sync`; see pipeline/jobs/."""
+"""Ray job entrypoint under the design card's name: `python -m jobs.reembed_nightly` = `irp sync`."""
 
 import sys
 
-from pipeline.jobs.reembed_nightly import main
+from pipeline.jobs.sync import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,8 +17,9 @@ from typing import Any
 
 from pipeline.version import __version__
 
-# Credentials never reach a manifest, and how a job was run (actors, overwrite) does not change its tables.
-UNRECORDED_KEYS = frozenset({"storage_options", "dsn", "overwrite", "execution"})
+# Credentials never reach a manifest, and how a job was run (actors, overwrite, where its records are) does not
+# change its tables.
+UNRECORDED_KEYS = frozenset({"storage_options", "dsn", "overwrite", "execution", "records"})
 
 
 def space_id(kind: str, options: Mapping[str, Any]) -> str:

@@ -20,6 +20,12 @@ TINY_WORDS = "the a cat dog sat on mat and ran far away quick brown fox jumps ov
 TINY_SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
+def records_of(table: Path) -> Path:
+    """The records folder of a Parquet directory (or a Delta table) at ``table``, where the docs say it is:
+    ``<parent>/_irp/<name>/``, outside anything a reader of the table lists."""
+    return table.parent / "_irp" / table.name
+
+
 def build_tiny_bert(path: Path, seed: int = 0, width: int = 32, words: list[str] | None = None) -> Path:
     """Save a 2-layer, ``width``-wide BERT with its own word-level vocabulary (``words``, by default a handful)
     into ``path``."""

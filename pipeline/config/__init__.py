@@ -1,40 +1,47 @@
 """Typed, strict job configs (YAML + dotted overrides), every error reported at once, before Ray starts.
 
-- ``loader``: read YAML, apply ``key.sub=value`` overrides, build with the one strict builder (``pipeline.strict``);
-- ``blocks``: the blocks jobs share: source, encoder, translator, output, execution, anchors;
-- ``jobs``, ``evaluate``, ``sync``: each job's schema.
+The leaf of the house: it imports only the strict builder (:mod:`pipeline.strict`) and the standard library.
+
+- ``loader``: read YAML, apply ``key.sub=value`` overrides, build with the one strict builder;
+- ``blocks``: the blocks jobs share (source, output, execution, index) and the defaults they pass down;
+- ``paths``: the path rules every config passes (an output never overlaps its source).
+
+A job's own schema lives in its package (``pipeline.jobs.<name>.config``); the translator and encoder blocks live
+beside their registries (``pipeline.translate.config``, ``pipeline.encoders.config``).
 """
 
 from pipeline.config.blocks import (
-    AnchorsConfig,
-    EncoderConfig,
+    CHUNK_BYTES,
+    CHUNK_ROWS,
+    FILE_FORMATS,
+    INDEX_KINDS,
+    MAX_IMAGE_PIXELS,
+    OUTPUT_FORMATS,
+    STORE_FORMATS,
     ExecutionConfig,
+    IndexSpec,
     OutputConfig,
     SourceConfig,
-    TranslatorConfig,
 )
-from pipeline.config.evaluate import EvalSpaceConfig, EvaluateConfig, LabelsConfig, RetrievalSetConfig
-from pipeline.config.jobs import BenchmarkConfig, DemoConfig, EmbedConfig, TargetConfig, TranslateConfig
 from pipeline.config.loader import ConfigError, load_config
-from pipeline.config.sync import SyncConfig
+from pipeline.config.paths import PACKAGE_SCHEME, Place, overlap_problems, package_path_problems
 
 __all__ = [
-    "AnchorsConfig",
-    "BenchmarkConfig",
+    "CHUNK_BYTES",
+    "CHUNK_ROWS",
+    "FILE_FORMATS",
+    "INDEX_KINDS",
+    "MAX_IMAGE_PIXELS",
+    "OUTPUT_FORMATS",
+    "PACKAGE_SCHEME",
+    "STORE_FORMATS",
     "ConfigError",
-    "DemoConfig",
-    "EmbedConfig",
-    "EncoderConfig",
-    "EvalSpaceConfig",
-    "EvaluateConfig",
     "ExecutionConfig",
-    "LabelsConfig",
+    "IndexSpec",
     "OutputConfig",
-    "RetrievalSetConfig",
+    "Place",
     "SourceConfig",
-    "SyncConfig",
-    "TargetConfig",
-    "TranslateConfig",
-    "TranslatorConfig",
     "load_config",
+    "overlap_problems",
+    "package_path_problems",
 ]

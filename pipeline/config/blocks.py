@@ -1,4 +1,10 @@
-"""Config blocks that several jobs share: translator, source, encoder, output, execution."""
+"""Config blocks that several jobs share (source, output, execution, index), and the defaults they pass down.
+
+This package is the leaf of the house: it imports only the strict builder. A block whose keys depend on a registry
+lives next to that registry (``pipeline.translate.config.TranslatorConfig``, ``pipeline.encoders.config``), and
+each job's own schema lives in its package under ``pipeline.jobs``. Where a block's table and records are stored
+is the storage layer's business (``pipeline.io.stores.layout``).
+"""
 
 from __future__ import annotations
 
@@ -6,47 +12,55 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pipeline.config.paths import package_path_problems
-from pipeline.encoders.inputs import DEFAULT_MAX_PIXELS
-from pipeline.io.sources import CHUNK_BYTES, CHUNK_ROWS
-from pipeline.io.stores.base import INDEX_KINDS, STORE_FORMATS, IndexSpec, StoreRef
-from pipeline.strict import build_tagged
+from pipeline.config.paths import Place, package_path_problems
+
+# Chunk budgets: a chunk's rows, its model inputs and its output vectors (768 float32 per row) stay within a few
+# hundred MB in an actor, whatever the size of the file they come from.
+CHUNK_BYTES = 64 << 20
+CHUNK_ROWS = 65_536
+# A decompression bomb is a few kilobytes on disk and gigabytes decoded. PIL only warns between 89 and 179 million
+# pixels, and decodes; images with more pixels than this are refused from their header, before any pixel is
+# decoded. 64 million is an 8000 x 8000 image, above any camera's; PIL itself refuses anything above 179 million.
+MAX_IMAGE_PIXELS = 64_000_000
+
+FILE_FORMATS = ("parquet", "jsonl", "csv", "text", "images")
+STORE_FORMATS = ("delta", "lancedb", "pgvector")  # tables in a store of their own, not a folder of files
+OUTPUT_FORMATS = ("parquet", *STORE_FORMATS)  # what an output (or a nightly store) can be
+# The vector index each store can publish a table with.
+INDEX_KINDS: dict[str, tuple[str, ...]] = {"lancedb": ("ivf_pq", "ivf_hnsw_sq"), "pgvector": ("hnsw", "ivfflat")}
+TEXT_FOLDER_COLUMNS = ("text", "title", "body")  # what a folder of text files offers (pipeline.io.sources)
 
 
 @dataclasses.dataclass(frozen=True)
-class TranslatorConfig:
-    """A ``translator`` block: ``{method: auto}`` or ``{method: irp, delta: 0.7, ...}`` (options inline).
+class IndexSpec:
+    """The vector index a published table gets, built before it is published.
 
     Attributes:
-        method: one of ``pipeline.translate.list_methods()``.
-        options: that method's options, checked when the config is loaded, long before any fitting.
+        kind: ``ivf_pq`` or ``ivf_hnsw_sq`` (LanceDB), ``hnsw`` or ``ivfflat`` (pgvector).
+        metric: ``cosine``, ``l2`` or ``dot``.
+        num_partitions: IVF lists; None lets the store choose (about sqrt(rows)).
+        num_sub_vectors: PQ sub-vectors (LanceDB); None uses d/8, since the default d/16 loses recall.
+        m, ef_construction: HNSW graph degree and build beam (pgvector).
     """
 
-    method: str = "auto"
-    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    kind: Literal["ivf_pq", "ivf_hnsw_sq", "hnsw", "ivfflat"]
+    metric: Literal["cosine", "l2", "dot"] = "cosine"
+    num_partitions: int | None = None
+    num_sub_vectors: int | None = None
+    m: int = 16
+    ef_construction: int = 64
 
-    @classmethod
-    def from_config(cls, value: Any, where: str, problems: list[str]) -> TranslatorConfig | None:
-        from pipeline.translate import method_options
-
-        built = build_tagged(value, "method", method_options, "{method: auto}", where, problems, default="auto")
-        return None if built is None else cls(*built)
-
-    def for_index(self) -> TranslatorConfig:
-        """This block in a job whose translations become index rows that native queries search: ``auto`` without
-        an objective takes ``index`` (``AutoOptions.objective``); anything the config names is kept."""
-        if self.method != "auto" or "objective" in self.options:
-            return self
-        return dataclasses.replace(self, options={**self.options, "objective": "index"})
-
-
-TEXT_FOLDER_COLUMNS = ("text", "title", "body")  # what pipeline.io.sources reads from a folder of text files
+    def problems(self) -> list[str]:
+        found = [] if self.num_partitions is None or self.num_partitions >= 1 else ["num_partitions: must be >= 1"]
+        if self.num_sub_vectors is not None and self.num_sub_vectors < 1:
+            found.append("num_sub_vectors: must be >= 1")
+        return found + ([] if self.m >= 2 and self.ef_construction >= 1 else ["m: must be >= 2, ef_construction >= 1"])
 
 
 def store_problems(fmt: str, path: str, table: str | None, dsn: str | None) -> list[str]:
-    """What a store block lacks: LanceDB needs ``path`` and ``table``, Delta ``path``, pgvector ``dsn`` and
-    ``table``; a file format needs ``path`` and takes neither ``table`` nor ``dsn``."""
-    needs = {"lancedb": ("path", "table"), "delta": ("path",), "pgvector": ("dsn", "table")}.get(fmt, ("path",))
+    """What a block lacks for its format: LanceDB needs ``path`` and ``table``, pgvector ``dsn`` and ``table``,
+    every other format a ``path``; a format takes no ``table`` or ``dsn`` it does not use."""
+    needs = {"lancedb": ("path", "table"), "pgvector": ("dsn", "table")}.get(fmt, ("path",))
     given = {"path": path, "table": table, "dsn": dsn}
     found = [f"{key}: required with format {fmt}" for key in needs if not given[key]]
     return found + [f"{key}: not used with format {fmt}; drop it" for key in ("table", "dsn")
@@ -85,7 +99,7 @@ class SourceConfig:
     image_column: str | None = None
     vector_column: str | None = None
     content_hash_column: str | None = None
-    max_image_pixels: int = DEFAULT_MAX_PIXELS
+    max_image_pixels: int = MAX_IMAGE_PIXELS
     files_per_shard: int = 256
     storage_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -104,17 +118,14 @@ class SourceConfig:
         return "text" if self.text_column else "image" if self.image_column else "vector"
 
     @property
-    def store(self) -> StoreRef | None:
-        """The store table this source reads, or None for files."""
-        if self.format not in STORE_FORMATS:
-            return None
-        return StoreRef(self.format, self.path, self.table or "", self.dsn or "", self.storage_options,
-                        self.id_column, self.content_column or "embedding")
+    def is_store(self) -> bool:
+        """Whether it reads a store table (Delta, LanceDB, pgvector) rather than files."""
+        return self.format in STORE_FORMATS
 
     @property
-    def place(self) -> tuple[str, StoreRef | None]:
-        """Where it reads: its path, and its store table when it names one (``pipeline.config.paths``)."""
-        return self.path, self.store
+    def place(self) -> Place:
+        """Where it reads (``pipeline.config.paths``)."""
+        return Place(self.format, self.path, self.table or "", self.dsn or "")
 
     def problems(self) -> list[str]:
         named = [c for c in ("text_column", "image_column", "vector_column") if getattr(self, c)]
@@ -131,40 +142,28 @@ class SourceConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class EncoderConfig:
-    """An ``encoder`` block: ``{kind: hf_text, model: <hub id, local dir or packaged:NAME>, pooling: mean, ...}``.
-
-    Attributes:
-        kind: one of ``pipeline.encoders.list_encoders()``.
-        options: the encoder's own options (model, pooling, normalize, max_length, ...), inline in YAML.
-    """
-
-    kind: str
-    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-    @classmethod
-    def from_config(cls, value: Any, where: str, problems: list[str]) -> EncoderConfig | None:
-        from pipeline.encoders import encoder_spec
-
-        built = build_tagged(value, "kind", encoder_spec, "{kind: hf_text, model: ...}", where, problems)
-        return None if built is None else cls(*built)
-
-
-@dataclasses.dataclass(frozen=True)
 class OutputConfig:
-    """Where the embedding table goes: a Parquet directory (pipeline.io.sink) or a store (pipeline.io.stores).
+    """Where the embedding table goes: a Parquet directory, or a store table (pipeline.io.stores).
+
+    The table holds only what its readers read. Everything the job keeps for itself (the claim, per-shard records,
+    quarantined rows, the fitted translator, embedded anchors, scratch) lives in the output's records folder,
+    beside the table and outside its glob: ``<parent>/_irp/<name>/`` for a Parquet directory or a Delta table,
+    ``<database>/_irp/<table>/`` for LanceDB, and for pgvector ``path`` (default ``.irp/pgvector/<table>``).
 
     Attributes:
         path: the output directory as an fsspec URL; for a store, its place: the LanceDB database folder, the
-            Delta table folder, or for pgvector the folder of the job's records (default ``.irp/pgvector/<table>``;
-            on a cluster, a folder every node reaches).
-        format: parquet (the directory contract, DESIGN.md §4), delta, lancedb or pgvector.
+            Delta table folder, or for pgvector the folder of the job's records (on a cluster, a folder every node
+            reaches).
+        format: parquet (a directory of ``part-*.parquet``, ``_manifest.json`` and ``_SUCCESS``), delta, lancedb
+            or pgvector.
         table: the LanceDB or PostgreSQL table.
         dsn: the PostgreSQL connection string; never logged, recorded or shown in errors.
         index: the vector index the table is published with (LanceDB ``ivf_pq``/``ivf_hnsw_sq``, pgvector
             ``hnsw``/``ivfflat``), built before the table is published.
         space: name of the space the vectors live in; derived from the encoder when omitted.
         overwrite: replace an output written by a different config instead of refusing.
+        records: the records folder, where the default place does not suit (an object-store prefix the job may
+            not write beside, say).
         storage_options: fsspec (or store) options, credentials; never written to logs or manifests.
     """
 
@@ -175,30 +174,13 @@ class OutputConfig:
     index: IndexSpec | None = None
     space: str | None = None
     overwrite: bool = False
+    records: str | None = None
     storage_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        if self.format == "pgvector" and not self.path and self.table:
-            object.__setattr__(self, "path", f".irp/pgvector/{self.table}")
-
     @property
-    def store(self) -> StoreRef | None:
-        """The store table this output publishes, or None for a Parquet directory."""
-        if self.format not in STORE_FORMATS:
-            return None
-        return StoreRef(self.format, self.path, self.table or "", self.dsn or "", self.storage_options)
-
-    @property
-    def place(self) -> tuple[str, StoreRef | None]:
-        """Where it writes: its path (a store's folder, or pgvector's records), and its store table."""
-        return self.path, self.store
-
-    @property
-    def records(self) -> str:
-        """Where the job keeps its manifest, quarantine, fitted translator and per-shard records."""
-        if self.format == "lancedb":
-            return f"{self.path.rstrip('/')}/_irp/{self.table}"
-        return f"{self.path.rstrip('/')}/_irp" if self.format == "delta" else self.path
+    def place(self) -> Place:
+        """Where it writes (``pipeline.config.paths``)."""
+        return Place(self.format, self.path, self.table or "", self.dsn or "")
 
     def problems(self) -> list[str]:
         found = store_problems(self.format, self.path, self.table, self.dsn)
@@ -210,15 +192,15 @@ class OutputConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ExecutionConfig:
-    """How the job runs on Ray (pipeline.engine.ray_pool).
+    """How the job runs on Ray (pipeline.engine).
 
     Attributes:
         actors: encoder actors, each holding one model.
         gpus_per_actor: GPUs each actor reserves; fractional shares a GPU; ``auto`` is 1 where the cluster has
             GPUs and 0 otherwise.
         cpus_per_actor: CPUs each actor reserves. Below 1 by default, so actors never starve the tasks that
-            feed them on a small machine (a 2-core deadlock is known, ENVIRONMENT.md).
-        cpus_per_task: CPUs each preparation (read, check, tokenise, decode) and write task reserves; Ray runs
+            feed them on a small machine (with whole CPUs, 2 actors on 2 cores starve the read task for ever).
+        cpus_per_task: CPUs each preparation (read, check, tokenize, decode) and write task reserves; Ray runs
             as many at once as the free CPUs allow, and Ray Data's backpressure stops them running far ahead.
         batch_size: rows per encoder call.
         address: None starts an embedded local Ray on 127.0.0.1; ``auto`` joins the cluster of a
@@ -259,44 +241,3 @@ class ExecutionConfig:
         if self.chunk_rows < 1:
             found.append("chunk_rows: must be >= 1")
         return found + ([] if self.batch_size >= 1 else ["batch_size: must be >= 1"])
-
-
-@dataclasses.dataclass(frozen=True)
-class AnchorsConfig:
-    """The shared anchors of one target: embedding tables joined on ``id``, or an anchor set the job embeds.
-
-    Attributes:
-        target: anchor table in the target space (a Parquet file or an ``embed`` output directory).
-        source: anchor table in the source space. Omit it to take the source side from the corpus rows whose ids
-            are anchors (a vector-store migration embeds only the new side), or, for a raw corpus with an anchor
-            ``set``, to embed the set with the job's encoder.
-        set: the anchor items themselves (ids plus text or images), embedded by the job with the ``embed``
-            machinery into ``<output>/_anchors/``; instead of ``target``.
-        target_encoder: the target model, which embeds ``set`` in the target space.
-        passages: also cut the set's texts into paragraphs (pipeline.io.passages) and fit on them beside the
-            whole texts: about five more pairs per BBC News article, from the same items. Both models embed
-            them, so it needs a text set and the job's encoder (a raw corpus). On BBC News it lifted the
-            migrated index's Recall@10 by 0.01-0.03 of native, to 0.97-0.99 (docs/evaluation/report.md).
-        storage_options: fsspec options for the tables; never written to logs or manifests.
-    """
-
-    target: str | None = None
-    source: str | None = None
-    set: SourceConfig | None = None
-    target_encoder: EncoderConfig | None = None
-    passages: bool = False
-    storage_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-    def problems(self) -> list[str]:
-        if (self.target is None) == (self.set is None):
-            return ["target: give exactly one of target (an anchor table) or set (anchor items the job embeds)"]
-        if self.set is not None and self.target_encoder is None:
-            return ["target_encoder: required with set, to embed the anchor set in the target space"]
-        if self.set is None and self.target_encoder is not None:
-            return ["target_encoder: only used with set; drop it, or give the anchor set"]
-        if self.set is not None and self.set.modality == "vector":
-            return ["set: anchor items need a text_column or image_column to embed"]
-        if self.passages and (self.set is None or self.set.modality != "text" or self.source is not None):
-            return ["passages: paragraphs are cut from an anchor set of texts and embedded by both models; give "
-                    "a set with a text_column and no source table"]
-        return [*package_path_problems("target", self.target), *package_path_problems("source", self.source)]

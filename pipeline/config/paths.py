@@ -5,25 +5,35 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 from collections.abc import Mapping
+from typing import NamedTuple
 
-from fsspec.utils import infer_storage_options
+PACKAGE_SCHEME = "pkg://"  # data that ships inside an installed Python package: pkg://<package>/<sub/path>
 
-from pipeline.io.sources import PACKAGE_SCHEME
-from pipeline.io.stores import StoreRef
 
-Place = tuple[str, StoreRef | None]  # a block's path, and its store table when it names one
+class Place(NamedTuple):
+    """Where a block reads or writes: its format, its path, and for a store the table (and database) it names."""
+
+    format: str
+    path: str
+    table: str = ""
+    dsn: str = ""
+
+    @property
+    def is_table_in_a_store(self) -> bool:
+        return self.format in ("delta", "lancedb", "pgvector")
 
 
 def location(url: str) -> tuple[str, str]:
-    """``(protocol, normalised absolute path)`` of an fsspec URL; a bare path is a local file."""
-    options = infer_storage_options(url)
-    protocol = options.get("protocol") or "file"
-    protocol = "file" if protocol == "local" else protocol
-    path = options["path"]
-    if protocol == "file":
-        return protocol, os.path.normpath(os.path.abspath(path))
-    return protocol, posixpath.normpath(f"{options.get('host', '')}/{path.lstrip('/')}")
+    """``(protocol, normalized absolute path)`` of an fsspec URL; a bare path is a local file."""
+    protocol, sep, rest = url.partition("://")
+    if not sep:
+        return "file", os.path.normpath(os.path.abspath(url))
+    protocol = re.split(r"[+:]", protocol)[0] or "file"  # `file`, `s3`, `gs`, ... (`simplecache::s3` keeps `s3`)
+    if protocol in ("file", "local"):
+        return "file", os.path.normpath(os.path.abspath(rest))
+    return protocol, posixpath.normpath("/" + rest.lstrip("/"))
 
 
 def overlap(first: str, second: str) -> str | None:
@@ -39,28 +49,27 @@ def overlap(first: str, second: str) -> str | None:
 
 
 def overlap_problems(source: Place, outputs: Mapping[str, Place]) -> list[str]:
-    """Every output (``{config key: (path, store)}``) that would overwrite its source or be read back in as input.
+    """Every output (``{config key: place}``) that would overwrite its source or be read back in as input.
 
     Between two store tables, only the same table is refused (one LanceDB database holds many tables). Any other
     pair is refused when the output's folder (for pgvector, its records folder) equals, sits inside or contains
     the source's.
     """
-    source_path, source_store = source
     found = []
-    for key, (path, store) in outputs.items():
-        if source_store is not None and store is not None:
-            if _same_table(source_store, store):
-                found.append(f"{key}: the output is the source table {store.describe()}; a job never overwrites its "
-                             "input: name another table")
+    for key, place in outputs.items():
+        if source.is_table_in_a_store and place.is_table_in_a_store:
+            if _same_table(source, place):
+                found.append(f"{key}: the output is the source table ({place.format} {place.table or place.path}); "
+                             "a job never overwrites its input: name another table")
             continue
-        if source_path and path and not source_path.startswith(PACKAGE_SCHEME) and (
-                relation := overlap(path, source_path)):
-            found.append(f"{key}.path: {path!r} {relation} source.path {source_path!r}; a job never writes where "
-                         "it reads: write the output somewhere else")
+        if source.path and place.path and not source.path.startswith(PACKAGE_SCHEME) and (
+                relation := overlap(place.path, source.path)):
+            found.append(f"{key}.path: {place.path!r} {relation} source.path {source.path!r}; a job never writes "
+                         "where it reads: write the output somewhere else")
     return found
 
 
-def _same_table(first: StoreRef, second: StoreRef) -> bool:
+def _same_table(first: Place, second: Place) -> bool:
     if first.format != second.format:
         return False
     if first.format == "pgvector":

@@ -16,7 +16,8 @@ import fsspec
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from pipeline.encoders.inputs import DEFAULT_MAX_PIXELS, bad_rows_error
+from pipeline.config import MAX_IMAGE_PIXELS
+from pipeline.encoders.inputs import bad_rows_error
 
 __all__ = ["ImageItem", "check_images", "decode_images", "invalid_image_rows", "load_image"]
 
@@ -72,7 +73,7 @@ def _read(url: str) -> bytes:
         return f.read()
 
 
-def load_image(item: ImageItem, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def load_image(item: ImageItem, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     """Decode one item into a fully loaded RGB image.
 
     Args:
@@ -124,7 +125,7 @@ def _require_sequence(items: object) -> None:
 
 
 def decode_images(items: Sequence[ImageItem | None],
-                  max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[list[Image.Image | None], dict[int, str]]:
+                  max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[list[Image.Image | None], dict[int, str]]:
     """Decode a batch, keeping going past failures.
 
     Args:

@@ -14,15 +14,10 @@ import numpy as np
 
 from pipeline.translate.checks import bad_rows
 
-__all__ = ["DEFAULT_MAX_PIXELS", "bad_rows_error", "check_texts", "check_vectors", "invalid_text_rows",
+__all__ = ["bad_rows_error", "check_texts", "check_vectors", "invalid_text_rows",
            "invalid_vector_rows"]
 
 SHOWN = 20  # rows quoted in an error message
-
-# A decompression bomb is a few kilobytes on disk and gigabytes decoded. PIL only warns between 89 and 179 million
-# pixels, and decodes; images with more pixels than this are refused from their header, before any pixel is
-# decoded. 64 million is an 8000 x 8000 image, above any camera's; PIL itself refuses anything above 179 million.
-DEFAULT_MAX_PIXELS = 64_000_000
 
 
 def bad_rows_error(bad: Mapping[int, str], total: int, what: str, finder: str) -> ValueError:

@@ -9,7 +9,8 @@ process holds every id of a large source:
 2. :func:`find_repeats`: one task per partition keeps each id's first occurrence and lists the others in
    ``<folder>/repeats/p=NNNN.parquet`` as ``(shard, row, id, first)``.
 
-``<folder>`` is ``<records>/_repeats/<run>``, new for every run of the job.
+``<folder>`` is the scratch folder of the run (``<records>/work/repeats``, :mod:`pipeline.io.records`), cleared
+before the pass and removed when the job ends.
 
 The prepare stage then looks its own shard up (:func:`repeated_rows`). The row numbers are those of the shard as
 the prepare stage reads it, id column first; a within-shard repeat is found both here and by
@@ -25,22 +26,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.config import SourceConfig
+from pipeline.engine.partitions import file_by_partition, partition_name
 from pipeline.engine.quarantine import readable_ids
+from pipeline.io.folder import Folder
 from pipeline.io.retry import with_retries
 from pipeline.io.shard import Shard
-from pipeline.io.sink import OutputDir
-from pipeline.io.sources import read_shard
-from pipeline.sync.diff import partition_of
+from pipeline.io.sources import read_source
 
-REPEATS_DIR = "_repeats"  # under the first output's records
 IDS, REPEATS = "ids", "repeats"
 
 
 def file_ids(source: SourceConfig, shard: Shard, order: int, partitions: int, records: str) -> dict[str, int]:
     """File one shard's ids by partition, with the shard's place in the job and each id's row."""
     try:
-        table = with_retries(lambda: read_shard(shard, source.format, [source.id_column],
-                                                dict(source.storage_options), source.store))
+        table = with_retries(lambda: read_source(source, shard, [source.id_column]))
     except Exception:  # an unreadable input: the prepare stage fails its shard, naming the reason
         return {"rows": 0}
     if source.id_column not in table.column_names:
@@ -49,18 +48,14 @@ def file_ids(source: SourceConfig, shard: Shard, order: int, partitions: int, re
     rows = pa.table({"id": pc.cast(ids, pa.string()), "order": pa.array(np.full(len(ids), order, np.int64)),
                      "shard": pa.array([shard.name] * len(ids), pa.string()),
                      "row": pa.array(np.arange(len(ids), dtype=np.int64))}).filter(pc.is_valid(ids))
-    parts = partition_of(rows.column("id"), partitions)
-    folder = OutputDir(records)
-    for partition in np.unique(parts):
-        folder.write_table(f"{IDS}/p={partition:04d}/{shard.name}.parquet",
-                           rows.filter(pa.array(parts == partition)))
+    file_by_partition(rows, partitions, Folder(records), IDS, shard.name)
     return {"rows": rows.num_rows}
 
 
 def find_repeats(partition: int, records: str) -> dict[str, int]:
     """Every occurrence of an id after its first (by shard order, then row) in one partition."""
-    folder = OutputDir(records)
-    name = f"p={partition:04d}"
+    folder = Folder(records)
+    name = partition_name(partition)
     rows = folder.read_tables(f"{IDS}/{name}")
     if rows is None:
         return {"repeats": 0}
@@ -76,7 +71,7 @@ def find_repeats(partition: int, records: str) -> dict[str, int]:
 
 @functools.lru_cache(maxsize=4)
 def _all_repeats(records: str) -> pa.Table | None:
-    return OutputDir(records).read_tables(REPEATS)
+    return Folder(records).read_tables(REPEATS)
 
 
 def repeated_rows(records: str, shard: str) -> dict[int, str]:

@@ -18,9 +18,10 @@ from pipeline.encoders import build_encoder, resolve_model_options
 from pipeline.encoders.batching import Ragged
 from pipeline.engine import quarantine
 from pipeline.engine.chunks import EncodedChunk, PreparedChunk
-from pipeline.engine.job import ShardJob, ShardOutput
+from pipeline.engine.job import ShardJob
 from pipeline.engine.process import process_info, quiet_model_loading, release_memory
-from pipeline.io.sink import quarantine_table
+from pipeline.io.output import Output
+from pipeline.io.records import quarantine_table
 from pipeline.io.stores import CONTENT_HASH_COLUMN
 from pipeline.io.tables import embedding_table
 
@@ -69,7 +70,7 @@ class ChunkEncoder:
         return np.concatenate([self.encoder.encode(items[i : i + step]) for i in range(0, len(items), step)])
 
     @staticmethod
-    def _translated(output: ShardOutput, vectors: np.ndarray) -> np.ndarray:
+    def _translated(output: Output, vectors: np.ndarray) -> np.ndarray:
         if output.translator is None:
             return vectors
         if not len(vectors):  # an all-rejected chunk still writes an (empty) part of the target's width
@@ -77,7 +78,7 @@ class ChunkEncoder:
         return output.translator.plan.apply(vectors)
 
 
-def _part(ids: pa.Array, vectors: np.ndarray, output: ShardOutput, hashes: pa.Array | None) -> pa.Table:
+def _part(ids: pa.Array, vectors: np.ndarray, output: Output, hashes: pa.Array | None) -> pa.Table:
     """One output's table of a chunk: ``id``, ``embedding``, the rows' ``content_hash`` when the output keeps it,
     and its constant row facts."""
     table = embedding_table(ids, vectors, output.provenance)

@@ -43,7 +43,7 @@ class LocalStages:
 
     def __init__(self, job: ShardJob, prepare_processes: int) -> None:
         self.encode = ChunkEncoder(job)
-        self.outputs = [output.open() for output in job.outputs]
+        self.outputs = job.outputs
         self.preparer = preparer_for(job)
         self.ahead = 2 * prepare_processes  # chunks prepared ahead of the model: bounds memory, keeps all busy
         # spawn: a forked child would inherit this process's CUDA context and torch threads.

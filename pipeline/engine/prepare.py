@@ -22,16 +22,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.config import EncoderConfig, SourceConfig
-from pipeline.encoders import Tokenizer, build_tokenizer, resolve_model_options
+from pipeline.config import SourceConfig
+from pipeline.encoders import EncoderConfig, Tokenizer, build_tokenizer, resolve_model_options
 from pipeline.engine import quarantine
 from pipeline.engine.chunks import PreparedChunk, failed_chunk
 from pipeline.engine.duplicates import repeated_rows
 from pipeline.engine.process import process_info, release_memory
+from pipeline.io.folder import Folder
 from pipeline.io.ranges import unreadable_records
 from pipeline.io.retry import with_retries
-from pipeline.io.sink import OutputDir
-from pipeline.io.sources import Shard, read_shard
+from pipeline.io.sources import Shard, read_source
 from pipeline.io.stores import content_hashes
 
 
@@ -63,8 +63,7 @@ class ChunkPreparer:
         if self.with_hashes and source.content_hash_column:
             columns.append(source.content_hash_column)
         try:
-            table = with_retries(lambda: read_shard(shard, source.format, columns, source.storage_options,
-                                                    source.store))
+            table = with_retries(lambda: read_source(source, shard, columns))
         except Exception as e:  # an unreadable input fails its own shard, not the job: the others still finish
             # (a transient storage error was retried first)
             return failed_chunk(shard, f"{shard.location}: {type(e).__name__}: {e}", self._info())
@@ -133,7 +132,7 @@ class ChunkPreparer:
 def _kept_ids(folder: str) -> pa.Array:
     """The ids listed under ``folder`` (rows whose ``action`` is ``encode``, when there is that column), read once
     per process: every chunk of a job filters by the same list."""
-    table = OutputDir(folder).read_tables("")
+    table = Folder(folder).read_tables("")
     if table is None:
         return pa.array([], pa.string())
     if "action" in table.column_names:

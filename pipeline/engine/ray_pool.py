@@ -27,10 +27,11 @@ from pipeline.engine.chunks import (
     shard_to_json,
 )
 from pipeline.engine.encode import ChunkEncoder
-from pipeline.engine.job import ShardJob, ShardOutput, ShardResult
+from pipeline.engine.job import ShardJob, ShardResult
 from pipeline.engine.prepare import ChunkPreparer
 from pipeline.engine.worker import ShardWorker, preparer_for
 from pipeline.engine.write import write_chunk
+from pipeline.io.output import Output
 from pipeline.io.sources import Shard
 
 # Ray binds to the machine's network address unless told otherwise, and a local run must stay on loopback.
@@ -148,10 +149,9 @@ class _EncodeStage:
                                  for i in range(batch.num_rows)])
 
 
-def _write(batch: pa.Table, outputs: list[ShardOutput]) -> pa.Table:
+def _write(batch: pa.Table, outputs: list[Output]) -> pa.Table:
     """The write stage as a Ray Data task: encoded-chunk rows in, one JSON result row out per chunk."""
-    directories = [output.open() for output in outputs]
-    return _results_table([write_chunk(encoded_from_row(batch, i), directories) for i in range(batch.num_rows)])
+    return _results_table([write_chunk(encoded_from_row(batch, i), outputs) for i in range(batch.num_rows)])
 
 
 def _results_table(results: list[ShardResult]) -> pa.Table:

@@ -26,7 +26,7 @@ class ShardWorker:
     def __init__(self, job: ShardJob) -> None:
         self.prepare = preparer_for(job)
         self.encode = ChunkEncoder(job)
-        self.outputs = [output.open() for output in job.outputs]
+        self.outputs = job.outputs
 
     def __call__(self, shard: Shard) -> ShardResult:
         return write_chunk(self.encode(self.prepare(shard)), self.outputs)

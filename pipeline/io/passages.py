@@ -4,7 +4,7 @@ A translator fitted on whole anchor documents has seen one pair per document. Ea
 models, is another pair from the same item: about five per BBC News article, shorter and nearer a query in
 length. A paragraph's id is its document's id, ``#p`` and its place among the document's kept paragraphs
 (``business/001.txt#p0``), so a paragraph can be traced to its document and kept out of a held-out set with it.
-Pure: no IO (pipeline.engine.passage_files writes them).
+Pure: no IO (pipeline.io.passage_files writes them).
 """
 
 from __future__ import annotations

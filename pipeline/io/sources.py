@@ -19,11 +19,13 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.config import CHUNK_BYTES, CHUNK_ROWS, FILE_FORMATS, PACKAGE_SCHEME, STORE_FORMATS, SourceConfig
 from pipeline.io.ranges import line_ranges, read_line_range, read_row_range, row_ranges
 from pipeline.io.shard import Shard
-from pipeline.io.stores import STORE_FORMATS, StoreRef
+from pipeline.io.stores import StoreRef
+from pipeline.io.stores.layout import source_store
 
-FORMATS = ("parquet", "jsonl", "csv", "text", "images", *STORE_FORMATS)
+FORMATS = (*FILE_FORMATS, *STORE_FORMATS)
 # File suffixes each format lists when ``path`` is a directory.
 SUFFIXES = {
     "parquet": (".parquet",),
@@ -32,11 +34,6 @@ SUFFIXES = {
     "text": (".txt", ".text", ".md"),
     "images": (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"),
 }
-PACKAGE_SCHEME = "pkg://"
-# Default chunk budgets: a chunk's rows, its model inputs and its output vectors (768 float32 per row) stay
-# within a few hundred MB in an actor, whatever the size of the file they come from.
-CHUNK_BYTES = 64 << 20
-CHUNK_ROWS = 65_536
 
 
 def resolve_path(path: str) -> str:
@@ -56,6 +53,17 @@ def resolve_path(path: str) -> str:
     return str(root / sub)
 
 
+def plan_source(source: SourceConfig, chunk_bytes: int = CHUNK_BYTES, chunk_rows: int = CHUNK_ROWS) -> list[Shard]:
+    """The shards of a ``source`` block (:func:`plan_shards`), within the chunk budgets of a job's execution."""
+    return plan_shards(source.path, source.format, source.files_per_shard, dict(source.storage_options),
+                       chunk_bytes, chunk_rows, source_store(source))
+
+
+def read_source(source: SourceConfig, shard: Shard, columns: list[str] | None = None) -> pa.Table:
+    """One shard of a ``source`` block (:func:`read_shard`)."""
+    return read_shard(shard, source.format, columns, dict(source.storage_options), source_store(source))
+
+
 def plan_shards(
     path: str,
     fmt: str,
@@ -70,7 +78,7 @@ def plan_shards(
     Args:
         path: a file, a directory, or a glob, as an fsspec URL (local paths too), or ``pkg://...``.
         fmt: one of :data:`FORMATS`.
-        store: the table, for a store format (:mod:`pipeline.io.store_shards`).
+        store: the table, for a store format (:mod:`pipeline.io.stores.shards`).
         files_per_shard: folder formats group this many sorted files per shard.
         storage_options: passed to fsspec (credentials stay out of logs and manifests).
         chunk_bytes: a JSONL or CSV file above this size is cut into byte ranges of about this size.
@@ -82,7 +90,7 @@ def plan_shards(
     if fmt not in FORMATS:
         raise ValueError(f"unknown source format {fmt!r}; choose from {list(FORMATS)}")
     if fmt in STORE_FORMATS:
-        from pipeline.io.store_shards import plan_store_shards
+        from pipeline.io.stores.shards import plan_store_shards
 
         def delta_files(files: list[str], version: str) -> list[Shard]:
             fs, _, _ = fsspec.get_fs_token_paths(files[0] if files else path, storage_options=storage_options)
@@ -154,7 +162,7 @@ def read_shard(
     """
     options = storage_options or {}
     if fmt in ("lancedb", "pgvector"):
-        from pipeline.io.store_shards import read_store_shard
+        from pipeline.io.stores.shards import read_store_shard
 
         return read_store_shard(store, shard, columns)
     if fmt in ("parquet", "delta"):  # a Delta shard is a row group of one of the table's Parquet files

@@ -41,7 +41,7 @@ def run_configured_job(
         ``IRP_TRACEBACK=1``), 2 for an invalid config (every problem printed, nothing started).
     """
     from pipeline.config import ConfigError, load_config
-    from pipeline.engine.driver import ShardsFailed
+    from pipeline.engine.summary import ShardsFailed
 
     path, overrides = job_arguments(f"irp {name}", description, argv)
     try:

@@ -10,9 +10,13 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pipeline.config import EmbedConfig, EvaluateConfig, SyncConfig, TranslateConfig
-from pipeline.config.jobs import BenchmarkConfig, DemoConfig
+from pipeline.jobs.benchmark import BenchmarkConfig
+from pipeline.jobs.demo import DemoConfig
+from pipeline.jobs.embed import EmbedConfig
 from pipeline.jobs.entry import run_configured_job
+from pipeline.jobs.evaluate import EvaluateConfig
+from pipeline.jobs.sync import SyncConfig
+from pipeline.jobs.translate_corpus import TranslateConfig
 
 SCHEMAS = [EmbedConfig, TranslateConfig, SyncConfig, EvaluateConfig, BenchmarkConfig, DemoConfig]
 # Real keys, so the fuzz reaches deep into the blocks, and junk beside them.

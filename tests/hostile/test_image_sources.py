@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from pipeline.config import EmbedConfig, load_config
-from pipeline.jobs.embed import run_embed
+from pipeline.config import load_config
+from pipeline.jobs.embed import EmbedConfig, run_embed
 
 pytestmark = [pytest.mark.timeout(300)]
 

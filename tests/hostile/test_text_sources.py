@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import EmbedConfig, load_config
+from pipeline.config import load_config
 from pipeline.engine.driver import ShardsFailed
-from pipeline.jobs.embed import run_embed
+from pipeline.jobs.embed import EmbedConfig, run_embed
 
 pytestmark = [pytest.mark.timeout(600)]
 

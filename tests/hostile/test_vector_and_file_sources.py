@@ -16,12 +16,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import EmbedConfig, TranslateConfig, load_config
+from pipeline.config import load_config
 from pipeline.engine.driver import ShardsFailed
 from pipeline.io.tables import embedding_table
+from pipeline.jobs.embed import EmbedConfig, run_embed
 from pipeline.jobs.embed import main as embed_main
-from pipeline.jobs.embed import run_embed
-from pipeline.jobs.translate_corpus import run_translate
+from pipeline.jobs.translate_corpus import TranslateConfig, run_translate
 
 pytestmark = [pytest.mark.timeout(300)]
 

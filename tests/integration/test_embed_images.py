@@ -9,10 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from pipeline.config import EmbedConfig, load_config
+from pipeline.config import load_config
 from pipeline.encoders import build_encoder
 from pipeline.io.tables import vectors_of
-from pipeline.jobs.embed import run_embed
+from pipeline.jobs.embed import EmbedConfig, run_embed
 from pipeline.packaged import packaged_weights_file
 
 pytestmark = [pytest.mark.timeout(300)]

@@ -9,10 +9,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import EmbedConfig, load_config
+from pipeline.config import load_config
 from pipeline.encoders.hf_text import HFTextEncoder, HFTextSpec
 from pipeline.io.tables import read_provenance, vectors_of
-from pipeline.jobs.embed import run_embed
+from pipeline.jobs.embed import EmbedConfig, run_embed
 
 pytestmark = [pytest.mark.timeout(300)]
 

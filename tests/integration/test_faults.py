@@ -15,11 +15,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import EmbedConfig, TranslateConfig, load_config
-from pipeline.engine.driver import ShardsFailed
+from pipeline.config import load_config
+from pipeline.engine.summary import ShardsFailed
 from pipeline.io.tables import embedding_table, vectors_of
-from pipeline.jobs.embed import run_embed
-from pipeline.jobs.translate_corpus import run_translate
+from pipeline.jobs.embed import EmbedConfig, run_embed
+from pipeline.jobs.translate_corpus import TranslateConfig, run_translate
 from pipeline.translate import fit_translator
 
 from tests.conftest import TINY_WORDS as WORDS

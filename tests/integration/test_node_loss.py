@@ -35,7 +35,8 @@ CLUSTER_JOB = textwrap.dedent('''
     import ray
     from ray.cluster_utils import Cluster
 
-    from pipeline.config import TranslateConfig, load_config
+    from pipeline.config import load_config
+    from pipeline.jobs.translate_corpus import TranslateConfig
     from pipeline.jobs.translate_corpus import run_translate
 
     work = Path(sys.argv[1])

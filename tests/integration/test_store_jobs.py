@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import TranslateConfig, load_config
+from pipeline.config import load_config
 from pipeline.io.stores import StoreRef, content_hashes, open_store
 from pipeline.io.tables import embedding_array, embedding_table, vectors_of
-from pipeline.jobs.translate_corpus import run_translate
+from pipeline.jobs.translate_corpus import TranslateConfig, run_translate
 from pipeline.translate import fit_translator
 
 pytest.importorskip("lance")

@@ -26,11 +26,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import SyncConfig, load_config
+from pipeline.config import load_config
 from pipeline.io.sources import plan_shards
 from pipeline.io.stores import StoreRef, open_store
 from pipeline.io.tables import vectors_of
-from pipeline.jobs.reembed_nightly import RUNS_DIR, run, run_id
+from pipeline.jobs.sync import RUNS_DIR, SyncConfig, run, run_id
 from pipeline.packaged import load_bbc_news
 
 from tests.conftest import build_tiny_bert

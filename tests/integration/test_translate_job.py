@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import ExecutionConfig, TranslateConfig, load_config
+from pipeline.config import ExecutionConfig, load_config
 from pipeline.io.tables import embedding_table, read_provenance, vectors_of
-from pipeline.jobs.translate_corpus import run_translate
+from pipeline.jobs.translate_corpus import TranslateConfig, run_translate
 from pipeline.translate import fit_translator, load_translator
 
 from tests.conftest import TINY_WORDS as WORDS
@@ -79,7 +79,7 @@ def test_vector_store_corpus_is_translated_with_the_design_config_form(local_ray
 
 
 def test_a_rerun_whose_translator_fits_differently_now_redoes_every_part(local_ray, tmp_path, spaces, monkeypatch):
-    import pipeline.jobs.translate_corpus as job
+    import pipeline.jobs.translate_corpus.job as job
 
     old, new = spaces
     write(tmp_path / "anchors_old.parquet", [f"a{i}" for i in range(60)], old[:60])

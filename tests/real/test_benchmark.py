@@ -6,14 +6,15 @@ import json
 
 import pytest
 
-from pipeline.config import BenchmarkConfig, load_config
+from pipeline.config import load_config
+from pipeline.jobs.benchmark import BenchmarkConfig
 
 pytestmark = [pytest.mark.real, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def test_benchmark_writes_every_section_with_checked_parity(tmp_path, pg_dsn):
-    from pipeline.config.jobs import BENCHMARK_SECTIONS
-    from pipeline.jobs.benchmark import SECTIONS, run
+    from pipeline.jobs.benchmark import BENCHMARK_SECTIONS, run
+    from pipeline.jobs.benchmark.job import SECTIONS
 
     assert tuple(SECTIONS) == BENCHMARK_SECTIONS  # the config's names and the code's sections agree
     config = load_config(BenchmarkConfig, None, [

@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import SyncConfig, load_config
+from pipeline.config import load_config
 from pipeline.io.stores import StoreRef, open_store
 from pipeline.io.tables import vectors_of
-from pipeline.jobs.reembed_nightly import run
+from pipeline.jobs.sync import SyncConfig, run
 from pipeline.packaged import load_bbc_news
 
 from tests.real.conftest import MAX_CHARS

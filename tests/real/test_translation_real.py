@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pipeline.evaluate.decoders import train_logistic
-from pipeline.evaluate.metrics import evaluate_translation, make_split
+from pipeline.quality.decoders import train_logistic
+from pipeline.quality.metrics import evaluate_translation, make_split
 from pipeline.translate import RelativeProjector, fit_translator
 from pipeline.translate import scores as S
 

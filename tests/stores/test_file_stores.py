@@ -6,7 +6,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pipeline.io.stores import IndexSpec, StoreRef, content_hashes, open_store, publish_id
+from pipeline.config import IndexSpec
+from pipeline.io.stores import StoreRef, content_hashes, open_store, publish_id
 from pipeline.io.tables import embedding_array, vectors_of
 
 pytest.importorskip("lance")

@@ -13,7 +13,8 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from pipeline.io.stores.base import IndexSpec, StoreRef, content_hashes, publish_id
+from pipeline.config import IndexSpec
+from pipeline.io.stores.base import StoreRef, content_hashes, publish_id
 from pipeline.io.stores.pg_sql import scrub
 from pipeline.io.stores.pgvector import PgVectorStore
 from pipeline.io.tables import embedding_array, vectors_of

@@ -19,7 +19,7 @@ from pipeline.engine.chunks import (
     prepared_from_row,
     prepared_to_row,
 )
-from pipeline.io.sink import quarantine_table
+from pipeline.io.records import quarantine_table
 from pipeline.io.sources import Shard
 from pipeline.io.tables import embedding_table, read_provenance
 

@@ -9,17 +9,15 @@ from typing import Literal
 
 import pytest
 
-from pipeline.config import (
-    ConfigError,
-    DemoConfig,
-    EmbedConfig,
-    EvaluateConfig,
-    SyncConfig,
-    TranslateConfig,
-    TranslatorConfig,
-    load_config,
-)
+from pipeline.config import ConfigError, load_config
+from pipeline.io.stores.layout import output_store, records_of
+from pipeline.jobs.demo import DemoConfig
+from pipeline.jobs.embed import EmbedConfig
+from pipeline.jobs.evaluate import EvaluateConfig
+from pipeline.jobs.sync import SyncConfig
+from pipeline.jobs.translate_corpus import TranslateConfig
 from pipeline.provenance import config_snapshot
+from pipeline.translate.config import TranslatorConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 # Which job reads each file in configs/. A file missing here fails the test below: every config is loaded.
@@ -164,9 +162,10 @@ def test_store_blocks_name_what_each_store_needs_and_never_record_the_dsn():
     planted = "host=db user=irp password=s3cret-planted"
     config = load_config(TranslateConfig, None, [*base, "source.path=c", "output.format=pgvector",
                                                  "output.table=docs", f"output.dsn={planted}"])
-    assert config.output.path == ".irp/pgvector/docs"  # the job's records default beside the working directory
-    assert config.output.store.dsn == planted
-    assert "s3cret-planted" not in repr(config) + repr(config.output.store) + config.output.store.describe()
+    assert records_of(config.output) == ".irp/pgvector/docs"  # the job's records default below the working directory
+    table = output_store(config.output)
+    assert table.dsn == planted
+    assert "s3cret-planted" not in repr(config) + repr(table) + table.describe()
     assert "s3cret-planted" not in json.dumps(config_snapshot(config))  # nor in manifests and fingerprints
 
 
@@ -198,7 +197,7 @@ def test_translate_config_takes_one_target_or_several_with_anchor_tables_or_sets
     assert caught.value.problems == ["anchors: give it per target under targets.<name>, not beside targets"]
     with pytest.raises(ConfigError) as caught:
         load_config(TranslateConfig, tmp_path / "two.yaml", [*raw, "targets.a.output.path=out/b"])
-    assert caught.value.problems == ["targets: every output needs its own path; got ['out/b', 'out/b', 'out/source']"]
+    assert caught.value.problems == ["targets: every output needs its own path (or table); got ['out/b', 'out/b', 'out/source']"]
     with pytest.raises(ConfigError) as caught:
         load_config(TranslateConfig, None, ["source.path=c.parquet", "source.vector_column=v",
                                             "anchors.set.path=s.parquet", "anchors.set.vector_column=v",

@@ -9,12 +9,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import EvaluateConfig, load_config
-from pipeline.evaluate.decoders import MLPDecoder, train_decoder
-from pipeline.evaluate.metrics import macro_f1
-from pipeline.evaluate.protocol import DECOUPLED, AnchorPool, EvaluationPlan, evaluate_direction
-from pipeline.evaluate.report import aggregate, main_table
+from pipeline.config import load_config
 from pipeline.io.tables import embedding_table
+from pipeline.jobs.evaluate import EvaluateConfig
+from pipeline.jobs.evaluate.protocol import DECOUPLED, AnchorPool, EvaluationPlan, evaluate_direction
+from pipeline.jobs.evaluate.report import aggregate, main_table
+from pipeline.quality.decoders import MLPDecoder, train_decoder
+from pipeline.quality.metrics import macro_f1
 
 
 def rotated_spaces(n: int = 240, seed: int = 0):
@@ -149,8 +150,8 @@ def test_evaluate_config_reports_every_problem():
 def test_a_migrated_index_of_a_rotated_space_keeps_native_recall_both_ways():
     """Documents and queries in two spaces that differ by a scaled rotation: Procrustes migrates exactly, so both
     strategies equal the re-embedded index; the bounds do not depend on the translator."""
-    from pipeline.evaluate.report import migration_table
-    from pipeline.evaluate.retrieval import CORPUS, NATIVE, NO_MIGRATION, QUERIES, evaluate_migration, summarise
+    from pipeline.jobs.evaluate.report import migration_table
+    from pipeline.jobs.evaluate.retrieval import CORPUS, NATIVE, NO_MIGRATION, QUERIES, evaluate_migration, summarise
 
     rng = np.random.default_rng(3)
     rotation, _ = np.linalg.qr(rng.normal(size=(16, 16)))
@@ -178,8 +179,8 @@ def test_anchors_with_queries_fit_on_each_anchor_document_and_its_query(monkeypa
     """Where the map between the spaces bends (as between two real models), a linear fit on documents alone
     serves documents; short queries elsewhere in the space are translated better when their kind is among the
     anchors. And the extra pairs are exactly the anchor documents' own queries."""
-    from pipeline.evaluate import retrieval
-    from pipeline.evaluate.retrieval import QUERIES, QUERY_ANCHORS, evaluate_migration, summarise
+    from pipeline.jobs.evaluate import retrieval
+    from pipeline.jobs.evaluate.retrieval import QUERIES, QUERY_ANCHORS, evaluate_migration, summarise
 
     rng = np.random.default_rng(4)
     mixing = rng.normal(size=(16, 16)) / 4
@@ -209,8 +210,15 @@ def test_anchor_passages_add_the_anchor_documents_own_paragraphs_and_no_held_out
     """20 anchor documents cannot fix a rotation of a 64-d space; their paragraphs (four each, other points of the
     same space) can, so `+ passages` recovers the native index exactly. The extra pairs are the anchor documents'
     own paragraphs, never a held-out document's."""
-    from pipeline.evaluate import retrieval
-    from pipeline.evaluate.retrieval import CORPUS, PASSAGE_ANCHORS, QUERIES, Passages, evaluate_migration, summarise
+    from pipeline.jobs.evaluate import retrieval
+    from pipeline.jobs.evaluate.retrieval import (
+        CORPUS,
+        PASSAGE_ANCHORS,
+        QUERIES,
+        Passages,
+        evaluate_migration,
+        summarise,
+    )
 
     rng = np.random.default_rng(5)
     rotation, _ = np.linalg.qr(rng.normal(size=(64, 64)))
@@ -254,7 +262,7 @@ def test_anchor_passages_need_text_documents():
 
 def test_the_documents_paragraphs_are_written_once_as_jsonl_files(tmp_path, monkeypatch):
     from pipeline.config import SourceConfig
-    from pipeline.engine import passage_files as passages
+    from pipeline.io import passage_files as passages
 
     monkeypatch.setattr(passages, "PASSAGES_PER_FILE", 2)
     folder = tmp_path / "docs"
@@ -282,7 +290,7 @@ def test_the_documents_paragraphs_are_written_once_as_jsonl_files(tmp_path, monk
 def test_a_table_whose_ids_repeat_is_refused_not_read_as_its_last_vector(tmp_path):
     """An embedding folder with another table under it (the corpus's folder holding the retrieval set's) reads
     every part: the ids repeat, and a dict would keep the nested table's vectors silently."""
-    from pipeline.jobs.evaluate import read_table
+    from pipeline.jobs.evaluate.job import read_table
 
     (tmp_path / "corpus" / "queries").mkdir(parents=True)
     pq.write_table(embedding_table(["a", "b"], np.eye(2, dtype=np.float32)), tmp_path / "corpus" / "part-0.parquet")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.evaluate.metrics import evaluate_translation, make_split, translation_metrics
+from pipeline.quality.metrics import evaluate_translation, make_split, translation_metrics
 
 
 def test_translation_metrics_by_hand():

@@ -10,9 +10,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.io.sink import OutputDir, quarantine_table
+from pipeline.config import OutputConfig
+from pipeline.io.folder import Folder
+from pipeline.io.output import Output
+from pipeline.io.records import quarantine_table
+from pipeline.io.shard import Shard
 from pipeline.io.sources import inputs_fingerprint, plan_shards, read_shard, resolve_path
 from pipeline.io.tables import embedding_table, read_provenance, vectors_of
+
+from tests.conftest import records_of
+from tests.readers import assert_every_reader_reads_exactly
 
 
 def test_embedding_table_contract_and_provenance():
@@ -103,42 +110,56 @@ def test_package_paths_and_missing_sources(tmp_path):
         plan_shards(str(tmp_path), "xml")
 
 
-def test_output_dir_writes_parts_counts_manifest_and_success_last(tmp_path):
-    out = OutputDir(str(tmp_path / "out"))
+def test_an_output_stages_parts_aside_and_publishes_exactly_them_with_the_manifest_and_success_last(tmp_path):
+    out = Output.of(OutputConfig(str(tmp_path / "out")), {"job_fingerprint": "f" * 64, "space": "s"}, {"k": 1})
+    out.claim()
     table = embedding_table([1, 2], np.ones((2, 3), dtype=np.float32))
     rejected = quarantine_table({0: "null id"}, pa.array([None, 5]), "file:///x.jsonl")
-    out.write_part("part-00000", table, rejected, {"rows_in": 3, "rows_out": 2, "rows_quarantined": 1})
-    assert out.finished_shards() == {"part-00000": {"rows_in": 3, "rows_out": 2, "rows_quarantined": 1}}
-    assert pq.read_table(out.part_path("part-00000")).equals(table)
-    assert pq.read_table(out.quarantine_path("part-00000")).to_pylist() == [
+    shard = Shard(0, ("file:///x.jsonl",))
+    out.stage("part-00000", table, rejected, {"rows_in": 3, "rows_out": 2, "rows_quarantined": 1,
+                                               "shard": shard.key})
+    assert out.finished()["part-00000"]["rows_out"] == 2
+    records = records_of(tmp_path / "out")
+    assert pq.read_table(records / "quarantine" / "part-00000.parquet").to_pylist() == [
         {"id": None, "reason": "null id", "source": "file:///x.jsonl"}
     ]
-    assert not (tmp_path / "out" / "_SUCCESS").exists()
-    out.write_manifest({"shards": out.finished_shards()})
-    assert json.loads((tmp_path / "out" / "_manifest.json").read_text())["shards"]["part-00000"]["rows_out"] == 2
-    assert (tmp_path / "out" / "_SUCCESS").exists()
-    assert not [p for p in (tmp_path / "out").rglob(".*")]  # temporaries were all moved into place
+    assert not (tmp_path / "out").exists()  # staged aside: readers see nothing until the publish
+    published = out.finish([shard], {"failed": {}}, complete=True)
+    assert published["published"] and published["rows"] == 2
+    assert pq.read_table(tmp_path / "out" / "part-00000.parquet").equals(table)
+    manifest = json.loads((tmp_path / "out" / "_manifest.json").read_text())
+    assert manifest["shards"]["part-00000"]["rows_out"] == 2 and manifest["config"] == {"k": 1}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["_SUCCESS", "_manifest.json",
+                                                                     "part-00000.parquet"]
+    assert_every_reader_reads_exactly(tmp_path / "out", [1, 2])
+    assert not [p for p in tmp_path.rglob(".*")]  # temporaries were all moved into place
+    assert not (records / "staging").exists()  # the publish moved every staged part in
+    assert out.finish([shard], {"failed": {}}, complete=True)["published"] is False  # named: never twice
 
 
 def test_a_write_killed_half_way_leaves_nothing_a_reader_or_resume_would_take(tmp_path, monkeypatch):
-    out = OutputDir(str(tmp_path / "out"))
+    out = Output.of(OutputConfig(str(tmp_path / "out")), {"job_fingerprint": "f" * 64})
+    out.claim()
+    shards = [Shard(i, (f"file-{i}",)) for i in range(2)]
     whole = embedding_table(["a", "b"], np.ones((2, 3), dtype=np.float32))
-    out.write_part("part-00000", whole, None, {"rows_in": 2, "rows_out": 2, "rows_quarantined": 0})
-    digest = out.digest(".")
+    out.stage("part-00000", whole, None, {"rows_in": 2, "rows_out": 2, "rows_quarantined": 0, "shard": shards[0].key})
+    staging = records_of(tmp_path / "out") / "staging" / out.run
+    digest = Folder(str(staging)).digest(".")
 
     def killed(table, where, **options):  # the process dies after the file is opened, with nothing in it
         raise KeyboardInterrupt
 
     monkeypatch.setattr(pq, "write_table", killed)
     with pytest.raises(KeyboardInterrupt):
-        out.write_part("part-00001", whole, None, {"rows_in": 2, "rows_out": 2, "rows_quarantined": 0})
+        out.stage("part-00001", whole, None, {"rows_in": 2, "rows_out": 2, "rows_quarantined": 0,
+                                              "shard": shards[1].key})
     monkeypatch.undo()
-    (leftover,) = [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+    (leftover,) = [p for p in staging.iterdir() if p.name.startswith(".")]
     assert leftover.stat().st_size == 0
-    assert out.read_tables(".").equals(whole) and out.digest(".") == digest
-    assert out.part_names() == set(out.finished_shards()) == {"part-00000"}
-    assert out.remove_temporaries() == [str(leftover)]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["_shards", "part-00000.parquet"]
+    assert Folder(str(staging)).read_tables(".").equals(whole) and Folder(str(staging)).digest(".") == digest
+    out.claim()  # the rerun
+    assert out.resume(shards) == {"part-00000"}
+    assert sorted(p.name for p in staging.iterdir()) == ["part-00000.parquet"]
 
 
 def test_inputs_fingerprint_follows_names_sizes_and_stamps_not_reads(tmp_path):

@@ -10,21 +10,28 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.config import EncoderConfig, SourceConfig
-from pipeline.engine.job import ShardJob, ShardOutput
+from pipeline.config import OutputConfig, SourceConfig
+from pipeline.encoders import EncoderConfig
+from pipeline.engine.job import ShardJob
 from pipeline.engine.local import LocalStages
 from pipeline.engine.worker import ShardWorker
+from pipeline.io.output import Output
 from pipeline.io.sources import plan_shards
 from pipeline.io.tables import vectors_of
+
+from tests.conftest import records_of
 
 
 def _vector_job(source: Path, out: Path) -> ShardJob:
     return ShardJob(SourceConfig(path=str(source), format="jsonl", vector_column="vector"),
-                    (ShardOutput(str(out), {}, {"space": "test"}),), EncoderConfig("precomputed", {"dim": 3}))
+                    (Output.of(OutputConfig(str(out)), {"space": "test", "job_fingerprint": "test"}),),
+                    EncoderConfig("precomputed", {"dim": 3}))
 
 
 def _read(out: Path) -> pa.Table:
-    return pa.concat_tables(pq.read_table(p) for p in sorted(out.glob("part-*.parquet")))
+    """The parts the stages staged (without a driver, nothing publishes them)."""
+    staging = records_of(out) / "staging" / "test"
+    return pa.concat_tables(pq.read_table(p) for p in sorted(staging.glob("part-*.parquet")))
 
 
 def test_local_stages_write_every_row_once_like_one_process(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.jobs.bench.soak import per_minute, startup_seconds
+from pipeline.jobs.benchmark.soak import per_minute, startup_seconds
 
 
 def test_rows_per_second_are_taken_over_whole_minutes_and_a_short_tail_is_left_out():

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.sync.diff import diff, partition_of
+from pipeline.engine.partitions import partition_of
+from pipeline.jobs.sync.diff import diff
 
 IDS = st.lists(st.sampled_from([f"doc{i}" for i in range(30)]), unique=True, max_size=30)
 
@@ -53,7 +54,7 @@ def test_picking_by_partition_offers_equals_picking_from_everything(ids, k, part
     """Each partition offers its k lowest ranks; the k lowest of the offers are the k lowest of all ids."""
     import hashlib
 
-    from pipeline.sync.sample import lowest, pick
+    from pipeline.jobs.sync.sample import lowest, pick
 
     column = pa.array(ids, pa.int64())
     parts = partition_of(column, partitions)
@@ -64,7 +65,7 @@ def test_picking_by_partition_offers_equals_picking_from_everything(ids, k, part
 
 
 def test_picked_rows_spread_over_the_corpus_not_its_first_ids():
-    from pipeline.sync.sample import lowest
+    from pipeline.jobs.sync.sample import lowest
 
     picked = [value for _, value in lowest(pa.array(range(10_000), pa.int64()), 500)]
     assert picked == [value for _, value in lowest(pa.array(range(10_000), pa.int64()), 500)]  # stable

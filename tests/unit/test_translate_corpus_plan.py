@@ -6,8 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline.config import EncoderConfig, TranslateConfig, load_config
-from pipeline.jobs.translate_corpus import source_encoder
+from pipeline.config import load_config
+from pipeline.encoders import EncoderConfig
+from pipeline.jobs.translate_corpus import TranslateConfig
+from pipeline.jobs.translate_corpus.job import source_encoder
 
 
 def planned(source_dim: int | None) -> SimpleNamespace:

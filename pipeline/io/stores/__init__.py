@@ -1,7 +1,8 @@
-"""Vector stores a job reads from and publishes to: LanceDB, Delta Lake and PostgreSQL with pgvector.
+"""The tables a job reads from and publishes to: Parquet directories, LanceDB, Delta Lake, PostgreSQL + pgvector.
 
 Each is one module behind the :class:`~pipeline.io.stores.base.VectorStore` protocol, imported only when a config
-names it, so a Parquet-only job needs none of their packages.
+names it, so a Parquet-only job needs none of the stores' packages. ``layout`` says where each table keeps its
+records; a new store plugs in with a module, a line in :data:`STORES` and its format in ``pipeline.config``.
 """
 
 from __future__ import annotations
@@ -9,18 +10,11 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
-from pipeline.io.stores.base import (
-    CONTENT_HASH_COLUMN,
-    STORE_FORMATS,
-    IndexSpec,
-    StoreRef,
-    VectorStore,
-    content_hashes,
-    publish_id,
-)
+from pipeline.io.stores.base import CONTENT_HASH_COLUMN, StoreRef, VectorStore, content_hashes, publish_id
 
 # format -> (our module, its class, the modules it needs, the pip packages that provide them)
 STORES = {
+    "parquet": ("pipeline.io.stores.parquet", "ParquetStore", (), ""),
     "lancedb": ("pipeline.io.stores.lance", "LanceStore", ("lance", "lancedb"), "lancedb pylance"),
     "delta": ("pipeline.io.stores.delta", "DeltaStore", ("deltalake",), "deltalake"),
     "pgvector": ("pipeline.io.stores.pgvector", "PgVectorStore", ("psycopg", "pgvector"), "psycopg[binary] pgvector"),
@@ -44,5 +38,4 @@ def open_store(ref: StoreRef) -> VectorStore:
     return getattr(importlib.import_module(module), name)(ref)
 
 
-__all__ = ["CONTENT_HASH_COLUMN", "STORES", "STORE_FORMATS", "IndexSpec", "StoreRef", "VectorStore",
-           "content_hashes", "open_store", "publish_id"]
+__all__ = ["CONTENT_HASH_COLUMN", "STORES", "StoreRef", "VectorStore", "content_hashes", "open_store", "publish_id"]

@@ -1,10 +1,11 @@
-"""What every vector store offers the pipeline: where a table lives, its index, and the :class:`VectorStore` protocol.
+"""What every store offers the pipeline: where a table lives, and the :class:`VectorStore` protocol.
 
-A job writes a store table in two steps. Write tasks *stage* their shard's rows next to the live table (Lance
-fragments, Parquet files for Delta, rows of a staging table in PostgreSQL) and return a small JSON record of what
-they staged. The driver then *publishes* every staged shard at once: one Lance or Delta commit, or one PostgreSQL
-transaction that swaps the staging table in, with the index built first. Until then readers see the previous
-table, whole; a killed job leaves it untouched, and a rerun reuses the shards already staged.
+A job writes a table in two steps. Write tasks *stage* their shard's rows next to the live table (parts in the
+records folder for a Parquet directory, Lance fragments, Parquet files for Delta, rows of a staging table in
+PostgreSQL) and return a small JSON record of what they staged. The driver then *publishes* every staged shard at
+once: one Lance or Delta commit, or one PostgreSQL transaction that swaps the staging table in, with the index built
+first (a Parquet directory swaps its parts in file by file, :mod:`pipeline.io.stores.parquet`). Until then readers
+see the previous table, whole; a killed job leaves it untouched, and a rerun reuses the shards already staged.
 
 Store rows are ``id``, ``embedding`` and ``content_hash`` (a digest of the content the vector was made from), so
 later runs can upsert only the rows whose content changed, and delete rows by id.
@@ -16,11 +17,12 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 
-STORE_FORMATS = ("delta", "lancedb", "pgvector")
+from pipeline.config import IndexSpec
+
 CONTENT_HASH_COLUMN = "content_hash"
 # Text columns a nightly store carries per row, when its rows have them: the space the vector is in, ``native`` or
 # ``translated``, and the run that wrote it. A store keeps whichever of them its first rows had.
@@ -33,13 +35,16 @@ class StoreRef:
     """One table in one store, as a config names it. Holds no connection, so it ships to every task.
 
     Attributes:
-        format: one of :data:`STORE_FORMATS`.
-        path: the LanceDB database folder, or the Delta table folder (fsspec-style URL); unused by pgvector.
+        format: one of ``pipeline.config.OUTPUT_FORMATS``: a Parquet directory or a store.
+        path: the Parquet directory, the LanceDB database folder, or the Delta table folder (fsspec-style URL);
+            unused by pgvector.
         table: the table name in a LanceDB database or a PostgreSQL schema; unused by Delta.
         dsn: a libpq connection string for pgvector. It may hold a password, so it is never shown: not in
             ``repr``, :meth:`describe`, logs, manifests, metadata or error messages.
         storage_options: object-store options (credentials) for Lance and Delta; never shown either.
         id_column, vector_column: the columns read as ``id`` and ``embedding`` when the table is a source.
+        records: the records folder of the table (``pipeline.io.stores.layout``), where a Parquet directory stages
+            the parts of a version before it publishes them.
     """
 
     format: str
@@ -49,41 +54,12 @@ class StoreRef:
     storage_options: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False)
     id_column: str = "id"
     vector_column: str = "embedding"
+    records: str = ""
 
     def describe(self) -> str:
         """A name for logs and reports that carries no secret: ``lancedb:stores/bbc.lancedb#docs``."""
-        where = {"lancedb": f"{self.path}#{self.table}", "delta": self.path, "pgvector": self.table}
+        where = {"lancedb": f"{self.path}#{self.table}", "pgvector": self.table}
         return f"{self.format}:{where.get(self.format, self.path)}"
-
-
-@dataclasses.dataclass(frozen=True)
-class IndexSpec:
-    """The vector index a published table gets, built before it is published.
-
-    Attributes:
-        kind: ``ivf_pq`` or ``ivf_hnsw_sq`` (LanceDB), ``hnsw`` or ``ivfflat`` (pgvector).
-        metric: ``cosine``, ``l2`` or ``dot``.
-        num_partitions: IVF lists; None lets the store choose (about sqrt(rows)).
-        num_sub_vectors: PQ sub-vectors (LanceDB); None uses d/8, since the default d/16 loses recall.
-        m, ef_construction: HNSW graph degree and build beam (pgvector).
-    """
-
-    kind: Literal["ivf_pq", "ivf_hnsw_sq", "hnsw", "ivfflat"]
-    metric: Literal["cosine", "l2", "dot"] = "cosine"
-    num_partitions: int | None = None
-    num_sub_vectors: int | None = None
-    m: int = 16
-    ef_construction: int = 64
-
-
-    def problems(self) -> list[str]:
-        found = [] if self.num_partitions is None or self.num_partitions >= 1 else ["num_partitions: must be >= 1"]
-        if self.num_sub_vectors is not None and self.num_sub_vectors < 1:
-            found.append("num_sub_vectors: must be >= 1")
-        return found + ([] if self.m >= 2 and self.ef_construction >= 1 else ["m: must be >= 2, ef_construction >= 1"])
-
-
-INDEX_KINDS = {"lancedb": ("ivf_pq", "ivf_hnsw_sq"), "pgvector": ("hnsw", "ivfflat"), "delta": ()}
 
 
 class VectorStore(Protocol):
@@ -107,15 +83,22 @@ class VectorStore(Protocol):
         """
 
     def publish(self, staged: Mapping[str, Mapping[str, Any]], provenance: Mapping[str, Any],
-                index: IndexSpec | None, run: str) -> dict[str, Any]:
+                index: IndexSpec | None, run: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Replace the table with exactly the staged shards, in one atomic step, index built first.
 
         ``provenance`` (which carries ``publish_id``) goes into the table's metadata. When the live table already
-        carries that ``publish_id`` (a rerun after a publish that was not recorded), nothing is done.
+        carries that ``publish_id`` (a rerun after a publish that was not recorded), nothing is done. ``details``
+        (the job's manifest: config, per-shard counts) go where the table keeps such things, if it has a place
+        for them: a Parquet directory's ``_manifest.json``.
 
         Returns:
             ``{"version": ..., "rows": n, "published": bool}``.
         """
+
+    def check_staged(self, part: str, staged: Mapping[str, Any], run: str) -> str | None:
+        """Why what ``part`` staged (``staged``, as :meth:`stage` returned it) can no longer be trusted, so a rerun
+        redoes its shard; None when it is whole. A store whose staged pieces only its own publish can remove
+        trusts them."""
 
     def discard(self, run: str) -> None:
         """Remove what ``run`` staged and never published (an abandoned or replaced job)."""
@@ -167,6 +150,8 @@ def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def publish_id(run: str, staged: Mapping[str, Mapping[str, Any]]) -> str:
-    """Names one publish: the job's staging id and exactly which shards it stages, as a digest."""
-    return hashlib.sha256(json.dumps([run, sorted(staged)], sort_keys=True).encode()).hexdigest()[:24]
+def publish_id(run: str, shards: Mapping[str, Any]) -> str:
+    """Names one publish: the job's staging id and exactly which shards it stages (``{part: shard key}``, so a
+    shard redone because its input changed makes it another publish), as a digest."""
+    return hashlib.sha256(json.dumps([run, sorted(shards.items())], sort_keys=True, default=str).encode()
+                          ).hexdigest()[:24]

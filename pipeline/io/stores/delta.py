@@ -19,8 +19,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.io.stores.base import CONTENT_HASH_COLUMN, PROVENANCE_KEY, IndexSpec, StoreRef
-from pipeline.io.stores.rows import normalise_rows, sql_in_lists
+from pipeline.config import IndexSpec
+from pipeline.io.stores.base import CONTENT_HASH_COLUMN, PROVENANCE_KEY, StoreRef
+from pipeline.io.stores.rows import normalize_rows, sql_in_lists
 from pipeline.io.tables import EMBEDDING_COLUMN, ID_COLUMN, embedding_array, vectors_of
 
 
@@ -37,7 +38,7 @@ class DeltaStore:
 
     def stage(self, part: str, rows: pa.Table, run: str) -> dict[str, Any]:
         """Write ``rows`` as one Parquet file in the table folder, not yet in the log; returns its add action."""
-        rows = delta_rows(normalise_rows(rows))
+        rows = delta_rows(normalize_rows(rows))
         name = f"irp-{run[:12]}-{part}.parquet"
         filesystem, root = _filesystem(self.uri)
         filesystem.create_dir(root, recursive=True)
@@ -47,7 +48,7 @@ class DeltaStore:
                 "modified_ms": int(time.time() * 1000), "schema": rows.schema.serialize().to_pybytes().hex()}
 
     def publish(self, staged: Mapping[str, Mapping[str, Any]], provenance: Mapping[str, Any],
-                index: IndexSpec | None, run: str) -> dict[str, Any]:
+                index: IndexSpec | None, run: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
         from deltalake import DeltaTable, Schema
         from deltalake.transaction import AddAction, create_table_with_add_actions
 
@@ -66,6 +67,10 @@ class DeltaStore:
         published = DeltaTable(self.uri, storage_options=self.options)
         return {"version": published.version(), "rows": sum(r["rows"] for r in records), "published": True}
 
+    def check_staged(self, part: str, staged: Mapping[str, Any], run: str) -> str | None:
+        """Staged Parquet files are removed only by a publish or :meth:`discard`: trusted."""
+        return None
+
     def discard(self, run: str) -> None:
         """Unpublished files are in no commit; Delta's ``vacuum`` removes them once past its retention."""
 
@@ -80,7 +85,7 @@ class DeltaStore:
     def upsert(self, rows: pa.Table) -> dict[str, int]:
         from deltalake import write_deltalake
 
-        rows = delta_rows(normalise_rows(rows))
+        rows = delta_rows(normalize_rows(rows))
         table = self.table()
         if table is None:
             write_deltalake(self.uri, rows, mode="error", storage_options=self.options)
@@ -97,7 +102,7 @@ class DeltaStore:
         the source does not have deleted when their id is in ``deletes``."""
         from deltalake import write_deltalake
 
-        rows = delta_rows(normalise_rows(upserts))
+        rows = delta_rows(normalize_rows(upserts))
         table = self.table()
         if table is None:  # the first night: nothing to delete from
             if not rows.num_rows:

@@ -22,8 +22,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.io.stores.base import CONTENT_HASH_COLUMN, PROVENANCE_KEY, IndexSpec, StoreRef
-from pipeline.io.stores.rows import normalise_rows, sql_in_lists
+from pipeline.config import IndexSpec
+from pipeline.io.stores.base import CONTENT_HASH_COLUMN, PROVENANCE_KEY, StoreRef
+from pipeline.io.stores.rows import normalize_rows, sql_in_lists
 from pipeline.io.tables import EMBEDDING_COLUMN, ID_COLUMN
 
 # Lance logs a warning per write task when it stages the first fragments of a new table; that is expected here.
@@ -49,7 +50,7 @@ class LanceStore:
         """Write ``rows`` as fragments of the dataset, unreferenced until publish; returns their metadata."""
         from lance.fragment import write_fragments
 
-        rows = normalise_rows(rows)
+        rows = normalize_rows(rows)
         # "overwrite": the publish replaces the table, so its fragments need not match the live schema (a model
         # upgrade publishes vectors of another width).
         fragments = write_fragments(rows, self.uri, schema=rows.schema, mode="overwrite",
@@ -58,7 +59,7 @@ class LanceStore:
                 "schema": _schema_json(rows.schema)}
 
     def publish(self, staged: Mapping[str, Mapping[str, Any]], provenance: Mapping[str, Any],
-                index: IndexSpec | None, run: str) -> dict[str, Any]:
+                index: IndexSpec | None, run: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
         import lance
         from lance.fragment import FragmentMetadata
 
@@ -96,6 +97,10 @@ class LanceStore:
         return lance.LanceDataset.commit(self.uri, lance.LanceOperation.CreateIndex([built], []),
                                          read_version=aside.version, detached=True, storage_options=self.options)
 
+    def check_staged(self, part: str, staged: Mapping[str, Any], run: str) -> str | None:
+        """Staged Lance fragments are removed only by a publish or :meth:`discard`: trusted."""
+        return None
+
     def discard(self, run: str) -> None:
         """Unpublished fragments are files no version references; Lance's ``cleanup_old_versions`` removes them."""
 
@@ -107,7 +112,7 @@ class LanceStore:
     def upsert(self, rows: pa.Table) -> dict[str, int]:
         import lance
 
-        rows = normalise_rows(rows)
+        rows = normalize_rows(rows)
         dataset = self.dataset()
         if dataset is None:
             lance.write_dataset(rows, self.uri, storage_options=self.options)
@@ -123,7 +128,7 @@ class LanceStore:
         target rows the source does not have deleted when their id is in ``deletes``."""
         import lance
 
-        rows = normalise_rows(upserts)
+        rows = normalize_rows(upserts)
         dataset = self.dataset()
         if dataset is None:  # the first night: nothing to delete from
             if not rows.num_rows:

@@ -21,8 +21,9 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import Format
 from psycopg.types import TypeInfo
 
-from pipeline.io.stores.base import CONTENT_HASH_COLUMN, ROW_FACTS, IndexSpec
-from pipeline.io.stores.rows import STORE_COLUMNS, normalise_rows
+from pipeline.config import IndexSpec
+from pipeline.io.stores.base import CONTENT_HASH_COLUMN, ROW_FACTS
+from pipeline.io.stores.rows import STORE_COLUMNS, normalize_rows
 from pipeline.io.tables import EMBEDDING_COLUMN, ID_COLUMN, vectors_of
 
 COLUMNS = STORE_COLUMNS  # a store table's columns, in this order (its row facts follow)
@@ -269,7 +270,7 @@ class Batch:
 
 def batch_of(rows: pa.Table) -> Batch:
     """``rows`` (``id``, ``embedding``, ``content_hash`` and any of ``ROW_FACTS``) -> a checked :class:`Batch`."""
-    rows = normalise_rows(rows)
+    rows = normalize_rows(rows)
     ids = rows.column(ID_COLUMN).to_pylist()
     if any(value is None for value in ids):
         raise ValueError("store rows have null ids")

@@ -20,7 +20,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pipeline.io.stores.base import PROVENANCE_KEY, ROW_FACTS, IndexSpec
+from pipeline.config import IndexSpec
+from pipeline.io.stores.base import PROVENANCE_KEY, ROW_FACTS
 from pipeline.io.stores.pg_sql import (
     Batch,
     TableName,

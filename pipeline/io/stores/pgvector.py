@@ -33,7 +33,8 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
-from pipeline.io.stores.base import IndexSpec, StoreRef
+from pipeline.config import IndexSpec
+from pipeline.io.stores.base import StoreRef
 from pipeline.io.stores.pg_sql import (
     Batch,
     TableName,
@@ -175,12 +176,16 @@ class PgVectorStore:
                       batch.records(types[ID_COLUMN], [part] * len(batch.ids)))
         return {"rows": len(batch.ids), "dim": batch.dim}
 
+    def check_staged(self, part: str, staged: Mapping[str, Any], run: str) -> str | None:
+        """Staged rows are removed only by a publish or :meth:`discard`: trusted."""
+        return None
+
     def discard(self, run: str) -> None:
         """Drop the run's staging table, if any."""
         self._db().execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._staging(run).ident()))
 
     def publish(self, staged: Mapping[str, Mapping[str, Any]], provenance: Mapping[str, Any],
-                index: IndexSpec | None, run: str) -> dict[str, Any]:
+                index: IndexSpec | None, run: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Swap in exactly the ``staged`` parts of ``run``, index built first, in one transaction.
 
         Returns:

@@ -14,7 +14,7 @@ STORE_COLUMNS = (ID_COLUMN, EMBEDDING_COLUMN, CONTENT_HASH_COLUMN)
 IDS_PER_PREDICATE = 1000  # an IN list this long parses fast; a million-id list would not
 
 
-def normalise_rows(rows: pa.Table) -> pa.Table:
+def normalize_rows(rows: pa.Table) -> pa.Table:
     """``rows`` as exactly ``id``, ``embedding`` (``fixed_size_list<float32>[d]``) and ``content_hash`` (string),
     then whichever of the row facts (``space``, ``origin``, ``run``) they carry, as strings.
 

@@ -1,1 +1,0 @@
-"""Pieces of the ``benchmark`` job: shared inputs (``inputs``) and the store and query sections (``stores``)."""

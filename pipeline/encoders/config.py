@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline.encoders.base import encoder_spec
+from pipeline.encoders.registry import encoder_spec
 from pipeline.strict import build_tagged
 
 

@@ -94,11 +94,12 @@ class HFTextEncoder:
         self._cuda = torch.device(spec.device).type == "cuda"
         self.bucket = spec.bucket if spec.bucket is not None else 32 if self._cuda else 1
 
-    def encode(self, texts: Sequence[str], /) -> np.ndarray:
+    def encode(self, texts: Sequence[str] | Ragged, /) -> np.ndarray:
         """Encode texts.
 
         Args:
-            texts: ``n`` non-blank strings.
+            texts: ``n`` non-blank strings, or the ``n`` rows of token ids an :class:`HFTokenizer` of this spec
+                made of them (in another process): those go straight to :meth:`encode_tokens`.
 
         Returns:
             ``(n, dim)`` float32, row ``i`` for ``texts[i]`` (batches are formed by length, then scattered back).
@@ -106,6 +107,8 @@ class HFTextEncoder:
         Raises:
             ValueError: Some rows are not non-blank strings (see :func:`invalid_text_rows`).
         """
+        if isinstance(texts, Ragged):
+            return self.encode_tokens(texts)
         check_texts(texts)
         texts = list(texts)
         out = np.empty((len(texts), self.dim), dtype=np.float32)

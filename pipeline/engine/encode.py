@@ -64,9 +64,11 @@ class ChunkEncoder:
         """The ``(m, dim)`` float32 vectors of the chunk's kept rows."""
         if not len(items):
             return np.zeros((0, self.encoder.dim), dtype=np.float32)
-        if isinstance(items, Ragged):  # tokenised by the prepare stage: the forward pass alone
-            return self.encoder.encode_tokens(items)
-        step = self.job.batch_size if self.encoder.modality == "image" else len(items)
+        # Token rows from the prepare stage go in whole (the encoder plans their batches by tokens); images in
+        # batches of batch_size, since each decoded image is large.
+        if isinstance(items, Ragged) or self.encoder.modality != "image":
+            return self.encoder.encode(items)
+        step = self.job.batch_size
         return np.concatenate([self.encoder.encode(items[i : i + step]) for i in range(0, len(items), step)])
 
     @staticmethod

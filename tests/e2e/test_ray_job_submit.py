@@ -21,6 +21,8 @@ import pytest
 from pipeline.io.tables import embedding_table, read_provenance, vectors_of
 from pipeline.translate import load_translator
 
+from tests.conftest import records_of
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -121,7 +123,7 @@ def test_translate_corpus_submitted_as_a_ray_job(ray_head, tmp_path):
     assert (out / "_SUCCESS").exists()
     table = pa.concat_tables(pq.read_table(p) for p in sorted(out.glob("part-*.parquet")))
     assert table.column("id").to_pylist() == ids
-    translator = load_translator(out / "_translator")
+    translator = load_translator(records_of(out) / "translator")
     np.testing.assert_allclose(vectors_of(table.column("embedding")), translator.transform(old), atol=1e-5)
     assert read_provenance(table.schema)["method"] == translator.method
 

@@ -15,6 +15,8 @@ from PIL import Image
 from pipeline.config import load_config
 from pipeline.jobs.embed import EmbedConfig, run_embed
 
+from tests.conftest import records_of
+
 pytestmark = [pytest.mark.timeout(300)]
 
 LIMIT = 1_000_000  # source.max_image_pixels in this job: the bomb below is twice that, in 3 KB
@@ -56,7 +58,8 @@ def image_run(local_ray, tmp_path_factory) -> tuple[list[str], dict[str, str]]:
         "encoder.image_size=64", f"output.path={root / 'out'}", "execution.batch_size=4"])
     summary = run_embed(config)
     table = pa.concat_tables(pq.read_table(p) for p in sorted((root / "out").glob("part-*.parquet")))
-    quarantine = pa.concat_tables(pq.read_table(p) for p in sorted((root / "out").glob("_quarantine/*.parquet")))
+    quarantined = sorted((records_of(root / "out") / "quarantine").glob("*.parquet"))
+    quarantine = pa.concat_tables(pq.read_table(p) for p in quarantined)
     assert (summary.rows_in, summary.rows_out, summary.rows_quarantined) == (
         len(CASES), table.num_rows, quarantine.num_rows)
     assert np.isfinite(np.stack(table.column("embedding").to_numpy(zero_copy_only=False))).all()

@@ -20,6 +20,8 @@ import pytest
 from pipeline.config import load_config
 from pipeline.jobs.embed import EmbedConfig, run_embed
 
+from tests.conftest import records_of
+
 pytestmark = [pytest.mark.timeout(300)]
 
 FILES, ROWS = 5, 30
@@ -38,7 +40,7 @@ def shorten_part(out: Path) -> str:
 
 
 def lose_quarantine(out: Path) -> str:
-    (out / "_quarantine" / "part-00001.parquet").unlink()
+    (records_of(out) / "quarantine" / "part-00001.parquet").unlink()
     return "part-00001"
 
 
@@ -53,7 +55,7 @@ CASES: dict[str, Callable[[Path], str]] = {
 def where_rows_are(out: Path) -> tuple[list[str], list[str]]:
     """Every id in the output table, and every id in the quarantine (with a reason)."""
     table = pa.concat_tables(pq.read_table(p) for p in sorted(out.glob("part-*.parquet")))
-    quarantine = pa.concat_tables(pq.read_table(p) for p in sorted(out.glob("_quarantine/*.parquet")))
+    quarantine = pa.concat_tables(pq.read_table(p) for p in sorted(records_of(out).glob("quarantine/*.parquet")))
     assert all(quarantine.column("reason").to_pylist())
     return table.column("id").to_pylist(), quarantine.column("id").to_pylist()
 

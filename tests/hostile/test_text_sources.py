@@ -20,6 +20,8 @@ from pipeline.config import load_config
 from pipeline.engine.driver import ShardsFailed
 from pipeline.jobs.embed import EmbedConfig, run_embed
 
+from tests.conftest import records_of
+
 pytestmark = [pytest.mark.timeout(600)]
 
 Writer = Callable[[Path, str], list[str]]  # (folder, case prefix) -> every input id it wrote
@@ -124,7 +126,7 @@ def embed_config(source: Path, fmt: str, out: Path, model: Path) -> EmbedConfig:
 def where_rows_are(out: Path) -> tuple[list[str], list[dict]]:
     """Every id of the output table (as text), and every quarantined row."""
     table = pa.concat_tables(pq.read_table(p) for p in sorted(out.glob("part-*.parquet")))
-    quarantine_files = sorted(out.glob("_quarantine/*.parquet"))
+    quarantine_files = sorted(records_of(out).glob("quarantine/*.parquet"))
     quarantine = (pa.concat_tables(pq.read_table(p) for p in quarantine_files).to_pylist() if quarantine_files
                   else [])
     assert all(row["reason"] for row in quarantine)

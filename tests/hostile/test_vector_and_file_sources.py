@@ -23,6 +23,8 @@ from pipeline.jobs.embed import EmbedConfig, run_embed
 from pipeline.jobs.embed import main as embed_main
 from pipeline.jobs.translate_corpus import TranslateConfig, run_translate
 
+from tests.conftest import records_of
+
 pytestmark = [pytest.mark.timeout(300)]
 
 DIM = 8
@@ -69,7 +71,8 @@ def vector_run(local_ray, tmp_path_factory):
         "translator.method=procrustes", f"output.path={root / 'out'}"])
     run_translate(config, say=lambda line: None)
     table = pa.concat_tables(pq.read_table(p) for p in sorted((root / "out").glob("part-*.parquet")))
-    quarantine = pa.concat_tables(pq.read_table(p) for p in sorted((root / "out").glob("_quarantine/*.parquet")))
+    quarantined = sorted((records_of(root / "out") / "quarantine").glob("*.parquet"))
+    quarantine = pa.concat_tables(pq.read_table(p) for p in quarantined)
     return expected, table.column("id").to_pylist(), dict(zip(
         quarantine.column("id").to_pylist(), quarantine.column("reason").to_pylist(), strict=True))
 
@@ -94,7 +97,7 @@ def test_null_and_repeated_ids_are_quarantined_the_first_occurrence_kept(local_r
     pq.write_table(pa.table({"id": ["a", None, "b", "a"], "text": ["the cat"] * 4}), tmp_path / "src" / "0.parquet")
     summary = run_embed(embed_config(tmp_path / "src", tmp_path / "out", tiny_bert_dir))
     assert (summary.rows_in, summary.rows_out, summary.rows_quarantined) == (4, 2, 2)
-    quarantine = pq.read_table(tmp_path / "out" / "_quarantine" / "part-00000.parquet").to_pylist()
+    quarantine = pq.read_table(records_of(tmp_path / "out") / "quarantine" / "part-00000.parquet").to_pylist()
     written = pq.read_table(tmp_path / "out" / "part-00000.parquet")
     tally.counts("a null id and an id twice in one shard", 4, written.num_rows, len(quarantine))
     assert [row["reason"] for row in quarantine] == ["null id", "duplicate id 'a' (first occurrence kept)"]
@@ -112,7 +115,7 @@ def test_an_id_repeated_across_files_and_shards_is_written_once_at_its_first_occ
     assert (summary.shards, summary.rows_in, summary.rows_out, summary.rows_quarantined) == (4, 8, 5, 3)
     written = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "out").glob("part-*.parquet")))
     assert sorted(written.column("id").to_pylist()) == ["a", "b", "c", "d", "e"]
-    quarantine = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "out").glob("_quarantine/*")))
+    quarantine = pa.concat_tables(pq.read_table(p) for p in sorted(records_of(tmp_path / "out").glob("quarantine/*")))
     reasons = dict(zip(quarantine.column("id").to_pylist(), quarantine.column("reason").to_pylist(), strict=True))
     tally.counts("ids repeated across files and shards", 8, written.num_rows, quarantine.num_rows)
     assert reasons == {"b": "duplicate id 'b' (first occurrence kept, in part-00000)",

@@ -15,6 +15,8 @@ from pipeline.io.tables import vectors_of
 from pipeline.jobs.embed import EmbedConfig, run_embed
 from pipeline.packaged import packaged_weights_file
 
+from tests.conftest import records_of
+
 pytestmark = [pytest.mark.timeout(300)]
 
 
@@ -40,7 +42,7 @@ def test_image_folder_is_embedded_and_corrupt_files_are_quarantined(local_ray, t
     assert (summary.rows_in, summary.rows_out, summary.rows_quarantined) == (4, 3, 1)
     table = pq.read_table(tmp_path / "out" / "part-00000.parquet")
     assert table.column("id").to_pylist() == ["shelf/0.png", "shelf/1.png", "shelf/2.png"]
-    [rejected] = pq.read_table(tmp_path / "out" / "_quarantine" / "part-00000.parquet").to_pylist()
+    [rejected] = pq.read_table(records_of(tmp_path / "out") / "quarantine" / "part-00000.parquet").to_pylist()
     assert rejected["id"] == "shelf/broken.jpg" and rejected["reason"]
     encoder = build_encoder("torch_image", architecture="mobilenet_v2", image_size=64,
                             weights=str(packaged_weights_file("mobilenet_v2")))

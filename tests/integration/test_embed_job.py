@@ -14,6 +14,9 @@ from pipeline.encoders.hf_text import HFTextEncoder, HFTextSpec
 from pipeline.io.tables import read_provenance, vectors_of
 from pipeline.jobs.embed import EmbedConfig, run_embed
 
+from tests.conftest import records_of
+from tests.readers import assert_every_reader_reads_exactly
+
 pytestmark = [pytest.mark.timeout(300)]
 
 GOOD = ["the cat sat on the mat", "a dog ran far away", "quick brown fox", "lazy river stone", "the dog sat"]
@@ -33,7 +36,7 @@ def embed_config(source, output, model_dir, *overrides) -> EmbedConfig:
 
 def read_output(output):
     table = pa.concat_tables(pq.read_table(p) for p in sorted(output.glob("part-*.parquet")))
-    quarantine = sorted(output.glob("_quarantine/*.parquet"))
+    quarantine = sorted((records_of(output) / "quarantine").glob("*.parquet"))
     rejected = pa.concat_tables(pq.read_table(p) for p in quarantine).to_pylist() if quarantine else []
     return table, rejected
 
@@ -73,6 +76,7 @@ def test_broken_rows_go_to_quarantine_and_every_row_appears_once(local_ray, tmp_
     np.testing.assert_allclose(vectors_of(table.column("embedding")), direct, atol=1e-5)
     assert read_provenance(table.schema)["space"] == f"hf_text/{tiny_bert_dir.name}"
     assert (tmp_path / "out" / "_SUCCESS").exists()
+    assert_every_reader_reads_exactly(tmp_path / "out", ["a", "d"])  # the repeated "a" once, quarantine outside
 
 
 def test_rerun_skips_finished_shards_and_a_changed_job_is_refused(local_ray, tmp_path, tiny_bert_dir):
@@ -80,7 +84,7 @@ def test_rerun_skips_finished_shards_and_a_changed_job_is_refused(local_ray, tmp
         write_jsonl(tmp_path / "src", f"{i}.jsonl", [{"id": f"{i}-{j}", "text": t} for j, t in enumerate(GOOD)])
     config = embed_config(tmp_path / "src", tmp_path / "out", tiny_bert_dir)
     run_embed(config)
-    (tmp_path / "out" / "_shards" / "part-00001.json").unlink()  # as if killed before shard 1 finished
+    (records_of(tmp_path / "out") / "shards" / "part-00001.json").unlink()  # as if killed before shard 1 finished
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").glob("part-*.parquet")}
     again = run_embed(config)
     assert (again.shards, again.shards_skipped) == (3, 2)
@@ -89,6 +93,7 @@ def test_rerun_skips_finished_shards_and_a_changed_job_is_refused(local_ray, tmp
     assert after["part-00001.parquet"] != before["part-00001.parquet"]
     manifest = json.loads((tmp_path / "out" / "_manifest.json").read_text())
     assert manifest["totals"] == {"rows_in": 15, "rows_out": 15, "rows_quarantined": 0}
+    assert_every_reader_reads_exactly(tmp_path / "out", [f"{i}-{j}" for i in range(3) for j in range(5)])
 
     changed = embed_config(tmp_path / "src", tmp_path / "out", tiny_bert_dir, "encoder.pooling=cls")
     with pytest.raises(ValueError, match="holds the output of a different job"):

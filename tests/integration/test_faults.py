@@ -23,6 +23,7 @@ from pipeline.jobs.translate_corpus import TranslateConfig, run_translate
 from pipeline.translate import fit_translator
 
 from tests.conftest import TINY_WORDS as WORDS
+from tests.conftest import records_of
 
 pytestmark = [pytest.mark.timeout(600)]
 
@@ -61,7 +62,9 @@ def test_an_unreadable_input_fails_its_shard_alone_and_a_rerun_does_only_it(loca
     with pytest.raises(ShardsFailed, match="part-00001") as failed:
         run_translate(config, say=lambda line: None)
     out = tmp_path / "out"
-    manifest = json.loads((out / "_manifest.json").read_text())
+    # Nothing is published while a shard is missing: the job's manifest is in its records, the table not there.
+    assert not out.exists()
+    manifest = json.loads((records_of(out) / "manifest.json").read_text())
     assert list(manifest["failed"]) == ["part-00001"] and "export-1.parquet" in manifest["failed"]["part-00001"]
     assert sorted(manifest["shards"]) == ["part-00000", "part-00002"]  # the others finished
     assert failed.value.summary.rows_out == 80 and not (out / "_SUCCESS").exists()
@@ -69,15 +72,16 @@ def test_an_unreadable_input_fails_its_shard_alone_and_a_rerun_does_only_it(loca
     export.write_bytes(good_bytes)  # fixed
     summary = run_translate(config, say=lambda line: None)
     assert (summary.shards, summary.shards_skipped, summary.rows_in) == (3, 2, 40)  # only the failed shard
-    assert (out / "_SUCCESS").exists() and json.loads((out / "_manifest.json").read_text())["failed"] == {}
+    assert (out / "_SUCCESS").exists() and json.loads((records_of(out) / "manifest.json").read_text())["failed"] == {}
     table = read_output(out)
     assert table.column("id").to_pylist() == ids
     np.testing.assert_allclose(vectors_of(table.column("embedding")), expected, rtol=1e-5, atol=1e-5)
 
-    export.write_bytes(good_bytes[:100])  # broken again: the old _SUCCESS must not vouch for the new table
+    export.write_bytes(good_bytes[:100])  # broken again: readers keep the version published before, whole
     with pytest.raises(ShardsFailed):
         run_translate(config, say=lambda line: None)
-    assert not (out / "_SUCCESS").exists()
+    assert (out / "_SUCCESS").exists() and read_output(out).column("id").to_pylist() == ids
+    assert list(json.loads((records_of(out) / "manifest.json").read_text())["failed"]) == ["part-00001"]
 
 
 def test_the_job_exits_non_zero_naming_the_failed_shard(tmp_path):
@@ -129,7 +133,7 @@ def test_an_encoding_actor_killed_mid_job_loses_and_repeats_no_row(tmp_path, tin
     )
     job = subprocess.Popen([sys.executable, "-m", "jobs.translate_corpus", "--config", str(tmp_path / "job.yaml")],
                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    finished = tmp_path / "out" / "_shards"
+    finished = records_of(tmp_path / "out") / "shards"
     deadline, actors = time.monotonic() + 300, []
     while job.poll() is None and time.monotonic() < deadline:
         actors = encoder_actor_pids(job.pid)

@@ -51,7 +51,8 @@ CLUSTER_JOB = textwrap.dedent('''
         return any("MapWorker" in " ".join(child.cmdline()) for child in raylet.children(recursive=True))
 
     def lose_a_node() -> None:
-        finished, deadline = work / "out" / "_shards", time.monotonic() + 300
+        # The output's records (finished shards among them) sit beside it, in <parent>/_irp/<name>/.
+        finished, deadline = work / "_irp" / "out" / "shards", time.monotonic() + 300
         while len(list(finished.glob("part-*.json"))) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
         victim = next(node for node in workers if hosts_an_encoder(node))

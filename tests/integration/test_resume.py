@@ -14,7 +14,9 @@ import pytest
 
 from pipeline.io.tables import embedding_table, vectors_of
 
+from tests.conftest import records_of
 from tests.integration.killing import kill_after_shards
+from tests.readers import assert_every_reader_reads_exactly
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 WORDS = "the a cat dog sat on mat and ran far away quick brown fox jumps over lazy river stone".split()
@@ -52,8 +54,8 @@ def test_killed_job_resumes_to_the_same_table(tmp_path, tiny_bert_dir):
     assert whole.returncode == 0, whole.stderr[-3000:]
 
     # Kill the driver and the local Ray it started once a few shards are written.
-    finished_before = kill_after_shards(job(tmp_path, tiny_bert_dir, "resumed"), tmp_path / "resumed" / "_shards",
-                                        env=env)
+    finished_before = kill_after_shards(job(tmp_path, tiny_bert_dir, "resumed"),
+                                        records_of(tmp_path / "resumed") / "shards", env=env)
     assert 3 <= finished_before < 30, "the job must be killed part-way for this test to mean anything"
     assert not (tmp_path / "resumed" / "_SUCCESS").exists()
 
@@ -64,3 +66,4 @@ def test_killed_job_resumes_to_the_same_table(tmp_path, tiny_bert_dir):
     assert resumed.column("id").to_pylist() == expected.column("id").to_pylist() == sorted(
         s * 100 + i for s in range(30) for i in range(20))
     np.testing.assert_array_equal(vectors_of(resumed.column("embedding")), vectors_of(expected.column("embedding")))
+    assert_every_reader_reads_exactly(tmp_path / "resumed", [s * 100 + i for s in range(30) for i in range(20)])

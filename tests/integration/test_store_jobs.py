@@ -145,7 +145,7 @@ def test_a_job_killed_mid_write_leaves_the_old_tables_and_its_rerun_publishes_on
     )
     command = [sys.executable, "-m", "jobs.translate_corpus", "--config", str(tmp_path / "job.yaml")]
 
-    finished_before = kill_after_shards(command, tmp_path / "db" / "_irp" / "docs" / "_shards")
+    finished_before = kill_after_shards(command, tmp_path / "db" / "_irp" / "docs" / "shards")
     assert 3 <= finished_before < 30, "the job must be killed part-way for this test to mean anything"
     for ref in (StoreRef("lancedb", str(tmp_path / "db"), "docs"), StoreRef("delta", str(tmp_path / "docs_delta"))):
         assert open_store(ref).read().sort_by("id").equals(old.sort_by("id"))  # the old table, whole and unchanged
@@ -156,7 +156,7 @@ def test_a_job_killed_mid_write_leaves_the_old_tables_and_its_rerun_publishes_on
     assert "shards:      30 (" in again.stdout and "already done, skipped)" in again.stdout
     encoder = HFTextEncoder(HFTextSpec(model=str(tiny_bert_dir)))
     ids = sorted(texts)
-    expected = load_translator(tmp_path / "db" / "_irp" / "docs" / "_translator").transform(
+    expected = load_translator(tmp_path / "db" / "_irp" / "docs" / "translator").transform(
         encoder.encode([texts[key] for key in ids]))
     for ref in (StoreRef("lancedb", str(tmp_path / "db"), "docs"), StoreRef("delta", str(tmp_path / "docs_delta")), pg):
         table = open_store(ref).read().sort_by("id")

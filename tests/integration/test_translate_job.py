@@ -16,6 +16,8 @@ from pipeline.jobs.translate_corpus import TranslateConfig, run_translate
 from pipeline.translate import fit_translator, load_translator
 
 from tests.conftest import TINY_WORDS as WORDS
+from tests.conftest import records_of
+from tests.readers import assert_every_reader_reads_exactly
 
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -62,7 +64,7 @@ def test_vector_store_corpus_is_translated_with_the_design_config_form(local_ray
     out = tmp_path / "out"
     table = pa.concat_tables(pq.read_table(p) for p in sorted(out.glob("part-*.parquet")))
     assert table.column("id").to_pylist() == [i for i in ids if i != "doc3"]
-    saved = load_translator(out / "_translator")
+    saved = load_translator(records_of(out) / "translator")
     # A job that writes a translated table fits auto for an index unless the config names an objective.
     expected = fit_translator(old[:60], new[:60], "auto", objective="index").transform(np.delete(old[60:], 3, axis=0))
     np.testing.assert_allclose(vectors_of(table.column("embedding")), expected, rtol=1e-5, atol=1e-5)
@@ -72,10 +74,12 @@ def test_vector_store_corpus_is_translated_with_the_design_config_form(local_ray
     assert provenance["space"] == "new-model" and provenance["source_space"] == "old-model"
     assert provenance["method"] == saved.method and provenance["dim"] == 24
     assert provenance["anchors_fingerprint"] == saved.anchors_fingerprint
-    [rejected] = pq.read_table(out / "_quarantine" / "part-00000.parquet").to_pylist()
+    [rejected] = pq.read_table(records_of(out) / "quarantine" / "part-00000.parquet").to_pylist()
     assert rejected["id"] == "doc3" and "non-finite" in rejected["reason"]
     manifest = json.loads((out / "_manifest.json").read_text())
     assert manifest["totals"] == {"rows_in": 50, "rows_out": 49, "rows_quarantined": 1}
+    # The quarantined row, the translator and the scratch of the duplicate-id pass are all outside the table.
+    assert_every_reader_reads_exactly(out, [i for i in ids if i != "doc3"])
 
 
 def test_a_rerun_whose_translator_fits_differently_now_redoes_every_part(local_ray, tmp_path, spaces, monkeypatch):
@@ -103,7 +107,8 @@ def test_a_rerun_whose_translator_fits_differently_now_redoes_every_part(local_r
     table = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "out").glob("part-*.parquet")))
     expected = fit_translator(old[:60], new[:60], "auto", objective="index").transform(old[60:])
     np.testing.assert_allclose(vectors_of(table.column("embedding")), expected, rtol=1e-5, atol=1e-5)
-    assert read_provenance(table.schema)["method"] == load_translator(tmp_path / "out" / "_translator").method
+    saved = load_translator(records_of(tmp_path / "out") / "translator")
+    assert read_provenance(table.schema)["method"] == saved.method
     assert run_translate(config(tmp_path), say=lambda line: None).shards_skipped == 2  # the same map: kept
 
 
@@ -183,7 +188,7 @@ def test_one_encode_pass_fans_out_to_two_targets_and_the_source_table(local_ray,
     )
     summary = run_translate(load_config(TranslateConfig, tmp_path / "job.yaml"), say=lambda line: None)
     assert len(summary.outputs) == 4 and (summary.rows_in, summary.rows_out) == (50, 50)
-    assert not (tmp_path / "out_again" / "_anchors").exists()  # the same set and models: embedded once
+    assert not (records_of(tmp_path / "out_again") / "anchors").exists()  # the same set and models: embedded once
 
     def vectors(name):
         table = pq.read_table(tmp_path / name / "part-00000.parquet")
@@ -199,7 +204,7 @@ def test_one_encode_pass_fans_out_to_two_targets_and_the_source_table(local_ray,
         source_vectors[40:])
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
     assert provenance["method"] == "procrustes" and provenance["space"] == f"hf_text/{other_dir.name}"
-    assert (tmp_path / "out_embedded" / "_anchors" / "target" / "_SUCCESS").exists()
+    assert (records_of(tmp_path / "out_embedded") / "anchors" / "target" / "_SUCCESS").exists()
     got, provenance = vectors("out_source")
     np.testing.assert_allclose(got, source_vectors[40:], rtol=1e-5, atol=1e-5)
     assert "method" not in provenance
@@ -209,6 +214,7 @@ def test_one_encode_pass_fans_out_to_two_targets_and_the_source_table(local_ray,
     for name in ("out_tables", "out_embedded", "out_again", "out_source"):
         manifest = json.loads((tmp_path / name / "_manifest.json").read_text())
         assert manifest["totals"] == {"rows_in": 50, "rows_out": 50, "rows_quarantined": 0}
+        assert_every_reader_reads_exactly(tmp_path / name, list(range(40, 90)))
 
 
 def test_vector_store_migration_embeds_only_the_new_side_of_an_anchor_set(local_ray, tmp_path, tiny_bert_dir):
@@ -284,4 +290,4 @@ def test_anchor_paragraphs_are_embedded_by_both_models_and_fitted_beside_the_set
     got = vectors_of(pq.read_table(tmp_path / "out" / "part-00000.parquet").column("embedding"))
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
     for side in ("target", "source"):
-        assert (tmp_path / "out" / "_anchors" / "passages" / side / "_SUCCESS").exists()
+        assert (records_of(tmp_path / "out") / "anchors" / "passages" / side / "_SUCCESS").exists()

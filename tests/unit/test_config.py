@@ -197,7 +197,8 @@ def test_translate_config_takes_one_target_or_several_with_anchor_tables_or_sets
     assert caught.value.problems == ["anchors: give it per target under targets.<name>, not beside targets"]
     with pytest.raises(ConfigError) as caught:
         load_config(TranslateConfig, tmp_path / "two.yaml", [*raw, "targets.a.output.path=out/b"])
-    assert caught.value.problems == ["targets: every output needs its own path (or table); got ['out/b', 'out/b', 'out/source']"]
+    assert caught.value.problems == [
+        "targets: every output needs its own path (or table); got ['out/b', 'out/b', 'out/source']"]
     with pytest.raises(ConfigError) as caught:
         load_config(TranslateConfig, None, ["source.path=c.parquet", "source.vector_column=v",
                                             "anchors.set.path=s.parquet", "anchors.set.vector_column=v",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from functools import cache
 from pathlib import Path
@@ -284,13 +285,32 @@ def test_precision_and_budget_check(tiny_model_dir: Path) -> None:
         HFTextEncoder(HFTextSpec(model=str(tiny_model_dir), token_budget=32))
 
 
-def test_the_model_free_tokenizer_feeds_encode_tokens_to_the_same_vectors(tiny_model_dir: Path,
-                                                                         encoders: dict[str, HFTextEncoder]) -> None:
-    # The engine tokenises in CPU tasks that load no model, and the actor runs encode_tokens alone.
+def test_the_model_free_tokenizer_feeds_encode_to_the_same_vectors(tiny_model_dir: Path,
+                                                                   encoders: dict[str, HFTextEncoder]) -> None:
+    # The engine tokenizes in CPU tasks that load no model, and the actor's encode runs the forward pass alone.
     from pipeline.encoders import build_tokenizer
 
     tokenizer = build_tokenizer("hf_text", model=str(tiny_model_dir), pooling="mean", normalize=False)
     assert not hasattr(tokenizer, "model") and tokenizer.max_length == encoders["mean"].max_length
     tokens = tokenizer.tokenize(TEXTS)
+    np.testing.assert_array_equal(encoders["mean"].encode(tokens), encoders["mean"].encode(TEXTS))
     np.testing.assert_array_equal(encoders["mean"].encode_tokens(tokens), encoders["mean"].encode(TEXTS))
-    assert build_tokenizer("open_clip_text", model="ViT-B-32") is None  # tokenises inside encode
+    assert build_tokenizer("open_clip_text", model="ViT-B-32") is None  # tokenizes inside encode
+
+
+def test_every_kind_is_one_registry_entry_whose_parts_agree() -> None:
+    from pipeline.encoders import ENCODERS, EncoderKind, encoder_spec
+
+    for kind, entry in ENCODERS.items():
+        assert isinstance(entry, EncoderKind)
+        assert dataclasses.is_dataclass(entry.spec()) and encoder_spec(kind) is entry.spec()
+    assert [kind for kind, entry in ENCODERS.items() if entry.tokenizer is not None] == ["hf_text"]
+    for unknown in (lambda: encoder_spec("nope"), lambda: build_tokenizer_of("nope")):
+        with pytest.raises(ValueError, match="unknown encoder kind 'nope'; choose one of"):
+            unknown()
+
+
+def build_tokenizer_of(kind: str) -> object:
+    from pipeline.encoders import build_tokenizer
+
+    return build_tokenizer(kind)

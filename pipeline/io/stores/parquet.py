@@ -115,7 +115,10 @@ class ParquetStore:
                              "(or publish to lancedb or pgvector)")
         live = self.manifest() if self.exists() else {}
         rows = sum(int(record.get("rows", 0)) for record in staged.values())
-        if live and live.get("provenance", {}).get("publish_id") == provenance.get("publish_id"):
+        waiting = [name for name in staged if self.staging(run).exists(f"{name}.parquet")]
+        # Already published under this name, and nothing redone since: a rerun after a publish whose manifest was
+        # never written. A shard redone from the same input (its record lost) still has to be moved in.
+        if live and live.get("provenance", {}).get("publish_id") == provenance.get("publish_id") and not waiting:
             return {"version": live.get("version"), "rows": rows, "published": False}
         version = int(live.get("version", 0)) + 1
         manifest = {**dict(details or {}), "provenance": dict(provenance), "version": version,

@@ -111,7 +111,7 @@ def _first_night(config: SyncConfig, run_name: str, facts: Mapping[str, str],
     started = time.perf_counter()
     provenance = {"space": facts["space"], "encoder": {"kind": config.encoder.kind, **config.encoder.options},
                   "job_fingerprint": run_name, "package_version": __version__}
-    planned = Output.of(config.store, provenance, config_snapshot(config), row_facts=facts)
+    planned = Output.of(config.store, provenance, config_snapshot(config), content_hash=True, row_facts=facts)
     say(f"{planned.describe()}: no table yet; embedding every row of the export")
     result = run_shard_job(config.source, config.encoder, config.execution, [planned])
     manifest = planned.records.read_json("manifest.json") or {}

@@ -10,7 +10,8 @@ published whole, as one version, next to tonight's natively encoded rows.
    its publish held back (``<run>/translated``).
 4. Tasks stage tonight's native rows under the same staging id (``<run>/native``).
 5. Both are published together: the table in the new space, index built first, in one version. The previous
-   version stays readable by time travel (LanceDB, Delta).
+   version stays readable by time travel (LanceDB, Delta). The translator is kept in the store's records
+   (``<records>/translator/``): the map its translated rows were made with.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from pipeline.engine.cluster import run_tasks
 from pipeline.engine.driver import run_shard_job
 from pipeline.io.folder import Folder
 from pipeline.io.output import Output, publish_together
+from pipeline.io.records import Records
 from pipeline.io.stores import StoreRef, VectorStore
 from pipeline.io.tables import vectors_of
+from pipeline.io.translator_records import keep_translator
 from pipeline.jobs.sync.changes import ENCODED_DIR
 from pipeline.jobs.sync.config import SyncConfig
 from pipeline.jobs.sync.stages import list_translations, stage_native_part
@@ -68,6 +71,7 @@ def upgrade_store(config: SyncConfig, store: VectorStore, records: Folder, facts
     seconds["translate"] = time.perf_counter() - started - seconds["fit"]
     natives = stage_natives(config, records, translated)
     published = publish_together([translated, natives])
+    keep_translator(Records(translated.table.records, config.store.storage_options), translator)
     seconds["publish"] = time.perf_counter() - started - seconds["fit"] - seconds["translate"]
     rows = (translated.records.read_json("manifest.json") or {}).get("totals", {}).get("rows_out", result.rows_out)
     return Upgrade(published, rows, report)
@@ -111,7 +115,8 @@ def translation_output(config: SyncConfig, ref: StoreRef, records: Folder, facts
                   "job_fingerprint": job, "package_version": __version__}
     output = dataclasses.replace(config.store, overwrite=True)
     return Output.of(output, provenance, {"run": facts["run"]}, translator,
-                     records=f"{records.url}/{TRANSLATED_DIR}", row_facts={**facts, "origin": "translated"},
+                     records=f"{records.url}/{TRANSLATED_DIR}", content_hash=True,
+                     row_facts={**facts, "origin": "translated"},
                      publishes=False)
 
 

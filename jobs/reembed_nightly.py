@@ -1,4 +1,4 @@
-"""Ray job entrypoint under the design card's name: `python -m jobs.reembed_nightly` = `irp sync`."""
+"""The nightly re-embedding job under the name schedulers submit: `python -m jobs.reembed_nightly` = `irp sync`."""
 
 import sys
 

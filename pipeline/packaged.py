@@ -1,4 +1,4 @@
-"""Real pretrained models and labelled data that ship inside PyPI packages, as local paths.
+"""Real pretrained models and labeled data that ship inside PyPI packages, as local paths.
 
 Nothing here touches a model hub: every model and data set comes from an installed distribution, so the real
 tests and the demo run offline. The registries are plain dicts; ``list_packaged_models()`` names what exists.
@@ -21,7 +21,7 @@ import numpy as np
 __all__ = [
     "PACKAGED_MODELS",
     "PACKAGED_WEIGHTS",
-    "LabelledTexts",
+    "LabeledTexts",
     "cache_dir",
     "list_packaged_models",
     "load_bbc_news",
@@ -186,8 +186,8 @@ def packaged_weights_file(name: str) -> Path:
 
 
 @dataclass(frozen=True)
-class LabelledTexts:
-    """A labelled text corpus held in memory.
+class LabeledTexts:
+    """A labeled text corpus held in memory.
 
     Attributes:
         ids: ``(n,)`` stable row ids, ``"<label>/<file stem>"``.
@@ -228,7 +228,7 @@ def _decode(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
-def load_bbc_news(max_chars: int | None = None) -> LabelledTexts:
+def load_bbc_news(max_chars: int | None = None) -> LabeledTexts:
     """Load the 2,225 BBC News articles (5 classes) in a deterministic order: by label, then by file name.
 
     Args:
@@ -251,4 +251,4 @@ def load_bbc_news(max_chars: int | None = None) -> LabelledTexts:
             ids.append(f"{name}/{path.stem}")
             texts.append(text if max_chars is None else text[:max_chars])
             labels.append(label_index)
-    return LabelledTexts(ids=ids, texts=texts, labels=np.asarray(labels, dtype=np.int64), label_names=label_names)
+    return LabeledTexts(ids=ids, texts=texts, labels=np.asarray(labels, dtype=np.int64), label_names=label_names)

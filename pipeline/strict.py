@@ -11,6 +11,8 @@ Two optional hooks on a block class:
   translator block's keys depend on its ``method``; an encoder block's on its ``kind``).
 - ``renamed_keys``: a ``ClassVar`` mapping an old key to ``(new key, value converter)``; the old spelling keeps
   working for a release, with a ``FutureWarning`` that names the new key.
+- ``retired_keys``: a ``ClassVar`` mapping an old key to its new name; the old key is a problem that names the
+  new one (the British spellings of 0.1: ``colouring`` is ``coloring``).
 
 Only the standard library here: the math core and the encoders build their options with it too.
 """
@@ -141,7 +143,10 @@ def _build_dataclass(schema: Any, value: Any, path: str, problems: list[str]) ->
     value = renamed(schema, value, path, problems)
     hints = typing.get_type_hints(schema)
     fields = {f.name: f for f in dataclasses.fields(schema)}
-    for key in value.keys() - fields.keys():
+    retired = getattr(schema, "retired_keys", {})
+    for key in sorted(value.keys() & retired.keys(), key=str):
+        problems.append(f"{join(path, key)}: renamed to {retired[key]}; write {join(path, retired[key])}")
+    for key in value.keys() - fields.keys() - retired.keys():
         close = difflib.get_close_matches(str(key), fields, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else f"; known keys: {sorted(fields)}"
         problems.append(f"{join(path, key)}: unknown key{hint}")

@@ -72,7 +72,7 @@ def local_ray():
     import ray
 
     # Logical GPUs let the tests prove GPU pinning on a CPU-only machine; more logical CPUs than cores avoid the
-    # 2-core actor-pool deadlock (ENVIRONMENT.md).
+    # 2-core actor-pool deadlock.
     # address="local": a private Ray even when another one runs on the machine (a `ray start` of another test).
     ray.init(address="local", num_cpus=4, num_gpus=2, include_dashboard=False, _node_ip_address=LOOPBACK)
     assert {node["NodeManagerAddress"] for node in ray.nodes()} == {LOOPBACK}

@@ -1,12 +1,12 @@
 """Prepare the model's batches: plan token-budget batches of a few fixed shapes, pack ragged ids, prefetch.
 
 Why buckets: on a GPU a batch padded to its own longest row gets a new sequence length almost every time, and a
-new shape per batch ran slower than no sorting at all (ENVIRONMENT.md: 5.2k sentences/s against 86k/s at one
+new shape per batch ran slower than no sorting at all (measured on an H200: 5.2k sentences/s against 86k/s at one
 fixed shape). Rounding each row's length up to a multiple of ``bucket`` leaves at most
 ``ceil(max_length / bucket)`` distinct lengths. Why a token budget: the cost and memory of a forward pass grow
 with rows x length, so fixing their product keeps every batch about equally heavy whatever its length.
 
-Everything here is pure numpy (no torch) and vectorised over rows; the only Python loop is over batches.
+Everything here is pure numpy (no torch) and vectorized over rows; the only Python loop is over batches.
 Building batches row by row in Python was the measured bottleneck once the GPU was fed (15.2k/s against the
 GPU's 86k/s).
 """
@@ -167,7 +167,7 @@ def pack(ragged: Ragged, rows: np.ndarray, length: int, pad_values: Mapping[str,
     """Right-pad the chosen rows into dense ``(b, t)`` arrays, plus their attention mask.
 
     Args:
-        ragged: The tokenised rows.
+        ragged: The tokenized rows.
         rows: ``(b,)`` indices into ``ragged``.
         length: ``t``, at least the longest chosen row.
         pad_values: Pad id per column; columns not named pad with 0 (the mask hides them anyway).
@@ -199,7 +199,7 @@ def pack(ragged: Ragged, rows: np.ndarray, length: int, pad_values: Mapping[str,
 def prefetched(fn: Callable[[T], R], items: Sequence[T], *, ahead: bool = True) -> Iterator[R]:
     """Yield ``fn(item)`` for each item in order, computing the next result in a background thread meanwhile.
 
-    Used to tokenise the next chunk while the model encodes this one: the fast tokenizer releases the GIL for
+    Used to tokenize the next chunk while the model encodes this one: the fast tokenizer releases the GIL for
     its Rust work. At most one result is computed ahead, so memory stays bounded, and results come in input
     order, so the output is the same with or without the thread.
 

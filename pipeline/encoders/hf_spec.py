@@ -1,6 +1,6 @@
 """What a transformers text encoder loads and how it pools: :class:`HFTextSpec`, checked on construction.
 
-Kept apart from the encoder so that the engine's preparation tasks, which tokenise with this spec
+Kept apart from the encoder so that the engine's preparation tasks, which tokenize with this spec
 (:mod:`pipeline.encoders.hf_tokenizer`), never import torch.
 """
 
@@ -26,7 +26,7 @@ class HFTextSpec:
     Attributes:
         model: Local model directory (or a hub id where a hub is reachable).
         pooling: ``"mean"`` over real tokens, ``"cls"`` (first token) or ``"last"`` (last real token).
-        normalize: L2-normalise each output row.
+        normalize: L2-normalize each output row.
         max_length: Truncate to this many tokens. ``None``: ``max_seq_length`` from sentence-transformers'
             ``sentence_bert_config.json`` when the directory has one, else the tokenizer's ``model_max_length``.
         batch_size: Most texts per forward pass; the token budget may allow fewer. Raise it on a GPU (e.g. 1024).
@@ -41,8 +41,8 @@ class HFTextSpec:
             halves throughput, and 1 elsewhere, where shapes cost nothing and padding is pure waste.
         precision: Model weights' precision: ``"auto"`` (bf16 on CUDA, else fp32), ``"fp32"``, ``"bf16"`` or
             ``"fp16"``. The old key ``dtype`` (``float32``, ``bfloat16``, ...) is read for one more release.
-        overlap_tokenization: Tokenise the next chunk in a background thread while the model runs.
-        chunk_size: Texts tokenised and planned together. Larger sorts better (less padding); smaller starts
+        overlap_tokenization: Tokenize the next chunk in a background thread while the model runs.
+        chunk_size: Texts tokenized and planned together. Larger sorts better (less padding); smaller starts
             the model sooner. ``None``: ``max(256, 4 * batch_size)``.
     """
 
@@ -63,7 +63,7 @@ class HFTextSpec:
 
     def __post_init__(self) -> None:
         if isinstance(self.model, os.PathLike):
-            # Stored as str so that specs compare, hash and serialise the same however the path was given.
+            # Stored as str so that specs compare, hash and serialize the same however the path was given.
             object.__setattr__(self, "model", os.fspath(self.model))
         if not isinstance(self.model, str) or not self.model:
             raise TypeError(f"model must be a model directory or hub id (a non-empty str), got {self.model!r}.")

@@ -1,9 +1,9 @@
-"""Encode texts with a Hugging Face transformers model: tokenise, forward, pool, optionally L2-normalise.
+"""Encode texts with a Hugging Face transformers model: tokenize, forward, pool, optionally L2-normalize.
 
-Speed path (DESIGN.md §3, step 2): texts are tokenised once, unpadded, chunk by chunk, the next chunk in a
+Speed path: texts are tokenized once, unpadded, chunk by chunk, the next chunk in a
 background thread while the model runs this one. Each chunk becomes token-budget batches of a few bucketed
-shapes, packed with vectorised numpy (:mod:`pipeline.encoders.batching`). On CUDA the model runs in bf16 by
-default; pooling and normalisation stay float32. Tokenising is :class:`~pipeline.encoders.hf_tokenizer.HFTokenizer`,
+shapes, packed with vectorized numpy (:mod:`pipeline.encoders.batching`). On CUDA the model runs in bf16 by
+default; pooling and normalization stay float32. Tokenizing is :class:`~pipeline.encoders.hf_tokenizer.HFTokenizer`,
 which needs no model: the engine runs it in CPU tasks and feeds the GPU actor :meth:`HFTextEncoder.encode_tokens`.
 """
 
@@ -122,12 +122,12 @@ class HFTextEncoder:
         return out
 
     def tokenize(self, texts: Sequence[str]) -> Ragged:
-        """Tokenise without padding, truncating at ``max_length``: ``n`` texts -> ``n`` rows of token ids."""
+        """Tokenize without padding, truncating at ``max_length``: ``n`` texts -> ``n`` rows of token ids."""
         return self.tokens.tokenize(texts)
 
     @torch.inference_mode()
     def encode_tokens(self, tokens: Ragged) -> np.ndarray:
-        """Encode tokenised rows (from :meth:`tokenize` or an :class:`HFTokenizer` in another process):
+        """Encode tokenized rows (from :meth:`tokenize` or an :class:`HFTokenizer` in another process):
         ``n`` rows -> ``(n, dim)`` float32 in row order."""
         # token_type_ids are dropped for a model whose forward does not take them: the tokenizer alone cannot tell.
         tokens = Ragged({name: tokens.columns[name] for name in self._columns}, tokens.offsets)
@@ -145,7 +145,7 @@ class HFTextEncoder:
     def _forward(self, arrays: dict[str, np.ndarray]) -> torch.Tensor:
         """``arrays`` ``(b, t)`` int64 -> ``(b, dim)`` float32 on the model's device."""
         batch = {k: self._to_device(torch.from_numpy(v)) for k, v in arrays.items()}
-        # Pooling and normalisation in float32 whatever the model's dtype, so that a bf16 model's vectors carry
+        # Pooling and normalization in float32 whatever the model's dtype, so that a bf16 model's vectors carry
         # the forward's rounding only, not a second rounding of the mean and the norm.
         hidden = self.model(**batch).last_hidden_state.float()
         vectors = pool(hidden, batch["attention_mask"], self.spec.pooling)

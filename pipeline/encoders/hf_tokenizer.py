@@ -1,4 +1,4 @@
-"""The CPU half of a transformers text encoder: tokenise texts into unpadded token rows, without the model.
+"""The CPU half of a transformers text encoder: tokenize texts into unpadded token rows, without the model.
 
 It runs where the model does not: in the engine's preparation tasks, on the CPUs of the node, so the process
 that holds the GPU runs only the forward pass (:meth:`pipeline.encoders.hf_text.HFTextEncoder.encode_tokens`).
@@ -56,7 +56,7 @@ def resolve_max_length(model_dir: str, model_max_length: Any, explicit: int | No
 
 
 class HFTokenizer:
-    """Tokenises for one :class:`~pipeline.encoders.hf_spec.HFTextSpec`.
+    """Tokenizes for one :class:`~pipeline.encoders.hf_spec.HFTextSpec`.
 
     Attributes:
         backend: ``"tokenizers"`` (``tokenizer.json`` run directly) or ``"transformers"`` (``AutoTokenizer``).
@@ -80,7 +80,7 @@ class HFTokenizer:
         self._encode = make(files.tokenizer, self.max_length, self.columns)
 
     def tokenize(self, texts: Sequence[str]) -> Ragged:
-        """Tokenise without padding, truncating at ``max_length``: ``n`` texts -> ``n`` rows of token ids."""
+        """Tokenize without padding, truncating at ``max_length``: ``n`` texts -> ``n`` rows of token ids."""
         return ragged_from_lists(self._encode(list(texts)))
 
 

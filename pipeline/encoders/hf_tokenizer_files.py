@@ -2,9 +2,9 @@
 
 ``transformers`` builds a tokenizer from ``tokenizer.json`` plus ``tokenizer_config.json``, and for some
 families the config rewrites parts of the JSON on load (Llama's ``add_bos_token``, RoBERTa's
-``add_prefix_space``, a BERT ``do_lower_case`` that disagrees with the JSON's normaliser, special tokens the JSON
+``add_prefix_space``, a BERT ``do_lower_case`` that disagrees with the JSON's normalizer, special tokens the JSON
 lacks). Only families whose load changes nothing are run from the JSON directly: the WordPiece ones below, and
-only when the config agrees with the JSON's normaliser and names no token the JSON lacks. Everything else
+only when the config agrees with the JSON's normalizer and names no token the JSON lacks. Everything else
 returns ``None`` and goes through ``AutoTokenizer``.
 """
 
@@ -65,7 +65,7 @@ def read_tokenizer_files(model_dir: str) -> TokenizerFiles | None:
         return None
     added = {token.get("content") for token in definition.get("added_tokens") or [] if isinstance(token, dict)}
     if not _declared_tokens(config, specials) <= added:
-        return None  # transformers would add the missing ones, and a text holding one would tokenise differently
+        return None  # transformers would add the missing ones, and a text holding one would tokenize differently
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -78,7 +78,7 @@ def read_tokenizer_files(model_dir: str) -> TokenizerFiles | None:
 
 
 def _config_agrees(config: dict[str, Any], normalizer: dict[str, Any]) -> bool:
-    """True when loading through transformers would leave the JSON's BERT normaliser as it is."""
+    """True when loading through transformers would leave the JSON's BERT normalizer as it is."""
     if normalizer.get("type") != "BertNormalizer":
         return False
     return all(normalizer.get(field) == config[key] for key, field in _NORMALIZER_KEYS.items() if key in config)

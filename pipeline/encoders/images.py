@@ -48,10 +48,10 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     """
     image.load()
     if image.mode.startswith("I;16"):
-        # PIL's convert() clips 16-bit values at 255, which turns a 16-bit greyscale PNG almost white; keep the
+        # PIL's convert() clips 16-bit values at 255, which turns a 16-bit grayscale PNG almost white; keep the
         # top 8 bits instead.
         image = Image.fromarray((np.asarray(image, dtype=np.uint16) >> 8).astype(np.uint8))
-    # Grey, palette, CMYK and alpha images all become plain 3-channel RGB, which every model here expects. Alpha
+    # Gray, palette, CMYK and alpha images all become plain 3-channel RGB, which every model here expects. Alpha
     # is dropped, not composited: that is what open_clip's and torchvision's own pipelines do.
     return image if image.mode == "RGB" else image.convert("RGB")
 

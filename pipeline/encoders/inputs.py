@@ -51,7 +51,7 @@ def invalid_text_rows(texts: Sequence[object]) -> dict[int, str]:
         if not isinstance(text, str):
             bad[i] = f"not a str (got {type(text).__name__})"
         elif not text.strip():
-            # A blank text still tokenises (to just the special tokens) but its vector means nothing, and a
+            # A blank text still tokenizes (to just the special tokens) but its vector means nothing, and a
             # silent nonsense vector is worse than a quarantined row.
             bad[i] = "empty or whitespace-only"
     return bad

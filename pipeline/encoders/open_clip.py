@@ -56,9 +56,9 @@ class OpenCLIPSpec:
             tests only.
         tag: When ``pretrained`` is a local copy of a published tag's weights, that tag. open_clip takes a tag's
             preprocessing (mean, std, interpolation, resize mode) from the tag, never from the model config, so a
-            local SigLIP checkpoint without its tag would be fed OpenAI-normalised, centre-cropped pixels. The
+            local SigLIP checkpoint without its tag would be fed OpenAI-normalized, center-cropped pixels. The
             tag's QuickGELU setting is also checked against the model's (``ViT-B-32`` vs ``ViT-B-32-quickgelu``).
-        normalize: L2-normalise each output row.
+        normalize: L2-normalize each output row.
         batch_size: Items per forward pass.
         device: Torch device string, e.g. ``"cpu"`` or ``"cuda:0"``.
         precision: ``"fp32"``, or ``"bf16"``/``"fp16"`` on CUDA (open_clip's mixed precision: low-precision
@@ -75,7 +75,7 @@ class OpenCLIPSpec:
 
     def __post_init__(self) -> None:
         if isinstance(self.pretrained, os.PathLike):
-            # Stored as str so that specs compare, hash and serialise the same however the path was given.
+            # Stored as str so that specs compare, hash and serialize the same however the path was given.
             object.__setattr__(self, "pretrained", os.fspath(self.pretrained))
         if not isinstance(self.model, str) or not self.model:
             raise TypeError(f"model must be an open_clip model name (a non-empty str), got {self.model!r}.")
@@ -174,7 +174,7 @@ def _forward_dtype(spec: OpenCLIPSpec) -> torch.dtype:
 
 
 def _finish(vectors: torch.Tensor, normalize: bool) -> np.ndarray:
-    """``(b, dim)`` in any dtype/device -> float32 numpy, normalised in float32 so bf16 rounding stays out of it."""
+    """``(b, dim)`` in any dtype/device -> float32 numpy, normalized in float32 so bf16 rounding stays out of it."""
     vectors = vectors.float()
     if normalize:
         vectors = F.normalize(vectors, p=2.0, dim=1)

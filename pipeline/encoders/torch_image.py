@@ -94,7 +94,7 @@ def list_backbones() -> list[str]:
 
 
 def imagenet_eval_transform(image_size: int) -> Callable[[Image.Image], torch.Tensor]:
-    """torchvision's ImageNet evaluation recipe: resize the short side, centre crop, scale to [0, 1], normalise.
+    """torchvision's ImageNet evaluation recipe: resize the short side, center crop, scale to [0, 1], normalize.
 
     The short side goes to ``image_size * 256 / 224`` (256 for 224), as for torchvision's MobileNetV2 and ResNet
     V1 weights. Other weight sets were trained with other resize sizes; vectors are still usable, but logits from
@@ -118,8 +118,8 @@ class TorchImageSpec:
     Attributes:
         architecture: torchvision builder name, one of :func:`list_backbones`.
         weights: Local ``.pth`` (state dict, read with ``weights_only=True``) or ``.safetensors`` file.
-        image_size: Side of the centre crop fed to the model.
-        normalize: L2-normalise each output row.
+        image_size: Side of the center crop fed to the model.
+        normalize: L2-normalize each output row.
         batch_size: Images per forward pass.
         device: Torch device string, e.g. ``"cpu"`` or ``"cuda:0"``.
         precision: ``"fp32"``, or ``"bf16"``/``"fp16"`` autocast on CUDA; ``"auto"`` is bf16 on CUDA, else fp32.
@@ -135,7 +135,7 @@ class TorchImageSpec:
 
     def __post_init__(self) -> None:
         if isinstance(self.weights, os.PathLike):
-            # Stored as str so that specs compare, hash and serialise the same however the path was given.
+            # Stored as str so that specs compare, hash and serialize the same however the path was given.
             object.__setattr__(self, "weights", os.fspath(self.weights))
         if self.architecture not in BACKBONES:
             raise ValueError(f"Unsupported torch_image architecture {self.architecture!r}; choose one of "

@@ -2,7 +2,7 @@
 
 - ``driver``: on the driver; plans shards, claims outputs, runs the rest, writes manifests;
 - ``job``: what the driver ships to the stages, and what each chunk reports back;
-- ``prepare``, ``encode``, ``write``: the three stages of a chunk (CPU: read, check, tokenise; GPU: model and
+- ``prepare``, ``encode``, ``write``: the three stages of a chunk (CPU: read, check, tokenize; GPU: model and
   fused translation; CPU: parts and quarantine), each without Ray;
 - ``chunks``: what passes between the stages, and how a chunk travels as one row;
 - ``quarantine``: every rule that sets a row aside, with its reason;

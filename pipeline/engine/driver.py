@@ -16,7 +16,7 @@ from pipeline.config import ExecutionConfig, SourceConfig
 from pipeline.encoders import EncoderConfig
 from pipeline.engine.duplicates import file_ids, find_repeats
 from pipeline.engine.job import ShardJob, ShardResult
-from pipeline.engine.summary import Progress, ShardsFailed, Summary, summarise
+from pipeline.engine.summary import Progress, ShardsFailed, Summary, summarize
 from pipeline.io.folder import Folder
 from pipeline.io.output import Output
 from pipeline.io.sources import Shard, plan_source
@@ -65,7 +65,7 @@ def run_shard_job(
     finally:
         scratch.remove()  # the duplicate-id pass is redone by every run: nothing in it outlives this one
     results = one_id_type(results, outputs)
-    summary = summarise([output.describe() for output in outputs], shards, results, time.perf_counter() - started,
+    summary = summarize([output.describe() for output in outputs], shards, results, time.perf_counter() - started,
                         {output.describe(): output.records.quarantine_url() for output in outputs})
     for output in outputs:
         output.finish(shards, dataclasses.asdict(summary), complete=not summary.failed)

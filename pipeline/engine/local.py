@@ -38,7 +38,7 @@ class LocalStages:
 
     Args:
         job: the job's source, encoder and outputs.
-        prepare_processes: worker processes that read, check and tokenise (each loads the tokenizer once).
+        prepare_processes: worker processes that read, check and tokenize (each loads the tokenizer once).
     """
 
     def __init__(self, job: ShardJob, prepare_processes: int) -> None:

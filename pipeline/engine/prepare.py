@@ -4,7 +4,7 @@ In a job it runs as Ray Data tasks on the CPUs of the node, in parallel with the
 that holds the GPU runs the model and the fused translation only. What it makes for the model:
 
 - texts of an encoder with a model-free tokenizer (``hf_text``): token rows, unpadded (the actor plans its
-  length-bucketed, token-budget batches from their lengths, a vectorised step);
+  length-bucketed, token-budget batches from their lengths, a vectorized step);
 - texts of other encoders: the checked texts;
 - images: decoded, checked RGB images (decoding is where a corrupt file shows itself);
 - stored vectors: a checked float32 matrix.

@@ -128,7 +128,7 @@ def output_problems(vectors: np.ndarray, rows: np.ndarray) -> Reasons:
 
 
 def kept(n: int, bad: Mapping[int, str]) -> np.ndarray:
-    """Rows not in ``bad``, in order; vectorised because shards hold up to millions of rows."""
+    """Rows not in ``bad``, in order; vectorized because shards hold up to millions of rows."""
     return np.setdiff1d(np.arange(n, dtype=np.int64), np.fromiter(bad, dtype=np.int64, count=len(bad)))
 
 

@@ -35,7 +35,7 @@ from pipeline.io.output import Output
 from pipeline.io.sources import Shard
 
 # Ray binds to the machine's network address unless told otherwise, and a local run must stay on loopback.
-# Ray reads this switch when it is imported, so it is set here, before any import of ray (ENVIRONMENT.md).
+# Ray reads this switch when it is imported, so it is set here, before any import of ray.
 LOOPBACK = "127.0.0.1"
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
@@ -111,7 +111,7 @@ def task_pool_size(execution: ExecutionConfig, actors: int) -> int:
     """How many prepare (and write) tasks may run at once: as many as the cluster's CPUs hold.
 
     Never the actor pool's size: Ray Data fuses a task stage into the actor stage after it when the pool sizes
-    match, and fused, the actors would read and tokenise again while the GPU waits.
+    match, and fused, the actors would read and tokenize again while the GPU waits.
     """
     import ray
 
@@ -169,7 +169,7 @@ def run_shards(shards: list[Shard], job: ShardJob, execution: ExecutionConfig) -
 
     prepare (CPU tasks) -> encode (the GPU-pinned actor pool) -> write (CPU tasks), on Ray Data's streaming
     executor: its backpressure bounds what waits between stages, and the stages overlap, so the actors run the
-    model while other chunks are read, tokenised and written. The dataset starts with one row per shard (its
+    model while other chunks are read, tokenized and written. The dataset starts with one row per shard (its
     files and range, not its rows), and every stage turns one chunk row into one chunk row, so a part always
     holds exactly its shard's rows, whatever Ray's block layout. Ray Data restarts actors lost with a node and
     retries tasks; each part is written atomically under its shard's name, so a repeat replaces it. Stored

@@ -70,7 +70,7 @@ class ShardsFailed(RuntimeError):
         self.summary = summary
 
 
-def summarise(outputs: list[str], shards: list[Shard], outcomes: list[ShardResult], seconds: float,
+def summarize(outputs: list[str], shards: list[Shard], outcomes: list[ShardResult], seconds: float,
               quarantine: Mapping[str, str]) -> Summary:
     failed = {r.shard: r.failed for r in outcomes if r.failed is not None}
     results = [r for r in outcomes if r.failed is None]

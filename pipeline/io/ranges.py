@@ -8,7 +8,7 @@ Parquet row group above ``chunk_rows`` becomes row ranges. The cuts depend only 
 budgets, so the same file always gives the same ranges, and part names stay deterministic across reruns.
 
 Planning reads little: a JSONL cut reads forward from the target offset to the next newline; a CSV file is
-scanned once, vectorised, in blocks (memory stays at one block). Reading a range reads only its bytes (plus the
+scanned once, vectorized, in blocks (memory stays at one block). Reading a range reads only its bytes (plus the
 header line for a CSV range that does not start the file).
 """
 

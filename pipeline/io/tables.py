@@ -1,4 +1,4 @@
-"""The embedding table contract (DESIGN.md §4): ``id`` plus ``embedding`` as ``fixed_size_list<float32>[d]``.
+"""The embedding table contract: ``id`` plus ``embedding`` as ``fixed_size_list<float32>[d]`` (docs/reference/).
 
 Writers always produce the fixed-size form with provenance in the Parquet key-value metadata. Readers also
 accept ``list<float>`` (what most tools write) and Ray's tensor extension type (what Ray Data writes).

@@ -12,7 +12,7 @@ JOBS = {
                         "spaces through shared anchors",
     "sync": "keep a store in step with tonight's export, encoding only what changed; a model upgrade by "
             "translation",
-    "evaluate": "score every estimator, both directions, on a labelled set; the published quality report",
+    "evaluate": "score every estimator, both directions, on a labeled set; the published quality report",
     "benchmark": "our jobs against bare baselines on the same data, in the same run, as ratios",
     "gpu_check": "measure the encoder's CUDA path and the fused translation plan on one GPU, without Ray",
     "demo": "migrate a LanceDB table of BBC News to another model's space on packaged models, and score it",

@@ -21,7 +21,7 @@ class Decoder(Protocol):
 def train_logistic(x: np.ndarray, labels: np.ndarray, seed: int = 0) -> Decoder:
     """A multinomial logistic regression on the raw embeddings, the usual linear probe of a space.
 
-    No feature standardisation on purpose: a standardiser divides by each coordinate's spread, so a translation
+    No feature standardization on purpose: a standardizer divides by each coordinate's spread, so a translation
     that leaks a little energy into the target's near-constant coordinates gets that leak amplified into wrong
     labels, although the translation serves the target's index well. Consumers use raw embeddings too.
     """
@@ -51,13 +51,13 @@ class MLPDecoder:
         )
         inputs = torch.as_tensor(x, dtype=torch.float32)
         target = torch.as_tensor(targets, dtype=torch.long)
-        optimiser = torch.optim.AdamW(self.model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=learning_rate, weight_decay=weight_decay)
         for _ in range(epochs):  # a few thousand rows: full-batch steps are fast and deterministic
             order = torch.randperm(len(inputs), generator=generator)
-            optimiser.zero_grad()
+            optimizer.zero_grad()
             loss = torch.nn.functional.cross_entropy(self.model(inputs[order]), target[order])
             loss.backward()
-            optimiser.step()
+            optimizer.step()
         self.model.eval()
 
     def predict(self, x: np.ndarray) -> np.ndarray:

@@ -1,8 +1,8 @@
-"""Quality of a translation on labelled data: geometry, retrieval and stitched decoder accuracy.
+"""Quality of a translation on labeled data: geometry, retrieval and stitched decoder accuracy.
 
-The protocol (DESIGN.md §2): split a labelled corpus embedded in both spaces into train and test, take the
-anchors from the train split, fit the translator on them, translate the source test vectors, and compare them
-with the true target test vectors. A decoder trained on the target's own train embeddings then classifies the
+The protocol (docs/concepts/method.md, "What to expect"): split a labeled corpus embedded in both spaces into train
+and test, take the anchors from the train split, fit the translator on them, translate the source test vectors,
+and compare them with the true target test vectors. A decoder trained on the target's own train embeddings then classifies the
 translated test vectors ("stitched") and the native ones; the ratio is how much accuracy survives translation.
 Needs the ``eval`` extra (scikit-learn) for the decoder.
 """
@@ -22,7 +22,7 @@ from pipeline.translate import scores as S
 
 @dataclass(frozen=True)
 class Split:
-    """Row indices of a labelled corpus: decoder training rows, the anchors among them, and test rows."""
+    """Row indices of a labeled corpus: decoder training rows, the anchors among them, and test rows."""
 
     train: np.ndarray
     anchors: np.ndarray
@@ -43,23 +43,23 @@ def make_split(n: int, n_anchors: int, n_test: int, seed: int = 0) -> Split:
     return Split(train, anchors, test)
 
 
-def translation_metrics(predicted: np.ndarray, truth: np.ndarray, centre: np.ndarray) -> dict[str, float]:
+def translation_metrics(predicted: np.ndarray, truth: np.ndarray, center: np.ndarray) -> dict[str, float]:
     """Geometry and retrieval of translated vectors against the true ones.
 
     Args:
         predicted: (n, d) translated vectors.
         truth: (n, d) the same items embedded natively in the target space.
-        centre: (d,) target centre (the anchor mean) for the centred metrics.
+        center: (d,) target center (the anchor mean) for the centered metrics.
 
     Returns:
-        centred_cosine, cosine, mse, and top1/top10/mrr of finding each item's own true vector among all n under
+        centered_cosine, cosine, mse, and top1/top10/mrr of finding each item's own true vector among all n under
         raw cosine, as a vector store searches.
     """
     predicted, truth = predicted.astype(np.float64), truth.astype(np.float64)
     plain = np.sum(predicted * truth, axis=1) / (np.linalg.norm(predicted, axis=1) * np.linalg.norm(truth, axis=1))
     ranks = S.truth_ranks(predicted, truth)  # one (n, n) similarity pass serves all three rank metrics
     return {
-        "centred_cosine": float(S.centred_cosine(predicted, truth, centre).mean()),
+        "centered_cosine": float(S.centered_cosine(predicted, truth, center).mean()),
         "cosine": float(plain.mean()),
         "mse": float(np.mean((predicted - truth) ** 2)),
         "top1": float(np.mean(ranks <= 1)),
@@ -119,16 +119,16 @@ def evaluate_translation(
     translator = fit_translator(source[split.anchors], target[split.anchors], method, **dict(options or {}))
     translated = translator.transform(source[split.test])
     decoder = decoder or train_logistic(target[split.train], labels[split.train])
-    centre = target[split.anchors].mean(axis=0)
+    center = target[split.anchors].mean(axis=0)
     return {
         "method": translator.method,
         "options": dict(translator.options),
-        **score_translation(translated, target[split.test], labels[split.test], decoder, centre),
+        **score_translation(translated, target[split.test], labels[split.test], decoder, center),
     }
 
 
 def score_translation(
-    translated: np.ndarray, truth: np.ndarray, labels: np.ndarray, decoder, centre: np.ndarray
+    translated: np.ndarray, truth: np.ndarray, labels: np.ndarray, decoder, center: np.ndarray
 ) -> dict[str, float]:
     """How well translated vectors stand in for the target's own: geometry, retrieval and the target's decoder.
 
@@ -137,7 +137,7 @@ def score_translation(
         truth: (n, d) the same items embedded by the target model.
         labels: (n,) their classes.
         decoder: a classifier trained on the target's own embeddings.
-        centre: (d,) target centre (the anchor mean) for the centred metrics.
+        center: (d,) target center (the anchor mean) for the centered metrics.
 
     Returns:
         The :func:`translation_metrics`, plus native and stitched accuracy and macro-F1, and their ratios.
@@ -146,7 +146,7 @@ def score_translation(
     native_accuracy, stitched_accuracy = float(np.mean(native == labels)), float(np.mean(stitched == labels))
     native_f1, stitched_f1 = macro_f1(native, labels), macro_f1(stitched, labels)
     return {
-        **translation_metrics(translated, truth, centre),
+        **translation_metrics(translated, truth, center),
         "native_accuracy": native_accuracy,
         "stitched_accuracy": stitched_accuracy,
         "accuracy_ratio": stitched_accuracy / native_accuracy,

@@ -29,8 +29,9 @@ from pipeline.version import __version__
 
 FORMAT_VERSION = 1
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
-# Artifacts written before 0.1.0's rename spelled the plan flags the British way; they still load.
+# Artifacts written before the American spelling spelled plan flags and an option the British way; they still load.
 _OLD_PLAN_KEYS = {"in_normalise": "in_normalize", "out_normalise": "out_normalize"}
+_OLD_OPTION_KEYS = {"colouring": "coloring"}
 _REQUIRED = {
     "translator": ("method", "options", "source_dim", "target_dim", "plan", "report"),
     "projector": ("dim", "n_anchors", "scale", "options", "report"),
@@ -71,9 +72,8 @@ def load_translator(directory: str | Path, expected_fingerprint: str | None = No
     flags = {_OLD_PLAN_KEYS.get(key, key): value for key, value in header["plan"].items()}
     plan = AffinePlan(**{name: tensors[f"plan.{name}"] for name in PLAN_ARRAYS}, **flags)
     state = {key.removeprefix("state."): value for key, value in tensors.items() if key.startswith("state.")}
-    return FittedTranslator(
-        header["method"], header["options"], plan, state, header["report"], header["anchors_fingerprint"]
-    )
+    options = {_OLD_OPTION_KEYS.get(key, key): value for key, value in header["options"].items()}
+    return FittedTranslator(header["method"], options, plan, state, header["report"], header["anchors_fingerprint"])
 
 
 def save_projector(projector: RelativeProjector, directory: str | Path) -> Path:

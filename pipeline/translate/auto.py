@@ -25,29 +25,29 @@ from pipeline.translate.options import AutoOptions, as_dict, parse_options
 # The metric each objective decides by (all are reported). Retrieval: MRR of each held-out anchor's own target
 # vector among every target anchor under raw cosine, as a translated query searches a native index (top-1 is
 # reported beside it). Index: the same, among maps whose translations keep the target's covariance, so they can
-# be the rows of an index that native queries search beside natively embedded rows (see DEFAULT_WHITENED_COLOURING).
+# be the rows of an index that native queries search beside natively embedded rows (see DEFAULT_WHITENED_COLORING).
 # Classification: the share of held-out anchors whose translation falls in the same cluster of the target anchors
 # as their true vector (label-free: a decoder keeps its decision when the translation stays in its truth's region).
-# Cosine: centred cosine to the true vector.
+# Cosine: centered cosine to the true vector.
 OBJECTIVE_METRIC = {"retrieval": "mrr", "index": "mrr", "classification": "cluster_agreement",
-                    "cosine": "centred_cosine"}
-METRICS = ("mrr", "top1", "cluster_agreement", "centred_cosine")
+                    "cosine": "centered_cosine"}
+METRICS = ("mrr", "top1", "cluster_agreement", "centered_cosine")
 CLUSTERS = 16  # regions of the target anchors for cluster_agreement; fewer when the fold is small
 
 # How much of the target's anisotropy the whitened Procrustes candidate gives back, by objective. Measured on BBC
 # News (MiniLM-L6 <-> mpnet, 800 anchors, 5 draws each way; docs/evaluation/report.md): a translated article finds
-# its own native vector top-1 0.951 and 0.942 at half colouring, against 0.946 and 0.934 fully coloured and 0.945
-# and 0.926 for isotropic Procrustes. But half-coloured rows sit apart from native ones: native queries find
+# its own native vector top-1 0.951 and 0.942 at half coloring, against 0.946 and 0.934 fully colored and 0.945
+# and 0.926 for isotropic Procrustes. But half-colored rows sit apart from native ones: native queries find
 # their translated articles less often (0.946 against 0.954 MiniLM->mpnet), and far less often among 700 native
-# rows of the same index (0.543 against 0.721), so a translated index keeps the full colouring.
-DEFAULT_WHITENED_COLOURING = {"retrieval": 0.5, "index": 1.0, "classification": 1.0, "cosine": 1.0}
+# rows of the same index (0.543 against 0.721), so a translated index keeps the full coloring.
+DEFAULT_WHITENED_COLORING = {"retrieval": 0.5, "index": 1.0, "classification": 1.0, "cosine": 1.0}
 
 
 def default_candidates(objective: str) -> tuple[Mapping[str, Any], ...]:
     """The grid ``auto`` compares when no ``candidates`` are given.
 
     Measured on BBC News (test top-1 under raw cosine, as above): whitened Procrustes leads; a second shrinkage
-    (3 against 1, fully coloured) was within 0.001 of the first, and a grid of near-equal settings only lets fold
+    (3 against 1, fully colored) was within 0.001 of the first, and a grid of near-equal settings only lets fold
     noise choose between them, so one setting stands in for the family. Blends with a small ridge penalty come
     next, plain ridge with alpha >= 1 trails (restoring its scale gives back 0.01). Left out, and named in
     ``candidates`` to compare: per-dimension scaling (never ahead of isotropic), IRP (pruned or Tikhonov,
@@ -55,7 +55,7 @@ def default_candidates(objective: str) -> tuple[Mapping[str, Any], ...]:
     """
     return (
         {"method": "procrustes", "scaling": "isotropic"},
-        {"method": "procrustes", "scaling": "whitened", "colouring": DEFAULT_WHITENED_COLOURING[objective]},
+        {"method": "procrustes", "scaling": "whitened", "coloring": DEFAULT_WHITENED_COLORING[objective]},
         *({"method": "blend", "weight": weight, "alpha": alpha} for alpha in (0.03, 0.1)
           for weight in (0.25, 0.5, 0.75)),
         *({"method": "ridge", "alpha": alpha} for alpha in (1e-2, 1e-1, 1.0, 10.0)),
@@ -131,7 +131,7 @@ def gap_se(best: Mapping[str, Any], other: Mapping[str, Any], metric: str) -> fl
 
 def cross_validated_quality(method: str, options: Mapping[str, Any], report: Mapping[str, Any], source: np.ndarray,
                             target: np.ndarray, folds: int = 5, repeats: int = 2, seed: int = 0) -> dict[str, Any]:
-    """How well a fitted translator generalises: every metric of :func:`fold_metrics`, mean and standard error.
+    """How well a fitted translator generalizes: every metric of :func:`fold_metrics`, mean and standard error.
 
     Under ``auto`` it is the chosen candidate's row of the CV table in ``report``; for a fixed method, a fresh
     ``repeats`` x ``folds``-fold cross-validation of that method and options on the same anchors.
@@ -168,7 +168,7 @@ def cv_name(quality: Mapping[str, Any]) -> str:
 
 def _label(row: Mapping[str, Any]) -> str:
     options = ", ".join(f"{key}={value}" for key, value in row["options"].items()
-                        if key in ("scaling", "shrinkage", "colouring", "weight", "alpha", "restore_scale", "delta",
+                        if key in ("scaling", "shrinkage", "coloring", "weight", "alpha", "restore_scale", "delta",
                                    "ridge"))
     return f"{row['method']}({options})"
 
@@ -218,7 +218,7 @@ def _score_fold(source: np.ndarray, target: np.ndarray, candidates: list[tuple[s
     """Fit every candidate on ``train`` and append its :func:`fold_metrics` on ``held_out`` (or why it could not
     be fitted, after which it is skipped) to its list in ``per_fold``."""
     memo: dict = {}  # one fold's shared pieces (ridge eigendecomposition, Procrustes maps)
-    regions = S.cluster_centres(target[train], min(CLUSTERS, len(train) // 10 or 1), seed)
+    regions = S.cluster_centers(target[train], min(CLUSTERS, len(train) // 10 or 1), seed)
     for scores, (method, options) in zip(per_fold, candidates, strict=True):
         if scores and isinstance(scores[-1], str):
             continue  # this candidate already failed on an earlier fold
@@ -241,16 +241,16 @@ def fold_metrics(
         target: (k, d_t) every target anchor: the gallery retrieval searches, so the training fold's anchors
             are distractors, as natively embedded rows are in a migrated index.
         held_out, train: (h,) and (k - h,) rows of this fold.
-        regions: (c, d_t) cluster centres of the training fold's target anchors.
+        regions: (c, d_t) cluster centers of the training fold's target anchors.
     """
     truth = target[held_out]
     ranks = S.gallery_ranks(predicted, target, held_out)
-    centre = target[train].mean(axis=0)
+    center = target[train].mean(axis=0)
     return {
         "mrr": float(np.mean(1.0 / ranks)),
         "top1": float(np.mean(ranks == 1)),
         "cluster_agreement": float(np.mean(S.nearest(predicted, regions) == S.nearest(truth, regions))),
-        "centred_cosine": float(S.centred_cosine(predicted, truth, centre).mean()),
+        "centered_cosine": float(S.centered_cosine(predicted, truth, center).mean()),
     }
 
 

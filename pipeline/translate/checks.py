@@ -60,7 +60,7 @@ def require_clean(x: object, name: str, dim: int | None = None, dtype: type = np
 
 
 def require_anchor_pair(source: object, target: object) -> tuple[np.ndarray, np.ndarray]:
-    """Validate paired anchor tables: same number of rows, clean values, and enough rows to centre.
+    """Validate paired anchor tables: same number of rows, clean values, and enough rows to center.
 
     Returns:
         ((k, d_s), (k, d_t)) float64 arrays.

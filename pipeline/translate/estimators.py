@@ -60,8 +60,8 @@ def fit_procrustes(
 
     With ``x_std = (x - mu_s) @ S_s^-1`` and ``y = (pad(x_std) @ R)[:d_t] @ S_t + mu_t``, the matrix is
     ``M = S_s^-1 @ R[:d_s, :d_t] @ S_t``, where ``S`` is ``diag(sigma)`` under standard scaling. Whitened,
-    ``S_s`` is the shrunk source covariance's square root and ``S_t`` the target's raised to ``colouring / 2``;
-    below full colouring, ``M`` is scaled so the translated anchors spread around ``mu_t`` as far as the target
+    ``S_s`` is the shrunk source covariance's square root and ``S_t`` the target's raised to ``coloring / 2``;
+    below full coloring, ``M`` is scaled so the translated anchors spread around ``mu_t`` as far as the target
     anchors do.
     """
     matrix, rotation, residual = _remembered(memo, ("procrustes", options),
@@ -74,13 +74,13 @@ def fit_ridge(source: np.ndarray, target: np.ndarray, options: RidgeOptions, mem
     """Affine ridge regression ``y = (x - mu_s) @ W + mu_t`` (the intercept absorbs the means).
 
     With ``restore_scale`` every prediction's offset from ``mu_t`` is rescaled to the target anchors' mean
-    radius: the plan's output normalisation, with that radius as its scale.
+    radius: the plan's output normalization, with that radius as its scale.
     """
     weights = _ridge_weights(source, target, options.alpha, memo)
     source_mean, target_mean = source.mean(axis=0), target.mean(axis=0)
     if not options.restore_scale:
         return Fit(AffinePlan(source_mean, False, weights, False, 1.0, target_mean))
-    radius = F.mean_centred_norm(target, target_mean)
+    radius = F.mean_centered_norm(target, target_mean)
     return Fit(AffinePlan(source_mean, False, weights, True, radius, target_mean), report={"radius": radius})
 
 
@@ -105,8 +105,8 @@ def _procrustes_map(
     rotation = F.procrustes_rotation(source_std, target_std)
     d_s, d_t = source.shape[1], target.shape[1]
     matrix = _scaled(_scaled(rotation[:d_s, :d_t].T, source_in).T, target_out)  # S_s^-1 @ R @ S_t
-    if options.scaling == "whitened" and options.colouring < 1.0:
-        # A partial colouring leaves the scale arbitrary; the target anchors' own spread is the one to keep.
+    if options.scaling == "whitened" and options.coloring < 1.0:
+        # A partial coloring leaves the scale arbitrary; the target anchors' own spread is the one to keep.
         matrix = matrix * np.linalg.norm(target - target_mean) / np.linalg.norm((source - source_mean) @ matrix)
     width = rotation.shape[0]
     aligned = F.zero_pad(source_std, width) @ rotation
@@ -117,14 +117,14 @@ def _procrustes_map(
 def _scalings(
     anchors: np.ndarray, options: ProcrustesOptions, memo: Memo | None, side: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(d,) mean, the scaling into the standardised space and the one back out of it: (d,) diagonals under
+    """(d,) mean, the scaling into the standardized space and the one back out of it: (d,) diagonals under
     standard scaling (a dense d x d diagonal would cost d^3 per fit for nothing), (d, d) symmetric when whitened."""
     if options.scaling == "whitened":
         mean = anchors.mean(axis=0)
         # One eigendecomposition per space serves every shrinkage cross-validation tries.
         spectrum = _remembered(memo, ("covariance", side), lambda: F.covariance_spectrum(anchors - mean))
-        whiten, colour = F.shrunk_whitening(spectrum, options.shrinkage, options.colouring)
-        return mean, whiten, colour
+        whiten, color = F.shrunk_whitening(spectrum, options.shrinkage, options.coloring)
+        return mean, whiten, color
     mean, spread = F.standard_scaling(anchors, options.scaling == "per_dimension")
     return mean, 1.0 / spread, spread
 

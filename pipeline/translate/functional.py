@@ -1,6 +1,6 @@
 """Plain functions of the translation math: relative projection, its inverse, pruning, Procrustes, ridge.
 
-Everything here is pure numpy in float64, with no state, IO or Ray. Shapes follow DESIGN.md §2: anchors
+Everything here is pure numpy in float64, with no state, IO or Ray. Shapes follow docs/concepts/method.md: anchors
 ``A`` are ``(k, d)``, inputs ``x`` are ``(n, d)``. Fitted translators (translators.py) compose these into one
 affine plan; tests compare that plan against these functions and against float64 oracles.
 """
@@ -17,48 +17,48 @@ PINV_RCOND = 1e-10
 
 
 def anchor_mean(anchors: np.ndarray) -> np.ndarray:
-    """Mean of the anchors, the centre of a space.  ``anchors: (k, d) -> (d,)``."""
+    """Mean of the anchors, the center of a space.  ``anchors: (k, d) -> (d,)``."""
     return anchors.mean(axis=0)
 
 
-def centre_normalize(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """Centre rows on ``mean`` and scale them to unit length.
+def center_normalize(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Center rows on ``mean`` and scale them to unit length.
 
     Args:
         x: (n, d) vectors.
-        mean: (d,) centre of the space (its anchors' mean).
+        mean: (d,) center of the space (its anchors' mean).
 
     Returns:
         (n, d) unit rows.
 
     Raises:
-        ValueError: a row equals the centre, so it has no direction.
+        ValueError: a row equals the center, so it has no direction.
     """
-    centred = x - mean
-    norms = np.linalg.norm(centred, axis=1, keepdims=True)
+    centered = x - mean
+    norms = np.linalg.norm(centered, axis=1, keepdims=True)
     degenerate = np.flatnonzero(norms[:, 0] == 0)
     if degenerate.size:
         raise ValueError(
             f"{degenerate.size} row(s) equal the anchor mean and have no direction (first: {degenerate[:5].tolist()}); "
             "drop or quarantine them"
         )
-    return centred / norms
+    return centered / norms
 
 
-def mean_centred_norm(anchors: np.ndarray, mean: np.ndarray) -> float:
+def mean_centered_norm(anchors: np.ndarray, mean: np.ndarray) -> float:
     """The space's typical radius s = mean ||a_i - mu||, used to restore scale after the inverse."""
     return float(np.linalg.norm(anchors - mean, axis=1).mean())
 
 
 def relative_projection(x_unit: np.ndarray, anchors_unit: np.ndarray) -> np.ndarray:
-    """Cosines of centred, normalised inputs to centred, normalised anchors.
+    """Cosines of centered, normalized inputs to centered, normalized anchors.
 
     Args:
-        x_unit: (n, d) output of :func:`centre_normalize`.
+        x_unit: (n, d) output of :func:`center_normalize`.
         anchors_unit: (k, d) anchors passed through the same function.
 
     Returns:
-        (n, k) relative representation. It is deliberately not normalised (DESIGN.md §2, step 2).
+        (n, k) relative representation. It is deliberately not normalized (docs/concepts/method.md, step 2).
     """
     return x_unit @ anchors_unit.T
 
@@ -88,7 +88,7 @@ def inverse_relative_basis(anchors_unit: np.ndarray, ridge: float = 0.0) -> tupl
     ``P = U diag(s / (s^2 + ridge)) V^T``.
 
     Args:
-        anchors_unit: (k, d) centred, normalised anchors.
+        anchors_unit: (k, d) centered, normalized anchors.
         ridge: Tikhonov weight, >= 0, on the scale of squared singular values.
 
     Returns:
@@ -158,13 +158,13 @@ def subspace_averaged_inverse(
     anchors_unit: np.ndarray, delta: float, subspaces: int, ridge: float, seed: int,
     aspect_limit: float | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray], list[float]]:
-    """Average the inverse bases of ``subspaces`` pruned anchor subsets (DESIGN.md §2, step 5).
+    """Average the inverse bases of ``subspaces`` pruned anchor subsets (docs/concepts/method.md, step 5).
 
     Each subset is a farthest-point sample from a different random start. Its inverse basis fills the rows of
     the anchors it kept; the rows of pruned anchors are zero, so their cosines are ignored.
 
     Args:
-        anchors_unit: (k, d) centred, normalised anchors.
+        anchors_unit: (k, d) centered, normalized anchors.
         delta: pruning threshold of :func:`farthest_point_subset`.
         subspaces: number of subsets to average (omega).
         ridge: Tikhonov weight passed to :func:`inverse_relative_basis`.
@@ -188,13 +188,13 @@ def subspace_averaged_inverse(
 
 
 def restore_scale(y_unit: np.ndarray, scale: float, mean: np.ndarray, renormalize: bool) -> np.ndarray:
-    """Map inverse outputs back to absolute coordinates: ``normalise(y) * scale + mean``.
+    """Map inverse outputs back to absolute coordinates: ``normalize(y) * scale + mean``.
 
     Args:
         y_unit: (n, d) output of the inverse, approximately unit length.
-        scale: target radius (:func:`mean_centred_norm`).
-        mean: (d,) target centre.
-        renormalize: normalise rows first (the default of IRP); otherwise only scale and shift.
+        scale: target radius (:func:`mean_centered_norm`).
+        mean: (d,) target center.
+        renormalize: normalize rows first (the default of IRP); otherwise only scale and shift.
 
     Returns:
         (n, d) vectors in the target's absolute space.
@@ -205,7 +205,7 @@ def restore_scale(y_unit: np.ndarray, scale: float, mean: np.ndarray, renormaliz
 
 
 def standard_scaling(anchors: np.ndarray, per_dimension: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Centre and scale statistics of a space for Procrustes (Maiorca et al. 2023).
+    """Center and scale statistics of a space for Procrustes (Maiorca et al. 2023).
 
     Args:
         anchors: (k, d).
@@ -223,13 +223,13 @@ def standard_scaling(anchors: np.ndarray, per_dimension: bool) -> tuple[np.ndarr
     return mean, np.where(spread > 0, spread, 1.0)
 
 
-def covariance_spectrum(centred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues (clipped at 0) and eigenvectors of ``C = X^T X / k`` for ``centred: (k, d)``: ``(d,), (d, d)``.
+def covariance_spectrum(centered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (clipped at 0) and eigenvectors of ``C = X^T X / k`` for ``centered: (k, d)``: ``(d,), (d, d)``.
 
     Raises:
         ValueError: the anchors do not vary at all.
     """
-    values, vectors = np.linalg.eigh(centred.T @ centred / len(centred))
+    values, vectors = np.linalg.eigh(centered.T @ centered / len(centered))
     values = np.clip(values, 0.0, None)
     if values.sum() == 0:
         raise ValueError("whitening needs anchors that vary; every anchor is the same vector")
@@ -237,33 +237,33 @@ def covariance_spectrum(centred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def shrunk_whitening(spectrum: tuple[np.ndarray, np.ndarray], shrinkage: float,
-                     colouring: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Whitening and colouring matrices of a space from its covariance spectrum, the covariance shrunk.
+                     coloring: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Whitening and coloring matrices of a space from its covariance spectrum, the covariance shrunk.
 
     The covariance is shrunk towards a multiple of the identity, ``C + shrinkage * mean(eig C) I``: a few hundred
     anchors estimate a 768-d covariance poorly, its smallest eigenvalues most poorly, and a plain inverse square
     root would blow those noise directions up. ``shrinkage -> inf`` tends to isotropic scaling.
 
     Args:
-        spectrum: :func:`covariance_spectrum` of the space's centred anchors.
+        spectrum: :func:`covariance_spectrum` of the space's centered anchors.
         shrinkage: > 0, relative to the mean eigenvalue.
-        colouring: in [0, 1], how much of the space's anisotropy the colouring matrix gives back: 1 is the
+        coloring: in [0, 1], how much of the space's anisotropy the coloring matrix gives back: 1 is the
             full square root, 0 none (the identity).
 
     Returns:
-        ((d, d) ``C_s^(-1/2)``, (d, d) ``C_s^(colouring/2)``), both symmetric.
+        ((d, d) ``C_s^(-1/2)``, (d, d) ``C_s^(coloring/2)``), both symmetric.
     """
     values, vectors = spectrum
     values = values + shrinkage * values.mean()
-    return (vectors / np.sqrt(values)) @ vectors.T, (vectors * values ** (colouring / 2)) @ vectors.T
+    return (vectors / np.sqrt(values)) @ vectors.T, (vectors * values ** (coloring / 2)) @ vectors.T
 
 
 def procrustes_rotation(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Orthogonal R minimising ||source_pad @ R - target_pad||, both zero-padded to a common dimension.
+    """Orthogonal R minimizing ||source_pad @ R - target_pad||, both zero-padded to a common dimension.
 
     Args:
-        source: (k, d_s) standardised source anchors.
-        target: (k, d_t) standardised target anchors.
+        source: (k, d_s) standardized source anchors.
+        target: (k, d_t) standardized target anchors.
 
     Returns:
         (D, D) orthogonal matrix with D = max(d_s, d_t); translate with ``pad(x) @ R`` then keep d_t columns.
@@ -288,7 +288,7 @@ def ridge_affine(source: np.ndarray, target: np.ndarray, alpha: float) -> tuple[
     Args:
         source: (k, d_s).
         target: (k, d_t).
-        alpha: relative regularisation, >= 0.
+        alpha: relative regularization, >= 0.
 
     Returns:
         ((d_s, d_t) W, (d_t,) b).
@@ -304,7 +304,7 @@ def ridge_linear(source: np.ndarray, target: np.ndarray, alpha: float) -> np.nda
     Args:
         source: (m, d_s).
         target: (m, d_t).
-        alpha: relative regularisation, >= 0; 0 gives the minimum-norm solution.
+        alpha: relative regularization, >= 0; 0 gives the minimum-norm solution.
 
     Returns:
         (d_s, d_t) W.
@@ -331,7 +331,7 @@ class RidgePath:
 
     @classmethod
     def fit(cls, source: np.ndarray, target: np.ndarray) -> RidgePath:
-        """``source: (m, d_s)``, ``target: (m, d_t)``, both already centred when an intercept is wanted."""
+        """``source: (m, d_s)``, ``target: (m, d_t)``, both already centered when an intercept is wanted."""
         values, vectors = np.linalg.eigh(source.T @ source)
         return cls(np.clip(values, 0.0, None), vectors, vectors.T @ (source.T @ target))
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pipeline import strict
 
 
 @dataclass(frozen=True)
 class IRPOptions:
-    """Inverse relative projection (DESIGN.md §2).
+    """Inverse relative projection (docs/concepts/method.md).
 
     The defaults prune and average subspaces, because the literal formula collapses on real encoder pairs.
     ``delta=None, subspaces=1, ridge=0`` is the paper's plain pseudo-inverse.
@@ -21,7 +21,7 @@ class IRPOptions:
         delta: farthest-point pruning threshold on ``1 - |cos|``; None keeps every anchor.
         subspaces: number of pruned subsets whose inverses are averaged (omega).
         ridge: Tikhonov weight of the inverse, on the scale of squared singular values of unit anchors.
-        renormalize: normalise the inverse's output before restoring the target scale.
+        renormalize: normalize the inverse's output before restoring the target scale.
         seed: seeds the random starts of the pruning.
         aspect_limit: with pruning, a subset of s anchors in d dimensions whose ``min(s, d) / max(s, d)`` exceeds
             this is near square, ill-conditioned, and cut to its first ``aspect_limit * d`` anchors
@@ -60,13 +60,13 @@ class ProcrustesOptions:
 
     Attributes:
         scaling: "isotropic" divides each space by one shared spread (keeps rotations exact);
-            "per_dimension" standardises every coordinate on its own; "whitened" decorrelates each space with
+            "per_dimension" standardizes every coordinate on its own; "whitened" decorrelates each space with
             its anchors' shrunk covariance, rotates, and gives the result the target's covariance (whitening,
             orthogonal mapping, de-whitening: Artetxe et al., AAAI 2018). Directions a model barely uses weigh
             as much as its dominant ones in the rotation.
         shrinkage: "whitened" only: how far each covariance is shrunk towards the identity, relative to its mean
             eigenvalue (``functional.shrunk_whitening``); larger is closer to isotropic scaling.
-        colouring: "whitened" only, in [0, 1]: how much of the target's anisotropy translations get back; below
+        coloring: "whitened" only, in [0, 1]: how much of the target's anisotropy translations get back; below
             1 they are scaled to the target anchors' spread around the target mean. 1 (the default) gives them the
             target's covariance, which is what a classifier, a native query and native rows beside them in an
             index expect. Less helps where translations are the queries and the index is native: on BBC News
@@ -78,11 +78,12 @@ class ProcrustesOptions:
 
     scaling: str = "isotropic"
     shrinkage: float = 1.0
-    colouring: float = 1.0
+    coloring: float = 1.0
+    retired_keys: ClassVar[Mapping[str, str]] = {"colouring": "coloring"}  # one spelling: American
 
     def unused(self) -> tuple[str, ...]:
         """Settings this scaling ignores, left out of reports and artifacts."""
-        return () if self.scaling == "whitened" else ("shrinkage", "colouring")
+        return () if self.scaling == "whitened" else ("shrinkage", "coloring")
 
     def problems(self) -> list[str]:
         found = []
@@ -90,8 +91,8 @@ class ProcrustesOptions:
             found.append(f"scaling must be one of {', '.join(map(repr, SCALINGS))}; got {self.scaling!r}")
         if not self.shrinkage > 0:
             found.append(f"shrinkage must be > 0; got {self.shrinkage}")
-        if not 0.0 <= self.colouring <= 1.0:
-            found.append(f"colouring must be in [0, 1]; got {self.colouring}")
+        if not 0.0 <= self.coloring <= 1.0:
+            found.append(f"coloring must be in [0, 1]; got {self.coloring}")
         return found
 
 
@@ -105,7 +106,7 @@ class RidgeOptions:
     Attributes:
         alpha: the penalty, relative to the source's average per-coordinate energy.
         restore_scale: give every prediction the target anchors' mean distance from the target mean. Ridge
-            shrinks predictions towards the mean, which blurs neighbours under the raw cosine a vector store
+            shrinks predictions towards the mean, which blurs neighbors under the raw cosine a vector store
             ranks by; this keeps each prediction's direction from the mean and restores its radius.
     """
 
@@ -149,16 +150,16 @@ class AutoOptions:
             match; the score is the MRR of each held-out anchor's own target vector among all target anchors,
             under raw cosine. ``index``: they become rows of an index that native queries search, beside natively
             embedded rows; the same score, among maps whose translations keep the target's covariance (the
-            whitened candidate fully coloured; see ``ProcrustesOptions.colouring``). The jobs that write
+            whitened candidate fully colored; see ``ProcrustesOptions.coloring``). The jobs that write
             translated tables (``translate_corpus``, ``sync``) use it unless the config names an objective.
-            ``classification``: how well the target's own decoders survive; ``cosine``: centred cosine to the
+            ``classification``: how well the target's own decoders survive; ``cosine``: centered cosine to the
             true vectors.
         folds: number of folds; every anchor is held out once per repeat.
         repeats: how many different partitions into folds are scored, each shuffled by its own seed; every
             metric averages over all ``repeats * folds`` folds. Which anchors share a fold moves a candidate's
             mean: on 800 BBC News anchors the MRR gap between two Procrustes scalings ranged from -0.001 to
             +0.009 over six partitions. With two (the default) ``auto`` chose its best candidate, whitened Procrustes
-            half coloured, in all 10 draws (5 each way); with one, isotropic Procrustes took one. Each repeat costs
+            half colored, in all 10 draws (5 each way); with one, isotropic Procrustes took one. Each repeat costs
             one more CV.
         seed: seeds the fold assignments.
         candidates: estimator settings to compare, each a mapping with a ``method`` key plus that method's

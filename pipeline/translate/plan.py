@@ -4,8 +4,8 @@
     y = z @ matrix;              if out_normalize: y = y / ||y||
     y = y * out_scale + out_shift
 
-IRP, Procrustes and ridge all fit this shape (DESIGN.md §2, step 6), so the execution layer applies any of them
-as one matmul per batch, on numpy (CPU) or torch (GPU, optionally bf16).
+IRP, Procrustes and ridge all fit this shape (docs/concepts/method.md, step 6), so the execution layer applies any
+of them as one matmul per batch, on numpy (CPU) or torch (GPU, optionally bf16).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class AffinePlan:
 
     Attributes:
         in_shift: (d_in,) subtracted from inputs.
-        in_normalize: scale centred inputs to unit length.
+        in_normalize: scale centered inputs to unit length.
         matrix: (d_in, d_out).
         out_normalize: scale outputs to unit length before ``out_scale``.
         out_scale: scalar multiplier of the outputs.
@@ -86,11 +86,11 @@ class AffinePlan:
         return TorchPlan(self, device, dtype)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The named arrays, for serialisation."""
+        """The named arrays, for serialization."""
         return {name: getattr(self, name) for name in PLAN_ARRAYS}
 
     def flags(self) -> dict[str, bool | float]:
-        """The non-array settings, for serialisation."""
+        """The non-array settings, for serialization."""
         return {"in_normalize": self.in_normalize, "out_normalize": self.out_normalize, "out_scale": self.out_scale}
 
 

@@ -22,11 +22,11 @@ from pipeline.translate.plan import AffinePlan
 
 @dataclass(frozen=True, eq=False)
 class RelativeProjector:
-    """One space's anchors, centred and normalised, plus the inverse basis that undoes the projection.
+    """One space's anchors, centered and normalized, plus the inverse basis that undoes the projection.
 
     Attributes:
-        mean: (d,) anchor mean, the centre of the space.
-        anchors_unit: (k, d) centred, normalised anchors.
+        mean: (d,) anchor mean, the center of the space.
+        anchors_unit: (k, d) centered, normalized anchors.
         inverse: (k, d) basis P with ``y_unit ~= r @ P``; None when this space's anchors cannot support the
             chosen inverse (it can still send: ``to_relative`` needs no inverse).
         scale: mean distance of the anchors from their mean, restored after the inverse.
@@ -60,14 +60,14 @@ class RelativeProjector:
             receiver: fit the inverse too; False makes a sender-only projector and skips that cost.
             samples: optional (m, d) unpaired vectors of this space. When given, the inverse is a ridge
                 regression from their relative representation back to their direction, which is better
-                conditioned than inverting the anchors (DESIGN.md §2).
+                conditioned than inverting the anchors (docs/concepts/method.md, step 5).
             samples_alpha: relative ridge penalty of that regression.
             **options: fields of :class:`IRPOptions` (used when ``samples`` is None).
         """
         irp = parse_options(IRPOptions, options, "irp")
         anchor_array = require_clean(anchors, "anchors")
         mean = F.anchor_mean(anchor_array)
-        anchors_unit = F.centre_normalize(anchor_array, mean)
+        anchors_unit = F.center_normalize(anchor_array, mean)
         report: dict[str, Any] = {}
         if not receiver:
             inverse = None
@@ -78,7 +78,7 @@ class RelativeProjector:
             inverse = _inverse_from_anchors(anchors_unit, irp, report)
         if "anchor_condition_number" not in report:  # the plain inverse's SVD gives it for free
             report["anchor_condition_number"] = F.condition_number(anchors_unit)
-        scale = F.mean_centred_norm(anchor_array, mean)
+        scale = F.mean_centered_norm(anchor_array, mean)
         return cls(mean, anchors_unit, inverse, scale, irp, fingerprint_arrays(anchor_array), report)
 
     @property
@@ -96,8 +96,8 @@ class RelativeProjector:
         return self.inverse
 
     def to_relative(self, x: object) -> np.ndarray:
-        """Cosines of ``x: (n, d)`` to the centred anchors, ``(n, k)`` float32. Used by a sender."""
-        x_unit = F.centre_normalize(require_clean(x, "x", self.dim), self.mean)
+        """Cosines of ``x: (n, d)`` to the centered anchors, ``(n, k)`` float32. Used by a sender."""
+        x_unit = F.center_normalize(require_clean(x, "x", self.dim), self.mean)
         return F.relative_projection(x_unit, self.anchors_unit).astype(np.float32)
 
     def from_relative(self, relative: object) -> np.ndarray:
@@ -156,7 +156,7 @@ def _inverse_from_samples(
     anchors_unit: np.ndarray, mean: np.ndarray, samples: object, alpha: float, report: dict[str, Any]
 ) -> np.ndarray:
     sample_array = require_clean(samples, "samples", anchors_unit.shape[1])
-    samples_unit = F.centre_normalize(sample_array, mean)
+    samples_unit = F.center_normalize(sample_array, mean)
     relative = F.relative_projection(samples_unit, anchors_unit)
     report.update(inverse_fitted_on="samples", n_samples=sample_array.shape[0], samples_alpha=alpha)
     return F.ridge_linear(relative, samples_unit, alpha)

@@ -55,7 +55,7 @@ def test_actors_are_pinned_to_their_own_gpus(local_ray, tmp_path, tiny_bert_dir)
     assert devices and set(devices) <= {"0", "1"} and len(set(devices)) == len(devices)
     manifest = json.loads((tmp_path / "out" / "_manifest.json").read_text())
     assert [w["cuda_visible_devices"] for w in manifest["this_run"]["workers"]] == devices
-    # Staged: reading and tokenising, and writing, ran in CPU task processes; the actors ran the model alone.
+    # Staged: reading and tokenizing, and writing, ran in CPU task processes; the actors ran the model alone.
     actors = {w["pid"] for w in summary.workers}
     assert all(w["prepare_pid"] not in actors and w["write_pid"] not in actors for w in summary.workers)
 

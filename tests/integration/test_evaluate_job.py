@@ -1,4 +1,4 @@
-"""The evaluate job with encoders: it embeds the labelled corpus in both spaces on a local Ray, scores every
+"""The evaluate job with encoders: it embeds the labeled corpus in both spaces on a local Ray, scores every
 direction, and the tables it embeds into its work_dir read back exactly with every reader."""
 
 from __future__ import annotations

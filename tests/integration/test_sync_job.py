@@ -249,9 +249,9 @@ def test_seven_nights_on_bbc_news_in_each_store(local_ray, tmp_path, bbc, models
     check_translations(table, old_table, nights.store_records())
     if ref.format in ("lancedb", "delta"):
         assert version(ref) == old_version + 1
-        travelled = read_version(ref, old_version)  # the old space stays readable by time travel
-        assert travelled.column("id").equals(old_table.column("id"))
-        np.testing.assert_array_equal(vectors_of(travelled.column("embedding")),
+        traveled = read_version(ref, old_version)  # the old space stays readable by time travel
+        assert traveled.column("id").equals(old_table.column("id"))
+        np.testing.assert_array_equal(vectors_of(traveled.column("embedding")),
                                       vectors_of(old_table.column("embedding")))
 
     # Night 6: the same rows in a new export, backfilling 50 translated rows natively.

@@ -51,7 +51,7 @@ def test_vector_store_corpus_is_translated_with_the_design_config_form(local_ray
     pq.write_table(pa.concat_tables([
         embedding_table(ids[:25], corpus[:25]), embedding_table(ids[25:], corpus[25:]),
     ]), tmp_path / "corpus.parquet", row_group_size=25)  # two row groups, two shards
-    # The config form of DESIGN.md §4, verbatim apart from the paths.
+    # The config form the README shows, verbatim apart from the paths.
     (tmp_path / "job.yaml").write_text(
         f"source:      {{path: {tmp_path}/corpus.parquet, format: parquet, id_column: id, vector_column: embedding}}\n"
         f"anchors:     {{source: {tmp_path}/anchors_old.parquet, target: {tmp_path}/anchors_new.parquet}}\n"

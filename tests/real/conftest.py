@@ -22,13 +22,13 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from pipeline.encoders.hf_text import HFTextEncoder, HFTextSpec
-from pipeline.packaged import LabelledTexts, load_bbc_news, packaged_model_dir
+from pipeline.packaged import LabeledTexts, load_bbc_news, packaged_model_dir
 
 CACHE_DIR = Path(__file__).resolve().parents[2] / ".cache" / "irp-tests"
 MAX_CHARS = 512
 # Short key in the fixture's dict -> packaged model name.
 MODELS = {"minilm": "all-MiniLM-L6-v2", "mpnet": "all-mpnet-base-v2"}
-# Bump when the encoding recipe changes in a way the hash cannot see (pooling, normalisation, batching code).
+# Bump when the encoding recipe changes in a way the hash cannot see (pooling, normalization, batching code).
 RECIPE = "hf_text pooling=mean normalize=True v1"
 
 
@@ -40,7 +40,7 @@ def _cache_key(model_name: str, max_chars: int, texts: list[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def _load_cached(path: Path, corpus: LabelledTexts) -> np.ndarray | None:
+def _load_cached(path: Path, corpus: LabeledTexts) -> np.ndarray | None:
     """``(n, d)`` float32 from ``path``, or None if absent or written for other rows."""
     if not path.is_file():
         return None
@@ -50,7 +50,7 @@ def _load_cached(path: Path, corpus: LabelledTexts) -> np.ndarray | None:
         return f.get_tensor("embeddings").numpy()
 
 
-def _save(path: Path, emb: np.ndarray, corpus: LabelledTexts, model_name: str) -> None:
+def _save(path: Path, emb: np.ndarray, corpus: LabeledTexts, model_name: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {"embeddings": torch.from_numpy(emb), "labels": torch.from_numpy(corpus.labels)}
     meta = {"ids": json.dumps(corpus.ids), "label_names": json.dumps(list(corpus.label_names)),
@@ -61,7 +61,7 @@ def _save(path: Path, emb: np.ndarray, corpus: LabelledTexts, model_name: str) -
     os.replace(tmp, path)
 
 
-def _embed(model_name: str, corpus: LabelledTexts, say: Callable[[str], None]) -> np.ndarray:
+def _embed(model_name: str, corpus: LabeledTexts, say: Callable[[str], None]) -> np.ndarray:
     path = CACHE_DIR / f"bbc-{model_name}-{_cache_key(model_name, MAX_CHARS, corpus.texts)}.safetensors"
     cached = _load_cached(path, corpus)
     if cached is not None:
@@ -95,7 +95,7 @@ def bbc_embeddings(request: pytest.FixtureRequest) -> dict[str, Any]:
 
     Returns:
         ``{"ids": list[str] (n,), "labels": (n,) int64, "label_names": tuple[str, ...],
-        "minilm": (n, 384) float32, "mpnet": (n, 768) float32}`` with ``n = 2225``, rows unit-normalised.
+        "minilm": (n, 384) float32, "mpnet": (n, 768) float32}`` with ``n = 2225``, rows unit-normalized.
     """
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     capman = request.config.pluginmanager.get_plugin("capturemanager")

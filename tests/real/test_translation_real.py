@@ -1,7 +1,7 @@
 """The translation core on real encoders: BBC News embedded by MiniLM-L6 (384-d) and mpnet-base (768-d).
 
 Anchors come from the train split; translations of the held-out articles are scored against the target's own
-embeddings of them, and by a logistic regression trained on the target's own train embeddings (DESIGN.md §2).
+embeddings of them, and by a logistic regression trained on the target's own train embeddings (docs/concepts/method.md).
 """
 
 from __future__ import annotations
@@ -49,10 +49,11 @@ def test_default_translators_keep_the_targets_accuracy(protocol, source, target,
 
 @pytest.mark.parametrize(("source", "target"), DIRECTIONS)
 def test_the_papers_plain_pseudo_inverse_collapses_on_real_encoders(protocol, source, target):
-    # The reason the defaults prune (DESIGN.md §2, step 5): with all 800 correlated anchors the pseudo-inverse
-    # amplifies the mismatch between the two relative spaces until the output carries no class information.
+    # The reason the defaults prune (docs/concepts/method.md, step 5): with all 800 correlated anchors the
+    # pseudo-inverse amplifies the mismatch between the two relative spaces until the output carries no class
+    # information.
     plain = evaluate(protocol, source, target, "irp", delta=None, subspaces=1)
-    assert abs(plain["centred_cosine"]) < 0.05, plain
+    assert abs(plain["centered_cosine"]) < 0.05, plain
     assert plain["accuracy_ratio"] < 0.5, plain
 
 
@@ -81,7 +82,7 @@ def test_receiver_inverse_fitted_on_its_own_unpaired_vectors(protocol, source, t
 
 
 SINGLE_MAPS = {"procrustes": ("procrustes", {}), "whitened": ("procrustes", {"scaling": "whitened"}),
-               "half coloured": ("procrustes", {"scaling": "whitened", "colouring": 0.5}),
+               "half colored": ("procrustes", {"scaling": "whitened", "coloring": 0.5}),
                "blend": ("blend", {}), "ridge": ("ridge", {})}
 
 
@@ -98,9 +99,9 @@ def test_auto_finds_native_vectors_at_least_as_well_as_any_single_map(protocol, 
 
 @pytest.mark.parametrize(("source", "target"), DIRECTIONS)
 def test_rows_translated_for_an_index_hold_their_own_beside_native_rows(protocol, source, target):
-    # Why `index` keeps the full colouring: native queries (the held-out articles' own target vectors) search an
+    # Why `index` keeps the full coloring: native queries (the held-out articles' own target vectors) search an
     # index of their translated rows beside the target's native train rows, as a migrated store holds after its
-    # first night of new rows. Half-coloured rows lose to native ones under cosine.
+    # first night of new rows. Half-colored rows lose to native ones under cosine.
     split = protocol["split"]
     native_rows = protocol[target][np.setdiff1d(split.train, split.anchors)]
     queries = protocol[target][split.test]
@@ -110,6 +111,6 @@ def test_rows_translated_for_an_index_hold_their_own_beside_native_rows(protocol
         index = np.vstack([translator.transform(protocol[source][split.test]), native_rows])
         return float(np.mean(S.gallery_ranks(queries, index, np.arange(len(queries))) == 1))
 
-    for_an_index, half_coloured = own_row_top1("auto", objective="index"), own_row_top1(
-        "procrustes", scaling="whitened", colouring=0.5)
-    assert for_an_index > half_coloured + 0.05, (for_an_index, half_coloured)
+    for_an_index, half_colored = own_row_top1("auto", objective="index"), own_row_top1(
+        "procrustes", scaling="whitened", coloring=0.5)
+    assert for_an_index > half_colored + 0.05, (for_an_index, half_colored)

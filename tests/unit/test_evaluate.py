@@ -54,7 +54,7 @@ def test_protocol_rows_cover_every_run_and_an_exact_rotation_is_recovered():
     per_draw = 2 + 1 + 2 * 3 + 3  # methods, decoupled, sweep (10 000 > train is skipped), grid without (None, 4)
     assert len(rows) == 2 * per_draw
     main = [r for r in rows if r["experiment"] == "main" and r["label"] == "procrustes"]
-    assert all(r["centred_cosine"] == pytest.approx(1.0, abs=1e-6) and r["top1"] == 1.0 for r in main)
+    assert all(r["centered_cosine"] == pytest.approx(1.0, abs=1e-6) and r["top1"] == 1.0 for r in main)
     assert all(r["accuracy_ratio"] == 1.0 and r["macro_f1_ratio"] == 1.0 for r in main)
     assert {r["label"] for r in rows if r["experiment"] == "irp_grid"} == {"δ=None, ω=1", "δ=0.7, ω=1", "δ=0.7, ω=4"}
     assert any(r["label"] == DECOUPLED for r in rows)
@@ -90,14 +90,14 @@ def test_anchors_can_come_from_a_separate_pool():
     rows = evaluate_direction(source, target, labels, protocol, "a → b", pool)
     assert sorted(r["n_anchors"] for r in rows) == [10, 10, 10, 30]  # 40 > the pool's 30: not swept
     main = [r for r in rows if r["experiment"] == "main"]
-    assert main[0]["centred_cosine"] == pytest.approx(1.0, abs=1e-6)
+    assert main[0]["centered_cosine"] == pytest.approx(1.0, abs=1e-6)
     with pytest.raises(ValueError, match="20 anchor candidates cannot give 30"):
         evaluate_direction(source, target, labels, protocol, "a → b", AnchorPool(pool.source[:20], pool.target[:20]))
 
 
 def test_aggregate_is_mean_and_population_std_over_draws():
     base = {"direction": "a → b", "experiment": "main", "label": "x", "n_anchors": 5, "decoder": "logistic",
-            "native_accuracy": 0.9, **{f: 0.0 for f in ("centred_cosine", "cosine", "mse", "top1", "top10", "mrr",
+            "native_accuracy": 0.9, **{f: 0.0 for f in ("centered_cosine", "cosine", "mse", "top1", "top10", "mrr",
                                                          "macro_f1_ratio")}}
     [entry] = aggregate([{**base, "accuracy_ratio": 0.8}, {**base, "accuracy_ratio": 1.0}])
     assert entry["accuracy_ratio"] == {"mean": pytest.approx(0.9), "std": pytest.approx(0.1)}
@@ -151,7 +151,7 @@ def test_a_migrated_index_of_a_rotated_space_keeps_native_recall_both_ways():
     """Documents and queries in two spaces that differ by a scaled rotation: Procrustes migrates exactly, so both
     strategies equal the re-embedded index; the bounds do not depend on the translator."""
     from pipeline.jobs.evaluate.report import migration_table
-    from pipeline.jobs.evaluate.retrieval import CORPUS, NATIVE, NO_MIGRATION, QUERIES, evaluate_migration, summarise
+    from pipeline.jobs.evaluate.retrieval import CORPUS, NATIVE, NO_MIGRATION, QUERIES, evaluate_migration, summarize
 
     rng = np.random.default_rng(3)
     rotation, _ = np.linalg.qr(rng.normal(size=(16, 16)))
@@ -164,14 +164,14 @@ def test_a_migrated_index_of_a_rotated_space_keeps_native_recall_both_ways():
     assert {(r["label"], r["strategy"]) for r in rows} == {
         ("-", NATIVE), ("-", NO_MIGRATION), *((m, s) for m in ("procrustes", "ridge") for s in (CORPUS, QUERIES))}
     assert len(rows) == 2 * (2 + 2 * 2)  # draws x (bounds + translators x strategies)
-    summary = {(e["label"], e["strategy"]): e for e in summarise(rows)}
+    summary = {(e["label"], e["strategy"]): e for e in summarize(rows)}
     native = summary[("-", NATIVE)]
     assert 0.2 < native["recall1"]["mean"] < 0.95  # a real retrieval problem, not a trivial one
     assert summary[("-", NO_MIGRATION)]["mrr"]["mean"] == pytest.approx(native["mrr"]["mean"])  # rotation-invariant
     for strategy in (CORPUS, QUERIES):
         assert summary[("procrustes", strategy)]["mrr_ratio"]["mean"] == pytest.approx(1.0, abs=1e-9)
-    assert summary[("ridge", CORPUS)]["mrr_ratio"]["mean"] < 1.0  # heavy shrinkage blurs raw-cosine neighbours
-    table = migration_table(summarise(rows), "a → b")
+    assert summary[("ridge", CORPUS)]["mrr_ratio"]["mean"] < 1.0  # heavy shrinkage blurs raw-cosine neighbors
+    table = migration_table(summarize(rows), "a → b")
     assert table[2].startswith("| - | native |") and len(table) == 2 + 6
 
 
@@ -180,7 +180,7 @@ def test_anchors_with_queries_fit_on_each_anchor_document_and_its_query(monkeypa
     serves documents; short queries elsewhere in the space are translated better when their kind is among the
     anchors. And the extra pairs are exactly the anchor documents' own queries."""
     from pipeline.jobs.evaluate import retrieval
-    from pipeline.jobs.evaluate.retrieval import QUERIES, QUERY_ANCHORS, evaluate_migration, summarise
+    from pipeline.jobs.evaluate.retrieval import QUERIES, QUERY_ANCHORS, evaluate_migration, summarize
 
     rng = np.random.default_rng(4)
     mixing = rng.normal(size=(16, 16)) / 4
@@ -195,7 +195,7 @@ def test_anchors_with_queries_fit_on_each_anchor_document_and_its_query(monkeypa
     plan = EvaluationPlan(methods={"procrustes": ("procrustes", {})}, anchors=100, test=120, draws=2)
     rows = evaluate_migration((source_docs, bend(source_docs)), (source_queries, bend(source_queries)), plan,
                               "a → b", anchor_queries=True)
-    mrr = {(e["label"], e["strategy"]): e["mrr"]["mean"] for e in summarise(rows)}
+    mrr = {(e["label"], e["strategy"]): e["mrr"]["mean"] for e in summarize(rows)}
     assert mrr[("procrustes" + QUERY_ANCHORS, QUERIES)] > 2 * mrr[("procrustes", QUERIES)]
     forward_alone, _, forward_both, _ = fits[:4]  # draw 0: documents alone (forward, backward), then with queries
     documents = [int(np.flatnonzero((source_docs == row).all(axis=1))[0]) for row in forward_alone[0]]
@@ -217,7 +217,7 @@ def test_anchor_passages_add_the_anchor_documents_own_paragraphs_and_no_held_out
         QUERIES,
         Passages,
         evaluate_migration,
-        summarise,
+        summarize,
     )
 
     rng = np.random.default_rng(5)
@@ -234,7 +234,7 @@ def test_anchor_passages_add_the_anchor_documents_own_paragraphs_and_no_held_out
     plan = EvaluationPlan(methods={"procrustes": ("procrustes", {})}, anchors=20, test=100, draws=2)
     rows = evaluate_migration((source_docs, source_docs @ rotation), (source_queries, source_queries @ rotation),
                               plan, "a → b", passages=passages)
-    ratio = {(e["label"], e["strategy"]): e["recall1_ratio"]["mean"] for e in summarise(rows)}
+    ratio = {(e["label"], e["strategy"]): e["recall1_ratio"]["mean"] for e in summarize(rows)}
     for strategy in (CORPUS, QUERIES):
         assert ratio[("procrustes" + PASSAGE_ANCHORS, strategy)] == pytest.approx(1.0, abs=1e-9)
         assert ratio[("procrustes", strategy)] < 0.5

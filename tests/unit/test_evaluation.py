@@ -9,13 +9,13 @@ from pipeline.quality.metrics import evaluate_translation, make_split, translati
 
 
 def test_translation_metrics_by_hand():
-    centre = np.zeros(2)
+    center = np.zeros(2)
     truth = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
     predicted = np.array([[2.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
-    metrics = translation_metrics(predicted, truth, centre)
+    metrics = translation_metrics(predicted, truth, center)
     # cosines to own truth: 1, 1/sqrt(2), 0
     assert metrics["cosine"] == pytest.approx((1 + 2**-0.5 + 0) / 3)
-    assert metrics["centred_cosine"] == pytest.approx(metrics["cosine"])
+    assert metrics["centered_cosine"] == pytest.approx(metrics["cosine"])
     # squared errors: (1,0) -> 1; (1,0) -> 1; (1,1) -> 2; over 6 entries
     assert metrics["mse"] == pytest.approx(4 / 6)
     # row 0 ranks its truth 1st; row 1: cos to truths [.71, .71, -.71] -> tie counts against: rank 2;
@@ -42,6 +42,6 @@ def test_evaluate_translation_on_a_rotated_copy_keeps_all_accuracy():
     rotation, _ = np.linalg.qr(rng.normal(size=(8, 8)))
     target = 2.0 * source @ rotation + 1.0
     row = evaluate_translation(source, target, labels, make_split(300, 100, 100), "procrustes")
-    assert row["centred_cosine"] == pytest.approx(1.0, abs=1e-5)
+    assert row["centered_cosine"] == pytest.approx(1.0, abs=1e-5)
     assert row["top1"] == 1.0
     assert row["stitched_accuracy"] == row["native_accuracy"] and row["accuracy_ratio"] == 1.0

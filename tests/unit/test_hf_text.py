@@ -42,7 +42,7 @@ def tiny_model_dir(tiny_bert_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def encoders(tiny_model_dir: Path) -> dict[str, HFTextEncoder]:
-    """One encoder per pooling, unnormalised, with small batches so that TEXTS span several of them."""
+    """One encoder per pooling, unnormalized, with small batches so that TEXTS span several of them."""
     return {p: HFTextEncoder(HFTextSpec(model=str(tiny_model_dir), pooling=p, normalize=False, batch_size=3))
             for p in ("mean", "cls", "last")}
 
@@ -55,7 +55,7 @@ def _reference_tokenizer(model_dir: str):
 
 
 def _hidden_alone(enc: HFTextEncoder, text: str) -> np.ndarray:
-    """``(t, d)`` float64 last hidden state of one unpadded text, tokenised by transformers (not by our code)."""
+    """``(t, d)`` float64 last hidden state of one unpadded text, tokenized by transformers (not by our code)."""
     batch = _reference_tokenizer(enc.spec.model)([text], truncation=True, max_length=enc.max_length,
                                                  return_tensors="pt")
     with torch.inference_mode():
@@ -221,7 +221,7 @@ def test_bucketed_token_budget_batches_match_encoding_alone(tiny_model_dir: Path
         assert shapes["attention_mask"] == shapes["token_type_ids"] == (b, t)  # BERT takes token_type_ids
 
 
-def test_overlapped_tokenisation_gives_identical_vectors(tiny_model_dir: Path) -> None:
+def test_overlapped_tokenization_gives_identical_vectors(tiny_model_dir: Path) -> None:
     texts = TEXTS * 3  # chunk_size 4: six chunks, so the prefetch thread really runs ahead
     spec = {"model": str(tiny_model_dir), "chunk_size": 4, "batch_size": 2}
     on = HFTextEncoder(HFTextSpec(**spec, overlap_tokenization=True)).encode(texts)

@@ -16,7 +16,7 @@ from pipeline.encoders.hf_tokenizer_files import read_tokenizer_files
 from tests.conftest import TINY_WORDS
 
 # Words outside the tiny vocabulary, upper case, accents, CJK, controls and special-token strings: every path
-# of the BERT normaliser and pre-tokeniser.
+# of the BERT normalizer and pre-tokenizer.
 TEXTS = [
     " ".join(TINY_WORDS),
     "The CAT sat, on the mat!",
@@ -83,7 +83,7 @@ def test_exporter_truncation_and_padding_in_the_json_are_replaced(tiny_bert_dir:
 
 
 def test_a_config_that_rewrites_the_json_goes_through_transformers(tiny_bert_dir: Path, tmp_path: Path) -> None:
-    # transformers rebuilds the normaliser from do_lower_case; the JSON alone would keep lower-casing.
+    # transformers rebuilds the normalizer from do_lower_case; the JSON alone would keep lower-casing.
     folder = copy_tokenizer_files(tiny_bert_dir, tmp_path / "cased", do_lower_case=False)
     tokenizer = HFTokenizer(HFTextSpec(model=str(folder)))
     assert tokenizer.backend == "transformers"
@@ -101,7 +101,7 @@ def test_only_families_whose_json_is_the_whole_tokenizer_are_read_directly(tiny_
     for family in ("RobertaTokenizer", "LlamaTokenizerFast", None):
         folder = copy_tokenizer_files(tiny_bert_dir, tmp_path / str(family), tokenizer_class=family)
         assert read_tokenizer_files(str(folder)) is None, family
-    folder = copy_tokenizer_files(tiny_bert_dir, tmp_path / "other-normaliser")
+    folder = copy_tokenizer_files(tiny_bert_dir, tmp_path / "other-normalizer")
     definition = json.loads((folder / "tokenizer.json").read_text())
     definition["normalizer"] = {"type": "Lowercase"}
     (folder / "tokenizer.json").write_text(json.dumps(definition))

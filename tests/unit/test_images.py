@@ -54,7 +54,7 @@ def test_jpeg_and_non_rgb_modes_become_rgb(photo: Image.Image) -> None:
         assert image.mode == "RGB" and image.size == photo.size, mode
 
 
-def test_sixteen_bit_greyscale_keeps_its_contrast() -> None:
+def test_sixteen_bit_grayscale_keeps_its_contrast() -> None:
     values = np.array([[0, 256 * 40], [256 * 128 + 7, 65535]], dtype=np.uint16)
     image = load_image(_encode(Image.fromarray(values), "PNG"))
     assert image.mode == "RGB"

@@ -148,7 +148,7 @@ def test_job_entrypoints_are_thin_and_match_the_job_packages():
     from pipeline.jobs import JOBS
 
     entrypoints = {path.stem: path for path in (REPO / "jobs").glob("*.py") if path.stem != "__init__"}
-    # reembed_nightly.py is the sync job's entry point under the design card's name.
+    # reembed_nightly.py is the sync job's entry point under the nightly job's submitted name.
     assert set(entrypoints) == {*JOBS, "reembed_nightly"}
     for name, path in entrypoints.items():
         assert len(path.read_text().splitlines()) <= 15, path

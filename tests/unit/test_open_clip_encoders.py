@@ -1,7 +1,7 @@
 """Unit tests of the open_clip image and text encoders on a tiny config registered by the test (random weights).
 
 open_clip has no pretrained weights here, so these tests check the wiring (open_clip's own preprocessing and
-tokenizer, shapes, order, normalisation) and that vectors are fixed by a checkpoint the test writes itself.
+tokenizer, shapes, order, normalization) and that vectors are fixed by a checkpoint the test writes itself.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from pipeline.packaged import PACKAGED_MODELS, list_packaged_models, load_bbc_ne
 
 
 @pytest.fixture(scope="module")
-def bbc() -> packaged.LabelledTexts:
+def bbc() -> packaged.LabeledTexts:
     return load_bbc_news()
 
 
@@ -43,7 +43,7 @@ def test_missing_mpnet_part_names_the_pip_command(monkeypatch: pytest.MonkeyPatc
         packaged._mpnet_part(1)
 
 
-def test_bbc_has_2225_docs_in_five_sorted_classes(bbc: packaged.LabelledTexts) -> None:
+def test_bbc_has_2225_docs_in_five_sorted_classes(bbc: packaged.LabeledTexts) -> None:
     assert len(bbc.ids) == len(bbc.texts) == len(bbc.labels) == 2225
     assert bbc.label_names == ("business", "entertainment", "politics", "sport", "tech")
     assert bbc.labels.dtype == np.int64
@@ -56,13 +56,13 @@ def test_bbc_has_2225_docs_in_five_sorted_classes(bbc: packaged.LabelledTexts) -
     assert all(i.split("/")[0] == bbc.label_names[lab] for lab, i in zip(bbc.labels, bbc.ids, strict=True))
 
 
-def test_bbc_decodes_the_latin1_file(bbc: packaged.LabelledTexts) -> None:
+def test_bbc_decodes_the_latin1_file(bbc: packaged.LabeledTexts) -> None:
     # sport/199 is the one file that is Latin-1, not UTF-8; its pound sign must survive.
     assert "£15.8m" in bbc.texts[bbc.ids.index("sport/199")]
     assert not any("\ufffd" in t for t in bbc.texts)
 
 
-def test_bbc_truncation(bbc: packaged.LabelledTexts) -> None:
+def test_bbc_truncation(bbc: packaged.LabeledTexts) -> None:
     short = load_bbc_news(max_chars=100)
     assert short.ids == bbc.ids
     assert all(len(t) <= 100 for t in short.texts)

@@ -74,7 +74,7 @@ def test_the_matrix_and_row_paths_agree(n: int, dim: int, damage: list[tuple[int
             x[row] = 0.0
         elif row < n:
             x[row, 0] = float(kind)
-    fast = invalid_vector_rows(x, dim)  # one 2-D array: vectorised checks
+    fast = invalid_vector_rows(x, dim)  # one 2-D array: vectorized checks
     slow = invalid_vector_rows([list(r) for r in x] + [None], dim)  # a None forces the row-by-row path
     assert slow == {**fast, n: "null"}
     assert list(fast) == sorted(fast)

@@ -44,7 +44,7 @@ def test_every_method_translates_to_float32_of_the_target_dim(anchors, method):
     assert y.shape == (7, 16) and y.dtype == np.float32
     assert (t.source_dim, t.target_dim) == (24, 16)
     # Quality is tested against oracles and on real models; here only "clearly better than the mean".
-    assert S.centred_cosine(y.astype(np.float64), target[:7], target.mean(0)).mean() > 0.5
+    assert S.centered_cosine(y.astype(np.float64), target[:7], target.mean(0)).mean() > 0.5
 
 
 def test_auto_for_cosine_prefers_a_general_linear_map_when_the_target_is_not_a_rotation():
@@ -55,15 +55,15 @@ def test_auto_for_cosine_prefers_a_general_linear_map_when_the_target_is_not_a_r
     t = fit_translator(source, target, "auto", folds=4, objective="cosine")
     assert t.method == "ridge"
     table = t.report["auto"]["cv"]
-    ridge_best = max(row["centred_cosine"] for row in table if row["method"] == "ridge")
-    procrustes_best = max(row["centred_cosine"] for row in table if row["method"] == "procrustes")
+    ridge_best = max(row["centered_cosine"] for row in table if row["method"] == "ridge")
+    procrustes_best = max(row["centered_cosine"] for row in table if row["method"] == "procrustes")
     assert ridge_best > procrustes_best + 0.05
     assert t.report["auto"]["selected"] == {"method": t.method, "options": dict(t.options)}
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_objective_decides_retrieval_picks_procrustes_where_shrunk_ridge_wins_on_cosine(seed):
-    """Ridge models the stretch (better centred cosine) but shrinks towards a large mean, so raw-cosine neighbours
+    """Ridge models the stretch (better centered cosine) but shrinks towards a large mean, so raw-cosine neighbors
     blur; Procrustes keeps the radius and finds the right row."""
     rng = np.random.default_rng(seed)
     source = rng.normal(size=(400, 32))
@@ -75,10 +75,11 @@ def test_the_objective_decides_retrieval_picks_procrustes_where_shrunk_ridge_win
     assert (by_retrieval.method, by_cosine.method) == ("procrustes", "ridge")
     table = {row["method"]: row for row in by_retrieval.report["auto"]["cv"]}
     assert table["procrustes"]["mrr"] > table["ridge"]["mrr"] + 0.2
-    assert table["ridge"]["centred_cosine"] > table["procrustes"]["centred_cosine"] + 0.05
+    assert table["ridge"]["centered_cosine"] > table["procrustes"]["centered_cosine"] + 0.05
     # Every metric for every candidate, with its standard error over folds, whatever decided.
     for row in table.values():
-        assert all(key in row for m in ("mrr", "top1", "cluster_agreement", "centred_cosine") for key in (m, f"{m}_se"))
+        metrics = ("mrr", "top1", "cluster_agreement", "centered_cosine")
+        assert all(key in row for m in metrics for key in (m, f"{m}_se"))
     assert by_retrieval.report["auto"]["objective"] == "retrieval" and by_retrieval.report["auto"]["metric"] == "mrr"
 
 
@@ -109,7 +110,7 @@ def test_among_procrustes_scalings_the_better_score_wins_a_near_tie_and_a_blend_
     rank = ESTIMATORS["procrustes"].isometry_rank
     folds = np.array([0.95, 0.93, 0.96, 0.94, 0.97])
     rows = [cv_row("procrustes", rank(ProcrustesOptions("isotropic")), list(folds)),
-            cv_row("procrustes", rank(ProcrustesOptions("whitened", colouring=0.5)),
+            cv_row("procrustes", rank(ProcrustesOptions("whitened", coloring=0.5)),
                    list(folds + np.array([0.010, -0.006, 0.009, -0.004, 0.006]))),
             cv_row("blend", ESTIMATORS["blend"].isometry_rank(BlendOptions()),
                    list(folds + np.array([0.012, -0.010, 0.011, -0.009, 0.016])))]  # the best mean, unresolved
@@ -118,15 +119,15 @@ def test_among_procrustes_scalings_the_better_score_wins_a_near_tie_and_a_blend_
 
 
 def test_only_retrieval_tries_translations_that_do_not_keep_the_target_covariance(anchors):
-    """Half-coloured translations find their native vectors best but sit apart from native rows in an index:
-    ``index`` (what the table-writing jobs fit) and the other objectives compare fully coloured maps only."""
+    """Half-colored translations find their native vectors best but sit apart from native rows in an index:
+    ``index`` (what the table-writing jobs fit) and the other objectives compare fully colored maps only."""
     source, target = anchors
-    colourings = {}
+    colorings = {}
     for objective in ("retrieval", "index", "classification", "cosine"):
         t = fit_translator(source, target, "auto", objective=objective, folds=4, repeats=1)
         whitened = [row["options"] for row in t.report["auto"]["cv"] if row["options"].get("scaling") == "whitened"]
-        colourings[objective] = sorted(options["colouring"] for options in whitened)
-    assert colourings == {"retrieval": [0.5], "index": [1.0], "classification": [1.0], "cosine": [1.0]}
+        colorings[objective] = sorted(options["coloring"] for options in whitened)
+    assert colorings == {"retrieval": [0.5], "index": [1.0], "classification": [1.0], "cosine": [1.0]}
     grids = {objective: [c for c in default_candidates(objective) if c.get("scaling") != "whitened"]
              for objective in ("retrieval", "index")}
     assert grids["retrieval"] == grids["index"]  # the grids differ in that candidate only
@@ -164,7 +165,7 @@ def test_auto_prefers_procrustes_for_a_noisy_rotation_with_few_anchors():
     target = source @ rotation + 0.3 * rng.normal(size=(40, 30))
     candidates = [{"method": "procrustes"}, {"method": "ridge", "alpha": 0.0}]
     t = fit_translator(source, target, "auto", candidates=candidates)
-    assert t.method == "procrustes"  # unregularised ridge overfits 30x30 weights on 32 anchors per fold
+    assert t.method == "procrustes"  # unregularized ridge overfits 30x30 weights on 32 anchors per fold
 
 
 def test_auto_records_candidates_that_cannot_fit_and_still_chooses(anchors):
@@ -319,3 +320,18 @@ def test_artifacts_written_with_the_old_normalise_spelling_still_load(anchors, t
     header["plan"] = {"in_normalise": True, "out_normalise": True, "out_scale": header["plan"]["out_scale"]}
     (directory / "translator.json").write_text(json.dumps(header))  # as release 0.1.0 wrote it
     np.testing.assert_array_equal(load_translator(directory).transform(source[:5]), t.transform(source[:5]))
+
+
+def test_the_british_coloring_key_is_refused_naming_the_new_one_and_old_artifacts_load(anchors, tmp_path):
+    source, target = anchors
+    with pytest.raises(ValueError, match="colouring: renamed to coloring; write coloring"):
+        fit_translator(source, target, "procrustes", scaling="whitened", colouring=0.5)
+    t = fit_translator(source, target, "procrustes", scaling="whitened", coloring=0.5)
+    directory = save_translator(t, tmp_path / "t")
+    header = json.loads((directory / "translator.json").read_text())
+    assert header["options"]["coloring"] == 0.5
+    header["options"] = {("colouring" if key == "coloring" else key): value for key, value in header["options"].items()}
+    (directory / "translator.json").write_text(json.dumps(header))  # as an artifact of the British spelling
+    loaded = load_translator(directory)
+    assert loaded.options["coloring"] == 0.5 and "colouring" not in loaded.options
+    np.testing.assert_array_equal(loaded.transform(source[:5]), t.transform(source[:5]))

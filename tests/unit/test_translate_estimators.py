@@ -1,4 +1,4 @@
-"""Every estimator against an independent float64 oracle, plus the properties DESIGN.md §5 names."""
+"""Every estimator against an independent float64 oracle, plus the properties the method promises."""
 
 from __future__ import annotations
 
@@ -30,15 +30,15 @@ def correlated_pair(rng: np.random.Generator, k: int, d_s: int, d_t: int, noise:
 
 
 def unit(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    centred = x - mean
-    return centred / np.linalg.norm(centred, axis=1, keepdims=True)
+    centered = x - mean
+    return centered / np.linalg.norm(centered, axis=1, keepdims=True)
 
 
-# --- float64 oracles, written from the formulas of DESIGN.md §2 without the library's helpers ---------------
+# --- float64 oracles, written from the formulas of docs/concepts/method.md without the library's helpers ------
 
 
 def irp_oracle(source, target, x, renormalize=True):
-    """The paper's literal formula with numpy's own pinv: y = normalise(r pinv(A_t^T)) * s_t + mu_t."""
+    """The paper's literal formula with numpy's own pinv: y = normalize(r pinv(A_t^T)) * s_t + mu_t."""
     mu_s, mu_t = source.mean(0), target.mean(0)
     r = unit(x, mu_s) @ unit(source, mu_s).T
     y_unit = r @ np.linalg.pinv(unit(target, mu_t).T)
@@ -60,10 +60,10 @@ def procrustes_oracle(source, target, x):
 
 
 def ridge_oracle(source, target, x, alpha):
-    """Ridge with an unpenalised intercept, solved as one augmented normal equation."""
+    """Ridge with an unpenalized intercept, solved as one augmented normal equation."""
     design = np.hstack([source, np.ones((source.shape[0], 1))])
-    centred = source - source.mean(0)
-    penalty = np.eye(design.shape[1]) * alpha * (centred**2).sum() / source.shape[1]
+    centered = source - source.mean(0)
+    penalty = np.eye(design.shape[1]) * alpha * (centered**2).sum() / source.shape[1]
     penalty[-1, -1] = 0.0
     coef = np.linalg.solve(design.T @ design + penalty, design.T @ target)
     return np.hstack([x, np.ones((x.shape[0], 1))]) @ coef
@@ -130,7 +130,7 @@ def test_one_ridge_path_serves_every_alpha_and_gives_the_minimum_norm_solution_a
                                atol=1e-8)
 
 
-def test_tikhonov_inverse_matches_regularised_normal_equations():
+def test_tikhonov_inverse_matches_regularized_normal_equations():
     rng = np.random.default_rng(4)
     anchors = unit(rng.normal(size=(50, 10)), 0.0)
     ridge = 0.3
@@ -160,7 +160,7 @@ def test_rotated_and_scaled_copies_are_recovered_exactly(seed, d, scale):
     x = rng.normal(size=(10, d))
     truth = scale * x @ rotation + shift
     mu_t = target.mean(0)
-    # IRP recovers every direction; its scale is the anchors' mean radius (DESIGN.md §2, step 4).
+    # IRP recovers every direction; its scale is the anchors' mean radius (docs/concepts/method.md, step 4).
     irp = fit_translator(source, target, "irp", delta=None, subspaces=1).transform(x)
     radius = np.linalg.norm(target - mu_t, axis=1).mean()
     np.testing.assert_allclose(irp, unit(truth, mu_t) * radius + mu_t, rtol=1e-3, atol=1e-3 * radius)
@@ -180,9 +180,9 @@ def test_procrustes_map_is_orthogonal(seed, d_s, d_t):
         np.testing.assert_allclose(rotation.T @ rotation, np.eye(rotation.shape[0]), atol=1e-10)
 
 
-def whitened_procrustes_oracle(source, target, x, shrinkage, colouring):
+def whitened_procrustes_oracle(source, target, x, shrinkage, coloring):
     """Shrunk covariances' powers by scipy, scipy's orthogonal Procrustes, the target's covariance to the power
-    ``colouring / 2``, then, below full colouring, the one scale that gives the translated anchors the target
+    ``coloring / 2``, then, below full coloring, the one scale that gives the translated anchors the target
     anchors' spread."""
     d_s, d_t = source.shape[1], target.shape[1]
     width = max(d_s, d_t)
@@ -193,33 +193,33 @@ def whitened_procrustes_oracle(source, target, x, shrinkage, colouring):
         return covariance + shrinkage * np.trace(covariance) / len(covariance) * np.eye(len(covariance))
 
     root_s, root_t = (np.real(scipy.linalg.sqrtm(shrunk(a))) for a in (source, target))
-    colour = np.real(scipy.linalg.fractional_matrix_power(shrunk(target), colouring / 2))
+    color = np.real(scipy.linalg.fractional_matrix_power(shrunk(target), coloring / 2))
     pad = lambda a: np.hstack([a, np.zeros((a.shape[0], width - a.shape[1]))])  # noqa: E731
     white_s = np.linalg.solve(root_s, (source - mu_s).T).T
     white_t = np.linalg.solve(root_t, (target - mu_t).T).T
     rotation, _ = scipy.linalg.orthogonal_procrustes(pad(white_s), pad(white_t))
-    offsets = lambda a: (pad(np.linalg.solve(root_s, (a - mu_s).T).T) @ rotation)[:, :d_t] @ colour  # noqa: E731
-    scale = 1.0 if colouring == 1.0 else np.linalg.norm(target - mu_t) / np.linalg.norm(offsets(source))
+    offsets = lambda a: (pad(np.linalg.solve(root_s, (a - mu_s).T).T) @ rotation)[:, :d_t] @ color  # noqa: E731
+    scale = 1.0 if coloring == 1.0 else np.linalg.norm(target - mu_t) / np.linalg.norm(offsets(source))
     return offsets(x) * scale + mu_t
 
 
 @pytest.mark.parametrize(("d_s", "d_t"), [(12, 12), (20, 9), (9, 20)])
 @pytest.mark.parametrize("shrinkage", [0.1, 1.0, 5.0])
-@pytest.mark.parametrize("colouring", [0.0, 0.5, 1.0])
-def test_whitened_procrustes_matches_its_oracle(d_s, d_t, shrinkage, colouring):
+@pytest.mark.parametrize("coloring", [0.0, 0.5, 1.0])
+def test_whitened_procrustes_matches_its_oracle(d_s, d_t, shrinkage, coloring):
     rng = np.random.default_rng(d_s * 31 + d_t)
     source, target = correlated_pair(rng, k=80, d_s=d_s, d_t=d_t, noise=0.5)
     x = rng.normal(size=(7, d_s)) + source.mean(0)
     got = fit_translator(source, target, "procrustes", scaling="whitened", shrinkage=shrinkage,
-                         colouring=colouring).transform(x)
-    expected = whitened_procrustes_oracle(source, target, x, shrinkage, colouring)
+                         coloring=coloring).transform(x)
+    expected = whitened_procrustes_oracle(source, target, x, shrinkage, coloring)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_whitening_recovers_any_invertible_linear_map_and_shrinks_to_isotropic_procrustes():
-    """Whitening, rotating and colouring reaches every map ``C_t^(1/2) Q C_s^(-1/2)``, so with little shrinkage
+    """Whitening, rotating and coloring reaches every map ``C_t^(1/2) Q C_s^(-1/2)``, so with little shrinkage
     it recovers a stretched, sheared copy that a rotation cannot; with a great deal it is isotropic Procrustes,
-    at any colouring."""
+    at any coloring."""
     rng = np.random.default_rng(4)
     source = rng.normal(size=(300, 10)) * np.geomspace(3, 0.3, 10) + 1.0
     stretch = rng.normal(size=(10, 10)) + 3 * np.eye(10)
@@ -230,27 +230,27 @@ def test_whitening_recovers_any_invertible_linear_map_and_shrinks_to_isotropic_p
     isotropic = fit_translator(source, target, "procrustes").transform(x)
     np.testing.assert_allclose(whitened.transform(x), truth, rtol=1e-3, atol=1e-3)
     assert np.abs(isotropic - truth).max() > 0.5
-    partly = fit_translator(source, target, "procrustes", scaling="whitened", shrinkage=1e-9, colouring=0.5)
-    assert np.abs(partly.transform(x) - truth).max() > 0.5  # half the colouring cannot rebuild a stretch
-    for colouring in (0.5, 1.0):
-        far = fit_translator(source, target, "procrustes", scaling="whitened", shrinkage=1e7, colouring=colouring)
+    partly = fit_translator(source, target, "procrustes", scaling="whitened", shrinkage=1e-9, coloring=0.5)
+    assert np.abs(partly.transform(x) - truth).max() > 0.5  # half the coloring cannot rebuild a stretch
+    for coloring in (0.5, 1.0):
+        far = fit_translator(source, target, "procrustes", scaling="whitened", shrinkage=1e7, coloring=coloring)
         np.testing.assert_allclose(far.transform(x), isotropic, rtol=1e-4, atol=1e-4)
-    # Reports and artifacts name shrinkage and colouring only where they act.
-    assert far.options == {"scaling": "whitened", "shrinkage": 1e7, "colouring": 1.0}
+    # Reports and artifacts name shrinkage and coloring only where they act.
+    assert far.options == {"scaling": "whitened", "shrinkage": 1e7, "coloring": 1.0}
     assert fit_translator(source, target, "procrustes", shrinkage=5.0).options == {"scaling": "isotropic"}
 
 
-def test_colouring_below_full_keeps_the_target_anchors_spread():
+def test_coloring_below_full_keeps_the_target_anchors_spread():
     rng = np.random.default_rng(5)
     source, target = correlated_pair(rng, k=200, d_s=16, d_t=12, noise=0.5)
     target = target * np.geomspace(4, 0.25, 12)  # an anisotropic target
     spread = np.linalg.norm(target - target.mean(0))
-    for colouring in (0.0, 0.25, 0.5, 0.99):
-        fitted = fit_translator(source, target, "procrustes", scaling="whitened", colouring=colouring)
+    for coloring in (0.0, 0.25, 0.5, 0.99):
+        fitted = fit_translator(source, target, "procrustes", scaling="whitened", coloring=coloring)
         translated = fitted.transform(source).astype(np.float64)
         np.testing.assert_allclose(np.linalg.norm(translated - target.mean(0)), spread, rtol=1e-5)
-    with pytest.raises(ValueError, match=r"colouring must be in \[0, 1\]"):
-        fit_translator(source, target, "procrustes", scaling="whitened", colouring=1.5)
+    with pytest.raises(ValueError, match=r"coloring must be in \[0, 1\]"):
+        fit_translator(source, target, "procrustes", scaling="whitened", coloring=1.5)
 
 
 def test_pruning_lowers_the_condition_number():
@@ -309,7 +309,7 @@ def test_fused_plan_equals_unfused_path():
             sender = RelativeProjector.fit(source, **t.options)
             receiver = RelativeProjector.fit(target, **t.options)
             unfused = receiver.from_relative(sender.to_relative(x))
-        else:  # standardise, pad, rotate, keep d_t columns, unstandardise, one step at a time
+        else:  # standardize, pad, rotate, keep d_t columns, unstandardize, one step at a time
             mean_s, spread_s = F.standard_scaling(source, per_dimension=False)
             mean_t, spread_t = F.standard_scaling(target, per_dimension=False)
             padded = F.zero_pad((x - mean_s) / spread_s, 40)
@@ -340,7 +340,7 @@ def test_receiver_can_fit_its_inverse_on_its_own_unpaired_samples():
     x = rng.normal(size=(20, 32)) + source.mean(0)
     truth = 2.5 * x @ rotation + shift
     predicted = receiver.from_relative(sender.to_relative(x))
-    assert S.centred_cosine(predicted, truth, target.mean(0)).min() > 0.999
+    assert S.centered_cosine(predicted, truth, target.mean(0)).min() > 0.999
 
 
 def test_torch_plan_equals_numpy_plan():
@@ -352,22 +352,22 @@ def test_torch_plan_equals_numpy_plan():
     on_torch = plan.to_torch("cpu").apply(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(on_torch, plan.apply(x), rtol=1e-5, atol=1e-5)
     in_bf16 = plan.to_torch("cpu", torch.bfloat16).apply(torch.from_numpy(x)).float().numpy()
-    assert S.centred_cosine(in_bf16, plan.apply(x), target.mean(0)).min() > 0.99
+    assert S.centered_cosine(in_bf16, plan.apply(x), target.mean(0)).min() > 0.99
 
 
-def test_centred_cosine_and_top_k_against_hand_computed_values():
-    centre = np.array([1.0, 1.0])
+def test_centered_cosine_and_top_k_against_hand_computed_values():
+    center = np.array([1.0, 1.0])
     predicted = np.array([[2.0, 1.0], [1.0, 3.0], [0.0, 1.0]])
     truth = np.array([[3.0, 1.0], [2.0, 2.0], [1.0, 0.0]])
-    # centred: p = (1,0), (0,2), (-1,0); t = (2,0), (1,1), (0,-1)
-    np.testing.assert_allclose(S.centred_cosine(predicted, truth, centre), [1.0, np.sqrt(0.5), 0.0])
+    # centered: p = (1,0), (0,2), (-1,0); t = (2,0), (1,1), (0,-1)
+    np.testing.assert_allclose(S.centered_cosine(predicted, truth, center), [1.0, np.sqrt(0.5), 0.0])
     # cosines to the truths: p0 -> [1, .71, 0], p1 -> [0, .71, -1], p2 -> [-1, -.71, 0]: each row's own is best
-    assert S.top_k_retrieval(predicted, truth, centre, k=1) == 1.0
+    assert S.top_k_retrieval(predicted, truth, center, k=1) == 1.0
     # predicting p0 for every row: only row 0's own truth is the nearest
-    assert S.top_k_retrieval(np.tile(predicted[:1], (3, 1)), truth, centre, k=1) == pytest.approx(1 / 3)
+    assert S.top_k_retrieval(np.tile(predicted[:1], (3, 1)), truth, center, k=1) == pytest.approx(1 / 3)
 
 
-def test_gallery_ranks_by_brute_force_under_raw_and_centred_cosine():
+def test_gallery_ranks_by_brute_force_under_raw_and_centered_cosine():
     rng = np.random.default_rng(8)
     gallery = rng.normal(size=(30, 6)) + 2.0
     rows = rng.choice(30, size=10, replace=False)
@@ -376,19 +376,19 @@ def test_gallery_ranks_by_brute_force_under_raw_and_centred_cosine():
     def cos(a, b, c):
         return (a - c) @ (b - c) / np.linalg.norm(a - c) / np.linalg.norm(b - c)
 
-    for centre in (None, gallery.mean(0)):
-        c = 0.0 if centre is None else centre
+    for center in (None, gallery.mean(0)):
+        c = 0.0 if center is None else center
         expected = [sum(cos(p, g, c) >= cos(p, gallery[r], c) for g in gallery)
                     for p, r in zip(predicted, rows, strict=True)]
-        np.testing.assert_array_equal(S.gallery_ranks(predicted, gallery, rows, centre), expected)
+        np.testing.assert_array_equal(S.gallery_ranks(predicted, gallery, rows, center), expected)
 
 
-def test_cluster_centres_are_seeded_and_find_separated_groups():
+def test_cluster_centers_are_seeded_and_find_separated_groups():
     rng = np.random.default_rng(9)
     blobs = np.repeat(10.0 * np.eye(4, 8), 25, axis=0) + rng.normal(size=(100, 8))
-    centres = S.cluster_centres(blobs, 4, seed=0)
-    np.testing.assert_array_equal(centres, S.cluster_centres(blobs, 4, seed=0))
-    assigned = S.nearest(blobs, centres)
+    centers = S.cluster_centers(blobs, 4, seed=0)
+    np.testing.assert_array_equal(centers, S.cluster_centers(blobs, 4, seed=0))
+    assigned = S.nearest(blobs, centers)
     assert all(len(set(assigned[i * 25:(i + 1) * 25])) == 1 for i in range(4)) and len(set(assigned)) == 4
 
 

@@ -86,7 +86,7 @@ def bench_embed(config: BenchmarkConfig, work: Path, texts: list[str]) -> dict[s
                    min_cosine_to_baseline=float(np.min(np.sum(ours * reference, axis=1))),
                    worker_seconds=dict(summary.stage_seconds),
                    # Without the job's fixed costs (actors start, models load): rows over the actors' own time,
-                   # the model's stage only (reading, tokenising and writing run in CPU tasks beside it).
+                   # the model's stage only (reading, tokenizing and writing run in CPU tasks beside it).
                    actors_own_texts_per_s=len(texts) / (_actor_seconds(summary) / config.actors))
 
 
@@ -168,7 +168,7 @@ SECTIONS: dict[str, Callable[[BenchmarkConfig, Path, list[str]], dict[str, Any]]
 
 
 def fixed_size_batches(encoder: Any, tokenizer: Any, texts: list[str], batch_size: int) -> np.ndarray:
-    """The naive loop: tokenise ``batch_size`` texts in input order with the transformers ``tokenizer``, pad to
+    """The naive loop: tokenize ``batch_size`` texts in input order with the transformers ``tokenizer``, pad to
     the longest, forward through ``encoder``'s model, mean-pool."""
     import torch
 

@@ -147,7 +147,7 @@ def score_lines(tables: DemoTables, corpus: Any, config: DemoConfig) -> list[str
          f"{scores['stitched_accuracy']:.3f} -> ratio {scores['accuracy_ratio']:.3f}"),
         (f"  {target}'s index: each translated article finds its own {target} vector "
          f"top-1 {scores['top1']:.3f}, top-10 {scores['top10']:.3f} (among {len(test_ids)})"),
-        f"  centred cosine to the true vectors {scores['centred_cosine']:.3f}",
+        f"  centered cosine to the true vectors {scores['centered_cosine']:.3f}",
         (f"  Recall@10 of {target}'s title queries through the tables' IVF-PQ index (the same {len(title_ids)} "
          f"articles): migrated table {recall['migrated']:.3f}, native table {recall['native']:.3f} -> ratio "
          f"{recall['migrated'] / max(recall['native'], 1e-9):.3f}"),

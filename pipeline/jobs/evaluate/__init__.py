@@ -1,4 +1,4 @@
-"""The ``evaluate`` job (``irp evaluate``): every estimator, both directions, on a labelled set; the published
+"""The ``evaluate`` job (``irp evaluate``): every estimator, both directions, on a labeled set; the published
 quality report.
 
 - ``config``: the job's schema; ``job``: gather both spaces, run the protocol both ways, write the report;

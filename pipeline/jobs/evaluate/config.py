@@ -1,4 +1,4 @@
-"""The ``evaluate`` job's config: a labelled set in two spaces, the estimators, sweeps and draws."""
+"""The ``evaluate`` job's config: a labeled set in two spaces, the estimators, sweeps and draws."""
 
 from __future__ import annotations
 
@@ -85,14 +85,14 @@ class RetrievalSetConfig:
 
 
 def _default_translators() -> dict[str, TranslatorConfig]:
-    # Whitened Procrustes as each objective's grid holds it (fully coloured for index, half for retrieval), so the
+    # Whitened Procrustes as each objective's grid holds it (fully colored for index, half for retrieval), so the
     # table says what auto's choosing costs or gains against fixing that candidate; `auto (index)` is what the
     # jobs that write translated tables fit.
     return {"irp (defaults)": TranslatorConfig("irp"), "irp (paper's plain pinv)": TranslatorConfig(
         "irp", {"delta": None, "subspaces": 1}), "procrustes": TranslatorConfig("procrustes"),
         "procrustes (whitened)": TranslatorConfig("procrustes", {"scaling": "whitened"}),
-        "procrustes (whitened, half colouring)": TranslatorConfig("procrustes", {"scaling": "whitened",
-                                                                                  "colouring": 0.5}),
+        "procrustes (whitened, half coloring)": TranslatorConfig("procrustes", {"scaling": "whitened",
+                                                                                  "coloring": 0.5}),
         "ridge": TranslatorConfig("ridge"), "blend": TranslatorConfig("blend"), "auto": TranslatorConfig("auto"),
         "auto (index)": TranslatorConfig("auto", {"objective": "index"}),
         "auto (cosine)": TranslatorConfig("auto", {"objective": "cosine"})}
@@ -100,11 +100,11 @@ def _default_translators() -> dict[str, TranslatorConfig]:
 
 @dataclasses.dataclass(frozen=True)
 class EvaluateConfig:
-    """The ``evaluate`` job: every estimator, both directions, on a labelled set.
+    """The ``evaluate`` job: every estimator, both directions, on a labeled set.
 
     Attributes:
         spaces: exactly two named spaces; each is evaluated as source and as target.
-        corpus: the labelled items (texts or images), needed when a space names an encoder.
+        corpus: the labeled items (texts or images), needed when a space names an encoder.
         retrieval: queries and documents scored as a migrated index is searched (needs every space's encoder).
         labels: where the classes come from.
         anchor_tables: space -> anchor table, paired on id across the spaces: the draws take their anchors from

@@ -1,4 +1,4 @@
-"""The ``evaluate`` job: gather a labelled set in two spaces, run the protocol both ways, publish the report.
+"""The ``evaluate`` job: gather a labeled set in two spaces, run the protocol both ways, publish the report.
 
 Embeddings come from tables, or from the ``embed`` job run on the corpus (into ``work_dir``, so a rerun reuses
 them). The protocol itself is pure (pipeline.jobs.evaluate.protocol); the report is Markdown, PNG plots and a JSON of
@@ -31,7 +31,7 @@ from pipeline.jobs.evaluate.report import (
     plot_irp_grid,
     write_json,
 )
-from pipeline.jobs.evaluate.retrieval import Passages, evaluate_migration, summarise
+from pipeline.jobs.evaluate.retrieval import Passages, evaluate_migration, summarize
 
 
 def run(config: EvaluateConfig, say: Callable[[str], None] = print) -> list[str]:
@@ -187,14 +187,14 @@ def write_report(config: EvaluateConfig, rows: list[dict[str, Any]], migration_r
     """Markdown, plots and JSON into ``config.output``; returns the report's lines."""
     output = Path(config.output)
     output.mkdir(parents=True, exist_ok=True)
-    summary, migration = aggregate(rows), summarise(migration_rows)
+    summary, migration = aggregate(rows), summarize(migration_rows)
     plot_anchor_sweep(summary, directions, output / "anchors.png")
     plot_irp_grid(summary, directions, output / "irp_grid.png")
     dims = ", ".join(f"{name} {matrix.shape[1]}-d" for name, matrix in vectors.items())
     lines = [
         "# Translation quality: every estimator, both directions",
         "",
-        (f"{n_items} labelled items in two spaces ({dims}); {config.test} held-out test items; "
+        (f"{n_items} labeled items in two spaces ({dims}); {config.test} held-out test items; "
          f"{config.anchors} anchors drawn from the train split, {config.draws} draws (mean ± std over draws). "
          "Decoders are trained once on the target's own train embeddings and applied to translated test vectors; "
          "ratios are stitched / native. Top-k and MRR: retrieval of each test item's own target vector among all "

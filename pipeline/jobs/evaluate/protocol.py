@@ -1,6 +1,6 @@
 """The evaluation protocol on in-memory embeddings: every estimator, the decoupled form, sweeps, several draws.
 
-Pure numpy/torch, no Ray and no IO: ``evaluate_direction`` takes one labelled set embedded in two spaces and
+Pure numpy/torch, no Ray and no IO: ``evaluate_direction`` takes one labeled set embedded in two spaces and
 returns flat result rows that the report aggregates (mean and spread over draws). Each draw takes a fresh
 random set of anchors from the train split, or from a separate anchor pool; the test split and the decoders
 (trained once per target space on its own native train embeddings) stay fixed, so draws differ only in the
@@ -63,7 +63,7 @@ class AnchorPool:
 
 def evaluate_direction(source: np.ndarray, target: np.ndarray, labels: np.ndarray, plan: EvaluationPlan,
                        direction: str, pool: AnchorPool | None = None) -> list[dict[str, Any]]:
-    """All result rows for translating ``source: (n, d_s)`` into ``target: (n, d_t)`` (rows aligned, labelled).
+    """All result rows for translating ``source: (n, d_s)`` into ``target: (n, d_t)`` (rows aligned, labeled).
 
     Anchors are drawn from ``pool`` when given, else from the train split of the set itself.
     Every row carries ``direction``, ``experiment`` (main, anchors, irp_grid), ``draw``, ``label``,

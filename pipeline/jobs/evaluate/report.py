@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-FIGURES = ("centred_cosine", "cosine", "mse", "top1", "top10", "mrr", "accuracy_ratio", "macro_f1_ratio")
+FIGURES = ("centered_cosine", "cosine", "mse", "top1", "top10", "mrr", "accuracy_ratio", "macro_f1_ratio")
 KEYS = ("direction", "experiment", "label", "n_anchors", "decoder")
 
 
@@ -38,12 +38,12 @@ def main_table(summary: Sequence[dict[str, Any]], direction: str, decoders: Sequ
     entries = [e for e in summary if e["direction"] == direction and e["experiment"] == "main"]
     labels = list(dict.fromkeys(e["label"] for e in entries))
     ratio_columns = [f"{figure} ({decoder})" for decoder in decoders for figure in ("acc. ratio", "F1 ratio")]
-    lines = ["| translator | centred cos | cos | MSE | top-1 | top-10 | MRR | " + " | ".join(ratio_columns) + " |",
+    lines = ["| translator | centered cos | cos | MSE | top-1 | top-10 | MRR | " + " | ".join(ratio_columns) + " |",
              "|---" * (7 + len(ratio_columns)) + "|"]
     for label in labels:
         by_decoder = {e["decoder"]: e for e in entries if e["label"] == label}
         first = by_decoder[decoders[0]]
-        cells = [_cell(first[f], scientific=f == "mse") for f in ("centred_cosine", "cosine", "mse", "top1", "top10",
+        cells = [_cell(first[f], scientific=f == "mse") for f in ("centered_cosine", "cosine", "mse", "top1", "top10",
                                                                    "mrr")]
         cells += [_cell(by_decoder[d][f]) for d in decoders for f in ("accuracy_ratio", "macro_f1_ratio")]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")

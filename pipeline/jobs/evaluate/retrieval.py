@@ -60,9 +60,9 @@ def evaluate_migration(
         plan: translators, held-out size (``test``), anchors per draw, draws and seed.
         direction: written into every row, e.g. ``"a → b"``.
         anchor_queries: also fit each translator on the anchor documents and their queries (``2 * anchors``
-            pairs), labelled ``"<label> + queries"``.
+            pairs), labeled ``"<label> + queries"``.
         passages: the documents' paragraphs in both spaces: also fit each translator on the anchor documents and
-            their own paragraphs, labelled ``"<label> + passages"`` (a held-out document's are never fitted on).
+            their own paragraphs, labeled ``"<label> + passages"`` (a held-out document's are never fitted on).
 
     Returns:
         Flat rows ``{direction, label, strategy, draw, recall1, recall10, mrr}``; ``native`` and ``no migration``
@@ -112,7 +112,7 @@ def anchor_pairs(
     return pairs
 
 
-def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean and std over draws per (direction, label, strategy), with each figure's ratio to ``native``."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for row in rows:

@@ -1,6 +1,6 @@
 """The ``gpu_check`` job: measure the encoder's CUDA path and the fused translation plan on one GPU, as JSON.
 
-DESIGN.md §5: a small prepared script checks bf16, bucketing and throughput on a GPU machine, whose figures
+A small prepared script checks bf16, bucketing and throughput on a GPU machine, whose figures
 are recorded in docs/gpu_check.md. It runs the probes of :mod:`pipeline.jobs.gpu_check.probes`, which import only
 the encoder and the translation core, and the engine's own stages in local processes
 (:class:`~pipeline.engine.local.LocalStages`): no Ray, no open_clip, which such a machine lacks. Without CUDA it
@@ -91,7 +91,7 @@ def run(model_dir: str, n: int | None, out: Path) -> dict[str, Any]:
 
 
 def bench_engine_stages(model_dir: str, device: str, sizes: Sizes) -> dict[str, Any]:
-    """Sentences/s through the engine's own stages, without Ray: JSONL chunks read, checked and tokenised in
+    """Sentences/s through the engine's own stages, without Ray: JSONL chunks read, checked and tokenized in
     worker processes (every core but one), encoded and written here, as a job does it on one GPU node."""
     texts, source = load_texts(sizes.stage_rows)
     processes = max(1, (os.cpu_count() or 2) - 1)
@@ -134,9 +134,9 @@ RATIO_SECTIONS = (
      "SentenceTransformer.encode bf16"),
     ("bucketing", ("encoder", "bucket32_end_to_end_per_s"), ("encoder", "no_bucket_end_to_end_per_s"),
      "sentences/s", "bucket 32", "each batch padded to its own longest row"),
-    ("tokenisation_overlap", ("encoder", "bucket32_end_to_end_per_s"),
-     ("encoder", "bucket32_no_overlap_end_to_end_per_s"), "sentences/s", "next chunk tokenised on a thread",
-     "tokenise then encode"),
+    ("tokenization_overlap", ("encoder", "bucket32_end_to_end_per_s"),
+     ("encoder", "bucket32_no_overlap_end_to_end_per_s"), "sentences/s", "next chunk tokenized on a thread",
+     "tokenize then encode"),
     ("engine_stages_vs_bare_forward", ("engine_stages", "end_to_end_per_s"), ("bare_forward", "sentences_per_s"),
      "sentences/s", "engine stages end to end (prepare processes, model, writer)", "bare forward at one fixed shape"),
     ("translation_bf16", ("translation", "bfloat16_vectors_per_s"), ("translation", "float32_vectors_per_s"),
@@ -159,10 +159,10 @@ TABLE = (
     ("encoder bucket 32, end to end (sent/s)", "encoder", "bucket32_end_to_end_per_s"),
     ("encoder bucket 32, no overlap (sent/s)", "encoder", "bucket32_no_overlap_end_to_end_per_s"),
     ("encoder no buckets, end to end (sent/s)", "encoder", "no_bucket_end_to_end_per_s"),
-    ("encoder bucket 32, pre-tokenised (sent/s)", "encoder", "bucket32_pretokenized_per_s"),
-    ("encoder bucket 64, pre-tokenised (sent/s)", "encoder", "bucket64_pretokenized_per_s"),
-    ("encoder no buckets, pre-tokenised (sent/s)", "encoder", "no_bucket_pretokenized_per_s"),
-    ("tokenise only (texts/s)", "encoder", "tokenize_only_per_s"),
+    ("encoder bucket 32, pre-tokenized (sent/s)", "encoder", "bucket32_pretokenized_per_s"),
+    ("encoder bucket 64, pre-tokenized (sent/s)", "encoder", "bucket64_pretokenized_per_s"),
+    ("encoder no buckets, pre-tokenized (sent/s)", "encoder", "no_bucket_pretokenized_per_s"),
+    ("tokenize only (texts/s)", "encoder", "tokenize_only_per_s"),
     ("engine stages, end to end (sent/s)", "engine_stages", "end_to_end_per_s"),
     ("sentence-transformers (sent/s)", "sentence_transformers", "sentences_per_s"),
     ("translation fp32 (vectors/s)", "translation", "float32_vectors_per_s"),

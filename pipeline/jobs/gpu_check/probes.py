@@ -23,7 +23,7 @@ PARITY_MIN_COSINE = 0.99
 
 @dataclass(frozen=True)
 class Sizes:
-    """Workload sizes: the GPU figures use ENVIRONMENT.md's shapes; the CPU ones only prove the wiring."""
+    """Workload sizes: the GPU figures use the shapes of docs/gpu_check.md; the CPU ones only prove the wiring."""
 
     bare_rows: int  # bare forward batch: rows x tokens of random ids
     bare_tokens: int
@@ -49,7 +49,7 @@ def _sync(device: str) -> None:
 
 
 def best_seconds(fn: Callable[[], object], device: str, repeats: int) -> float:
-    """Best wall time of ``repeats`` calls of ``fn`` after one warm-up call, the device synchronised each time."""
+    """Best wall time of ``repeats`` calls of ``fn`` after one warm-up call, the device synchronized each time."""
     fn()
     _sync(device)
     best = float("inf")
@@ -103,7 +103,7 @@ def bench_bare_forward(enc: HFTextEncoder, sizes: Sizes) -> dict[str, Any]:
 
 
 def bench_encoder(model_dir: str, device: str, texts: list[str], sizes: Sizes) -> dict[str, Any]:
-    """Sentences/s of our encoder from pre-tokenised ids and end to end, at several bucket widths.
+    """Sentences/s of our encoder from pre-tokenized ids and end to end, at several bucket widths.
 
     ``no_bucket`` (bucket 1) pads each batch to its own longest row: a new shape for nearly every batch.
     """
@@ -141,13 +141,13 @@ def bench_sentence_transformers(model_dir: str, device: str, texts: list[str], s
 
 
 def bench_translation(device: str, sizes: Sizes) -> dict[str, Any]:
-    """Vectors/s of the fused plan (centre, normalise, matmul, normalise, scale) in float32 and bfloat16."""
+    """Vectors/s of the fused plan (center, normalize, matmul, normalize, scale) in float32 and bfloat16."""
     k, d_in, d_out = sizes.plan_dims
     rng = np.random.default_rng(0)
     source = rng.standard_normal((k, d_in)).astype(np.float32)
     target = source @ rng.standard_normal((d_in, d_out)).astype(np.float32)
     target += 0.1 * rng.standard_normal(target.shape).astype(np.float32)
-    # Plain pseudo-inverse IRP (k > d_out + 1): quick to fit, and its plan has both normalisations, the
+    # Plain pseudo-inverse IRP (k > d_out + 1): quick to fit, and its plan has both normalizations, the
     # costliest form of the fused step.
     plan = fit_translator(source, target, method="irp", delta=None, subspaces=1).plan
     x = torch.from_numpy(rng.standard_normal((sizes.plan_rows, d_in)).astype(np.float32)).to(device)

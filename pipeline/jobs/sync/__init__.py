@@ -1,5 +1,5 @@
 """The ``sync`` job (``irp sync``, ``python -m jobs.sync``; ``jobs/reembed_nightly.py`` is the same entry point
-under the design card's name): keep a store in step with tonight's export, encoding only what changed.
+under the nightly job's submitted name): keep a store in step with tonight's export, encoding only what changed.
 
 - ``config``: the job's schema; ``job``: one night, end to end;
 - ``scan`` (hash, diff, pick), ``changes`` (encode what changed, merge it), ``upgrade`` (a model change by

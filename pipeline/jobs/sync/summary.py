@@ -52,9 +52,9 @@ class SyncSummary:
 
 
 def describe_translator(translator: Mapping[str, Any]) -> str:
-    """``procrustes {scaling: isotropic}, 2 x 5-fold CV on 1000 anchors: MRR 0.91, top-1 0.86, centred cosine
+    """``procrustes {scaling: isotropic}, 2 x 5-fold CV on 1000 anchors: MRR 0.91, top-1 0.86, centered cosine
     0.71``."""
     quality = translator["quality"]
     return (f"{translator['method']} {json.dumps(translator['options'], sort_keys=True)}, {cv_name(quality)} "
             f"on {translator['anchors']} anchors: MRR {quality['mrr']:.3f}, top-1 {quality['top1']:.3f}, "
-            f"centred cosine {quality['centred_cosine']:.3f}")
+            f"centered cosine {quality['centered_cosine']:.3f}")

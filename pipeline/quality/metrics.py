@@ -1,9 +1,10 @@
 """Quality of a translation on labeled data: geometry, retrieval and stitched decoder accuracy.
 
 The protocol (docs/concepts/method.md, "What to expect"): split a labeled corpus embedded in both spaces into train
-and test, take the anchors from the train split, fit the translator on them, translate the source test vectors,
-and compare them with the true target test vectors. A decoder trained on the target's own train embeddings then
-classifies the translated test vectors ("stitched") and the native ones; the ratio is how much accuracy survives translation.
+and test, take the anchors from the train split, fit the translator on them, translate the source test vectors, and
+compare them with the true target test vectors. A decoder trained on the target's own train embeddings then
+classifies the translated test vectors ("stitched") and the native ones; the ratio is how much accuracy survives
+translation.
 Needs the ``eval`` extra (scikit-learn) for the decoder.
 """
 

@@ -20,8 +20,17 @@ def usage() -> str:
     width = max(map(len, JOBS))
     lines = [f"  {name:<{width}}  {line}" for name, line in JOBS.items()]
     aliases = ", ".join(f"{alias} = {job}" for alias, job in ALIASES.items())
-    return "\n".join(["usage: irp <job> --config FILE [key.sub=value ...]", "", "jobs:", *lines, "",
-                      f"aliases: {aliases}", "`irp <job> --help` for a job's options"])
+    return "\n".join(
+        [
+            "usage: irp <job> --config FILE [key.sub=value ...]",
+            "",
+            "jobs:",
+            *lines,
+            "",
+            f"aliases: {aliases}",
+            "`irp <job> --help` for a job's options",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,7 +91,12 @@ def build(schema: Any, value: Any, path: str, problems: list[str]) -> Any:
 
 
 def build_tagged(
-    value: Any, tag: str, schema_for: Callable[[Any], type], example: str, where: str, problems: list[str],
+    value: Any,
+    tag: str,
+    schema_for: Callable[[Any], type],
+    example: str,
+    where: str,
+    problems: list[str],
     default: Any = None,
 ) -> tuple[Any, dict[str, Any]] | None:
     """A block whose keys depend on one of them (a translator's ``method``, an encoder's ``kind``).
@@ -174,8 +179,11 @@ def _build_dataclass(schema: Any, value: Any, path: str, problems: list[str]) ->
         problems.append(f"{path}: {e}" if path else str(e))
         return None
     if hasattr(block, "problems"):  # problems name their own key; a key already reported is not repeated
-        problems.extend(join(path, problem) for problem in block.problems()
-                        if re.split(r"[:.]", problem, maxsplit=1)[0] not in failed)
+        problems.extend(
+            join(path, problem)
+            for problem in block.problems()
+            if re.split(r"[:.]", problem, maxsplit=1)[0] not in failed
+        )
     return block
 
 
@@ -192,8 +200,12 @@ def renamed(schema: Any, value: dict[str, Any], path: str, problems: list[str]) 
             problems.append(f"{join(path, old)}: replaced by {new}; give only {new}")
             continue
         value[new] = convert(value.pop(old))
-        warnings.warn(f"{join(path, old)} is deprecated and will be removed in the next release; "
-                      f"write {join(path, new)}: {value[new]!r}", FutureWarning, stacklevel=3)
+        warnings.warn(
+            f"{join(path, old)} is deprecated and will be removed in the next release; "
+            f"write {join(path, new)}: {value[new]!r}",
+            FutureWarning,
+            stacklevel=3,
+        )
     return value
 
 

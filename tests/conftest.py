@@ -39,8 +39,14 @@ def build_tiny_bert(path: Path, seed: int = 0, width: int = 32, words: list[str]
     assert tokenizer.unk_token_id not in tokenizer(" ".join(vocab[-3:]))["input_ids"]
     tokenizer.save_pretrained(path)
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=width, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=2 * width, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=width,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=2 * width,
+        max_position_embeddings=64,
+    )
     BertModel(config).save_pretrained(path)
     return path
 

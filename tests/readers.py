@@ -32,5 +32,7 @@ def assert_every_reader_reads_exactly(out: Path, ids: Sequence[Any]) -> None:
     wrong = {reader: (len(found), len(expected)) for reader, found in got.items() if found != expected}
     assert not wrong, f"{out}: readers got other rows than the table's (found, expected): {wrong}"
     names = sorted(path.relative_to(out).as_posix() for path in out.rglob("*") if path.is_file())
-    assert all((name.startswith("part-") and name.endswith(".parquet")) or name in ("_manifest.json", "_SUCCESS")
-               for name in names), names
+    assert all(
+        (name.startswith("part-") and name.endswith(".parquet")) or name in ("_manifest.json", "_SUCCESS")
+        for name in names
+    ), names

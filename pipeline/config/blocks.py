@@ -63,8 +63,9 @@ def store_problems(fmt: str, path: str, table: str | None, dsn: str | None) -> l
     needs = {"lancedb": ("path", "table"), "pgvector": ("dsn", "table")}.get(fmt, ("path",))
     given = {"path": path, "table": table, "dsn": dsn}
     found = [f"{key}: required with format {fmt}" for key in needs if not given[key]]
-    return found + [f"{key}: not used with format {fmt}; drop it" for key in ("table", "dsn")
-                    if given[key] and key not in needs]
+    return found + [
+        f"{key}: not used with format {fmt}; drop it" for key in ("table", "dsn") if given[key] and key not in needs
+    ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,12 +131,15 @@ class SourceConfig:
     def problems(self) -> list[str]:
         named = [c for c in ("text_column", "image_column", "vector_column") if getattr(self, c)]
         named_problems = store_problems(self.format, self.path, self.table, self.dsn)
-        found = [] if len(named) == 1 else [
-            f"text_column: name exactly one of text_column, image_column, vector_column; got {named}"
-        ]
+        found = (
+            []
+            if len(named) == 1
+            else [f"text_column: name exactly one of text_column, image_column, vector_column; got {named}"]
+        )
         if self.format == "text" and self.text_column not in TEXT_FOLDER_COLUMNS:
-            found.append(f"text_column: a text folder has the columns {list(TEXT_FOLDER_COLUMNS)}, "
-                         f"got {self.text_column!r}")
+            found.append(
+                f"text_column: a text folder has the columns {list(TEXT_FOLDER_COLUMNS)}, got {self.text_column!r}"
+            )
         found += package_path_problems("path", self.path)
         found += [] if self.max_image_pixels >= 1 else ["max_image_pixels: must be >= 1"]
         return named_problems + found + ([] if self.files_per_shard >= 1 else ["files_per_shard: must be >= 1"])

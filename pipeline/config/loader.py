@@ -68,8 +68,9 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], problems: li
             try:
                 node[leaf] = yaml.safe_load(raw) if raw else ""
             except yaml.YAMLError as e:
-                problems.append(f"{join('', key)}: the override's value {raw!r} is not valid YAML "
-                                f"({str(e).splitlines()[0]})")
+                problems.append(
+                    f"{join('', key)}: the override's value {raw!r} is not valid YAML ({str(e).splitlines()[0]})"
+                )
     return data
 
 

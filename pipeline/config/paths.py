@@ -59,13 +59,21 @@ def overlap_problems(source: Place, outputs: Mapping[str, Place]) -> list[str]:
     for key, place in outputs.items():
         if source.is_table_in_a_store and place.is_table_in_a_store:
             if _same_table(source, place):
-                found.append(f"{key}: the output is the source table ({place.format} {place.table or place.path}); "
-                             "a job never overwrites its input: name another table")
+                found.append(
+                    f"{key}: the output is the source table ({place.format} {place.table or place.path}); "
+                    "a job never overwrites its input: name another table"
+                )
             continue
-        if source.path and place.path and not source.path.startswith(PACKAGE_SCHEME) and (
-                relation := overlap(place.path, source.path)):
-            found.append(f"{key}.path: {place.path!r} {relation} source.path {source.path!r}; a job never writes "
-                         "where it reads: write the output somewhere else")
+        if (
+            source.path
+            and place.path
+            and not source.path.startswith(PACKAGE_SCHEME)
+            and (relation := overlap(place.path, source.path))
+        ):
+            found.append(
+                f"{key}.path: {place.path!r} {relation} source.path {source.path!r}; a job never writes "
+                "where it reads: write the output somewhere else"
+            )
     return found
 
 
@@ -81,7 +89,7 @@ def package_path_problems(key: str, path: str | None) -> list[str]:
     """A ``pkg://<package>/<sub>`` path whose ``<sub>`` climbs out of the package (``..``) is refused."""
     if not path or not path.startswith(PACKAGE_SCHEME):
         return []
-    sub = path[len(PACKAGE_SCHEME):].partition("/")[2]
+    sub = path[len(PACKAGE_SCHEME) :].partition("/")[2]
     if ".." in sub.split("/") or sub.startswith("/"):
         return [f"{key}: {path!r} leaves its package; a pkg:// path names a file or folder inside the package"]
     return []

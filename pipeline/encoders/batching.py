@@ -96,16 +96,20 @@ def plan_token_batches(
     max_length = _positive_int("max_length", max_length)
     cap = token_budget if max_rows is None else _positive_int("max_rows", max_rows)
     if token_budget < max_length:
-        raise ValueError(f"token_budget ({token_budget}) must be at least max_length ({max_length}) so that one "
-                         "row of the longest bucket fits; raise token_budget or lower max_length.")
+        raise ValueError(
+            f"token_budget ({token_budget}) must be at least max_length ({max_length}) so that one "
+            "row of the longest bucket fits; raise token_budget or lower max_length."
+        )
     lengths = np.asarray(lengths)
     if lengths.ndim != 1 or (lengths.size and not np.issubdtype(lengths.dtype, np.integer)):
         raise ValueError(f"lengths must be a 1-d integer array, got shape {lengths.shape} of {lengths.dtype}.")
     lengths = lengths.astype(np.int64, copy=False)
     bad = np.flatnonzero((lengths < 1) | (lengths > max_length))
     if bad.size:
-        raise ValueError(f"{bad.size} row(s) have lengths outside [1, {max_length}] (rows {bad[:10].tolist()}, "
-                         f"lengths {lengths[bad[:10]].tolist()}); truncate to max_length and drop empty rows.")
+        raise ValueError(
+            f"{bad.size} row(s) have lengths outside [1, {max_length}] (rows {bad[:10].tolist()}, "
+            f"lengths {lengths[bad[:10]].tolist()}); truncate to max_length and drop empty rows."
+        )
     order = np.argsort(-lengths, kind="stable")
     padded = bucket_lengths(lengths[order], bucket, max_length)  # non-increasing along `order`
     rows_at = np.minimum(token_budget // padded, cap)  # rows a batch may take when it starts at this row
@@ -181,8 +185,10 @@ def pack(ragged: Ragged, rows: np.ndarray, length: int, pad_values: Mapping[str,
     rows = np.asarray(rows, dtype=np.int64)
     starts, lens = ragged.offsets[rows], ragged.offsets[rows + 1] - ragged.offsets[rows]
     if lens.size and lens.max() > length:
-        raise ValueError(f"a row has {int(lens.max())} tokens but the batch length is {length}; plan batches "
-                         "with plan_token_batches, which pads each batch to at least its longest row.")
+        raise ValueError(
+            f"a row has {int(lens.max())} tokens but the batch length is {length}; plan batches "
+            "with plan_token_batches, which pads each batch to at least its longest row."
+        )
     mask = np.arange(length)[None, :] < lens[:, None]  # (b, t)
     # Source index of every real token in row-major order, which is the order in which out[mask] is filled.
     firsts = np.cumsum(lens) - lens

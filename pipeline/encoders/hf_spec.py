@@ -73,8 +73,9 @@ class HFTextSpec:
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be true or false, got {getattr(self, name)!r}.")
         if self.max_length is not None and (not is_int(self.max_length) or self.max_length < 2):
-            raise ValueError(f"max_length must be an int >= 2 (room for the special tokens) or None, got "
-                             f"{self.max_length!r}.")
+            raise ValueError(
+                f"max_length must be an int >= 2 (room for the special tokens) or None, got {self.max_length!r}."
+            )
         for name in ("batch_size", "token_budget"):
             if not is_int(getattr(self, name)) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}.")
@@ -83,6 +84,8 @@ class HFTextSpec:
         if self.chunk_size is not None and (not is_int(self.chunk_size) or self.chunk_size < 1):
             raise ValueError(f"chunk_size must be a positive int or None, got {self.chunk_size!r}.")
         if self.max_length is not None and self.token_budget < self.max_length:
-            raise ValueError(f"token_budget ({self.token_budget}) must be at least max_length ({self.max_length}); "
-                             "raise token_budget or lower max_length.")
+            raise ValueError(
+                f"token_budget ({self.token_budget}) must be at least max_length ({self.max_length}); "
+                "raise token_budget or lower max_length."
+            )
         check_precision(self.precision)

@@ -84,8 +84,10 @@ class HFTextEncoder:
         self.model, self.attn_implementation = load_model(spec, self.dtype)
         self.dim: int = int(self.model.config.hidden_size)
         if spec.token_budget < self.max_length:
-            raise ValueError(f"token_budget ({spec.token_budget}) must be at least max_length ({self.max_length}) "
-                             f"of {spec.model}; raise token_budget or lower max_length.")
+            raise ValueError(
+                f"token_budget ({spec.token_budget}) must be at least max_length ({self.max_length}) "
+                f"of {spec.model}; raise token_budget or lower max_length."
+            )
         self._columns = token_columns(self.tokens.columns, self.model)
         # Always right-padded, whatever the tokenizer's padding side: real tokens then keep positions 0..len-1,
         # which causal models need too, and every pooling reads the mask.
@@ -114,8 +116,7 @@ class HFTextEncoder:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         size = self._chunk_size
         starts = range(0, len(texts), size)
-        chunks = prefetched(lambda s: self.tokenize(texts[s : s + size]), starts,
-                            ahead=self.spec.overlap_tokenization)
+        chunks = prefetched(lambda s: self.tokenize(texts[s : s + size]), starts, ahead=self.spec.overlap_tokenization)
         with closing(chunks):  # stops the prefetch thread at once if the model raises
             for start, tokens in zip(starts, chunks, strict=True):
                 out[start : start + len(tokens)] = self.encode_tokens(tokens)
@@ -132,8 +133,13 @@ class HFTextEncoder:
         # token_type_ids are dropped for a model whose forward does not take them: the tokenizer alone cannot tell.
         tokens = Ragged({name: tokens.columns[name] for name in self._columns}, tokens.offsets)
         out = np.empty((len(tokens), self.dim), dtype=np.float32)
-        batches = plan_token_batches(tokens.lengths, token_budget=self.spec.token_budget, bucket=self.bucket,
-                                     max_length=self.max_length, max_rows=self.spec.batch_size)
+        batches = plan_token_batches(
+            tokens.lengths,
+            token_budget=self.spec.token_budget,
+            bucket=self.bucket,
+            max_length=self.max_length,
+            max_rows=self.spec.batch_size,
+        )
         if not batches:
             return out
         # Vectors stay on the device until the chunk is done: a copy back per batch would wait for the GPU each

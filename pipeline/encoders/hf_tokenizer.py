@@ -73,8 +73,7 @@ class HFTokenizer:
         if files is None:
             files = _auto_tokenizer_files(spec)
         self.max_length = resolve_max_length(spec.model, files.model_max_length, spec.max_length)
-        self.columns: tuple[str, ...] = ("input_ids", "token_type_ids") if files.makes_token_types \
-            else ("input_ids",)
+        self.columns: tuple[str, ...] = ("input_ids", "token_type_ids") if files.makes_token_types else ("input_ids",)
         self.pad_values = {"input_ids": files.pad_id, "token_type_ids": 0}
         make = _tokenizers_encoder if self.backend == "tokenizers" else _transformers_encoder
         self._encode = make(files.tokenizer, self.max_length, self.columns)
@@ -108,8 +107,14 @@ def _transformers_encoder(tokenizer: Any, max_length: int, columns: tuple[str, .
     """The same through a transformers tokenizer."""
 
     def encode(texts: list[str]) -> dict[str, list[list[int]]]:
-        enc = tokenizer(texts, truncation=True, max_length=max_length, padding=False, return_attention_mask=False,
-                        return_token_type_ids="token_type_ids" in columns)
+        enc = tokenizer(
+            texts,
+            truncation=True,
+            max_length=max_length,
+            padding=False,
+            return_attention_mask=False,
+            return_token_type_ids="token_type_ids" in columns,
+        )
         return {name: enc[name] for name in columns}
 
     return encode
@@ -124,6 +129,9 @@ def _auto_tokenizer_files(spec: Any) -> TokenizerFiles:
     if pad_id is None:
         # Decoder-only checkpoints ship without a pad token; any id works as padding because the mask hides it.
         pad_id = tokenizer.eos_token_id
-    return TokenizerFiles(tokenizer=tokenizer, model_max_length=tokenizer.model_max_length,
-                          makes_token_types="token_type_ids" in tokenizer.model_input_names,
-                          pad_id=0 if pad_id is None else int(pad_id))
+    return TokenizerFiles(
+        tokenizer=tokenizer,
+        model_max_length=tokenizer.model_max_length,
+        makes_token_types="token_type_ids" in tokenizer.model_input_names,
+        pad_id=0 if pad_id is None else int(pad_id),
+    )

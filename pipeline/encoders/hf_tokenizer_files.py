@@ -29,8 +29,11 @@ WORDPIECE_FAMILIES: dict[str, bool] = {
 }
 
 # tokenizer_config.json key -> the BertNormalizer field that transformers would overwrite with it.
-_NORMALIZER_KEYS = {"do_lower_case": "lowercase", "strip_accents": "strip_accents",
-                    "tokenize_chinese_chars": "handle_chinese_chars"}
+_NORMALIZER_KEYS = {
+    "do_lower_case": "lowercase",
+    "strip_accents": "strip_accents",
+    "tokenize_chinese_chars": "handle_chinese_chars",
+}
 
 _SPECIAL_TOKENS = ("unk_token", "cls_token", "sep_token", "pad_token", "mask_token", "bos_token", "eos_token")
 
@@ -73,8 +76,12 @@ def read_tokenizer_files(model_dir: str) -> TokenizerFiles | None:
     if isinstance(config.get("model_input_names"), list):
         makes_token_types = "token_type_ids" in config["model_input_names"]
     limit = config.get("model_max_length")
-    return TokenizerFiles(tokenizer=tokenizer, model_max_length=limit if isinstance(limit, int) else None,
-                          makes_token_types=makes_token_types, pad_id=_pad_id(tokenizer, config, specials))
+    return TokenizerFiles(
+        tokenizer=tokenizer,
+        model_max_length=limit if isinstance(limit, int) else None,
+        makes_token_types=makes_token_types,
+        pad_id=_pad_id(tokenizer, config, specials),
+    )
 
 
 def _config_agrees(config: dict[str, Any], normalizer: dict[str, Any]) -> bool:

@@ -31,7 +31,6 @@ _READ_ERRORS = (OSError, ValueError, ImportError)
 _REASON_CHARS = 200  # a reason is stored per quarantined row, so long library messages are cut
 
 
-
 def _why(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
@@ -63,8 +62,10 @@ def _decode_bytes(data: bytes | bytearray | memoryview, max_pixels: int) -> Imag
     image = Image.open(io.BytesIO(data))
     width, height = image.size
     if width * height > max_pixels:
-        raise ValueError(f"{width} x {height} = {width * height} pixels, over the limit of {max_pixels} "
-                         "(source.max_image_pixels): not decoded")
+        raise ValueError(
+            f"{width} x {height} = {width * height} pixels, over the limit of {max_pixels} "
+            "(source.max_image_pixels): not decoded"
+        )
     return _to_rgb(image)
 
 
@@ -124,8 +125,9 @@ def _require_sequence(items: object) -> None:
         raise TypeError("images must be a sequence of items, not a single item; wrap it in a list.")
 
 
-def decode_images(items: Sequence[ImageItem | None],
-                  max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[list[Image.Image | None], dict[int, str]]:
+def decode_images(
+    items: Sequence[ImageItem | None], max_pixels: int = MAX_IMAGE_PIXELS
+) -> tuple[list[Image.Image | None], dict[int, str]]:
     """Decode a batch, keeping going past failures.
 
     Args:

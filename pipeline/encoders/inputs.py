@@ -14,8 +14,7 @@ import numpy as np
 
 from pipeline.translate.checks import bad_rows
 
-__all__ = ["bad_rows_error", "check_texts", "check_vectors", "invalid_text_rows",
-           "invalid_vector_rows"]
+__all__ = ["bad_rows_error", "check_texts", "check_vectors", "invalid_text_rows", "invalid_vector_rows"]
 
 SHOWN = 20  # rows quoted in an error message
 

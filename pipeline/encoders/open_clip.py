@@ -96,20 +96,22 @@ class OpenCLIPSpec:
 def _check_source(model: str, pretrained: str | None, tag: str | None) -> None:
     """Reject, before anything loads, a model, ``pretrained`` or ``tag`` that can only fail or mislead."""
     if model.startswith(("hf-hub:", "local-dir:")):
-        raise ValueError(f"model {model!r}: schema models are not supported (open_clip would load their weights "
-                         "with its own loader). Pass the architecture name as model and the weights file as "
-                         "pretrained, with tag naming the published weights it holds.")
+        raise ValueError(
+            f"model {model!r}: schema models are not supported (open_clip would load their weights "
+            "with its own loader). Pass the architecture name as model and the weights file as "
+            "pretrained, with tag naming the published weights it holds."
+        )
     if model not in open_clip.list_models():
-        raise ValueError(f"Unknown open_clip model {model!r}. Choose one of open_clip.list_models(), or register a "
-                         "config with open_clip.add_model_config().")
+        raise ValueError(
+            f"Unknown open_clip model {model!r}. Choose one of open_clip.list_models(), or register a "
+            "config with open_clip.add_model_config()."
+        )
     tags = open_clip.list_pretrained_tags_by_model(model)
     is_file = pretrained is not None and os.path.isfile(pretrained)
     if pretrained is not None and not is_file and pretrained not in tags:
-        raise ValueError(f"pretrained {pretrained!r} is neither a local file nor a tag of {model!r}; tags are "
-                         f"{tags}.")
+        raise ValueError(f"pretrained {pretrained!r} is neither a local file nor a tag of {model!r}; tags are {tags}.")
     if tag is not None and not is_file:
-        raise ValueError("tag only applies when pretrained is a local checkpoint file; "
-                         f"got pretrained={pretrained!r}.")
+        raise ValueError(f"tag only applies when pretrained is a local checkpoint file; got pretrained={pretrained!r}.")
     if tag is not None and tag not in tags:
         raise ValueError(f"tag {tag!r} is not a pretrained tag of {model!r}; tags are {tags}.")
     preprocess_overrides(model, tag)  # raises now, before any weights load, on a QuickGELU mismatch
@@ -128,10 +130,16 @@ def preprocess_overrides(model: str, tag: str | None) -> dict[str, Any]:
     model_gelu = bool(open_clip.get_model_config(model).get("quick_gelu", False))
     if bool(cfg.get("quick_gelu", False)) != model_gelu:
         hint = f"{model}-quickgelu" if not model_gelu else model.removesuffix("-quickgelu")
-        raise ValueError(f"tag {tag!r} was trained with quick_gelu={not model_gelu} but model {model!r} has "
-                         f"quick_gelu={model_gelu}; use model {hint!r}.")
-    keys = {"mean": "image_mean", "std": "image_std", "interpolation": "image_interpolation",
-            "resize_mode": "image_resize_mode"}
+        raise ValueError(
+            f"tag {tag!r} was trained with quick_gelu={not model_gelu} but model {model!r} has "
+            f"quick_gelu={model_gelu}; use model {hint!r}."
+        )
+    keys = {
+        "mean": "image_mean",
+        "std": "image_std",
+        "interpolation": "image_interpolation",
+        "resize_mode": "image_resize_mode",
+    }
     return {arg: cfg[key] for key, arg in keys.items() if key in cfg}
 
 
@@ -160,8 +168,9 @@ def load_open_clip(spec: OpenCLIPSpec) -> tuple[torch.nn.Module, Callable[[Image
         **preprocess_overrides(spec.model, spec.tag),
     )
     if is_file:
-        load_weights_into(model, load_state_dict_file(spec.pretrained), f"open_clip {spec.model} from "
-                          f"{spec.pretrained!r}")
+        load_weights_into(
+            model, load_state_dict_file(spec.pretrained), f"open_clip {spec.model} from {spec.pretrained!r}"
+        )
     # open_clip returns the model in training mode, where dropout and patch dropout would make vectors random.
     model.eval()
     config = open_clip.get_model_config(spec.model)
@@ -210,8 +219,12 @@ class OpenCLIPImageEncoder:
         Raises:
             ValueError: Some rows cannot be decoded (see :func:`~pipeline.encoders.images.invalid_image_rows`).
         """
-        return encode_in_batches(images, self.dim, self.spec.batch_size,
-                                 lambda chunk: self._forward(torch.stack([self.preprocess(im) for im in chunk])))
+        return encode_in_batches(
+            images,
+            self.dim,
+            self.spec.batch_size,
+            lambda chunk: self._forward(torch.stack([self.preprocess(im) for im in chunk])),
+        )
 
     @torch.inference_mode()
     def _forward(self, pixels: torch.Tensor) -> np.ndarray:

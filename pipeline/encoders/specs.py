@@ -39,8 +39,10 @@ def require_cuda_for(precision: str, device: str) -> None:
     """Reduced precision runs on CUDA only; checked where the device is known (inside the actor), not in the
     config, whose device is filled in by the actor that has or lacks a GPU."""
     if resolve_precision(precision, device) != "fp32" and not str(device).startswith("cuda"):
-        raise ValueError(f"precision {precision!r} needs a CUDA device (got device={device!r}); "
-                         "use precision 'fp32' or 'auto' on the CPU.")
+        raise ValueError(
+            f"precision {precision!r} needs a CUDA device (got device={device!r}); "
+            "use precision 'fp32' or 'auto' on the CPU."
+        )
 
 
 def spec_from_options(spec: type[Spec], kind: str, options: Mapping[str, Any]) -> Spec:

@@ -83,8 +83,18 @@ def _cut_fc(model: nn.Module) -> Backbone:
 BACKBONES: dict[str, Callable[[nn.Module], Backbone]] = {
     **{name: _cut_classifier for name in ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large")},
     **{f"efficientnet_b{i}": _cut_classifier for i in range(8)},
-    **{name: _cut_fc for name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-                                  "wide_resnet50_2", "wide_resnet101_2")},
+    **{
+        name: _cut_fc
+        for name in (
+            "resnet18",
+            "resnet34",
+            "resnet50",
+            "resnet101",
+            "resnet152",
+            "wide_resnet50_2",
+            "wide_resnet101_2",
+        )
+    },
 }
 
 
@@ -103,12 +113,14 @@ def imagenet_eval_transform(image_size: int) -> Callable[[Image.Image], torch.Te
     Returns:
         RGB PIL image -> ``(3, image_size, image_size)`` float32.
     """
-    return transforms.Compose([
-        transforms.Resize(round(image_size * 256 / 224), interpolation=transforms.InterpolationMode.BILINEAR),
-        transforms.CenterCrop(image_size),
-        transforms.ToTensor(),
-        transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-    ])
+    return transforms.Compose(
+        [
+            transforms.Resize(round(image_size * 256 / 224), interpolation=transforms.InterpolationMode.BILINEAR),
+            transforms.CenterCrop(image_size),
+            transforms.ToTensor(),
+            transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -138,8 +150,10 @@ class TorchImageSpec:
             # Stored as str so that specs compare, hash and serialize the same however the path was given.
             object.__setattr__(self, "weights", os.fspath(self.weights))
         if self.architecture not in BACKBONES:
-            raise ValueError(f"Unsupported torch_image architecture {self.architecture!r}; choose one of "
-                             f"{list_backbones()}, or add a cut rule to BACKBONES.")
+            raise ValueError(
+                f"Unsupported torch_image architecture {self.architecture!r}; choose one of "
+                f"{list_backbones()}, or add a cut rule to BACKBONES."
+            )
         if not isinstance(self.weights, str) or not self.weights:
             raise TypeError(f"weights must be a local weights file path (a non-empty str), got {self.weights!r}.")
         if not isinstance(self.normalize, bool):
@@ -194,8 +208,9 @@ class TorchImageEncoder:
         Raises:
             ValueError: Some rows cannot be decoded (see :func:`~pipeline.encoders.images.invalid_image_rows`).
         """
-        return encode_in_batches(images, self.dim, self.spec.batch_size,
-                                 lambda chunk: self._forward(self.pixels(chunk)).numpy())
+        return encode_in_batches(
+            images, self.dim, self.spec.batch_size, lambda chunk: self._forward(self.pixels(chunk)).numpy()
+        )
 
     @torch.inference_mode()
     def _forward(self, pixels: torch.Tensor) -> torch.Tensor:

@@ -37,7 +37,7 @@ def _reason(e: BaseException) -> str:
     if marker in text:
         # torch wraps the actual refusal ("Unsupported global: GLOBAL os.system ...") in a paragraph suggesting
         # the unsafe retry; quote only the refusal.
-        text = text[text.index(marker) + len(marker):].strip().split(". ")[0]
+        text = text[text.index(marker) + len(marker) :].strip().split(". ")[0]
     text = " ".join(text.split())
     return f"{type(e).__name__}: {text[:300]}"
 
@@ -72,16 +72,17 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     # UnpicklingError: the file names a class or function outside torch's weights-only allow-list, which is exactly
     # what must not be executed. The others are corrupt or truncated files.
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as e:
-        raise ValueError(f"Cannot load weights from {str(path)!r} safely (weights_only=True): {_reason(e)}. "
-                         f"If you trust the file, {_RESAVE}.") from e
+        raise ValueError(
+            f"Cannot load weights from {str(path)!r} safely (weights_only=True): {_reason(e)}. "
+            f"If you trust the file, {_RESAVE}."
+        ) from e
     if not isinstance(checkpoint, dict) or not checkpoint:
         raise ValueError(f"{str(path)!r} holds {type(checkpoint).__name__}, not a state dict; {_RESAVE}.")
     bad = [k for k, v in checkpoint.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
     if bad:
-        raise ValueError(f"{str(path)!r} is not a state dict: entries {bad[:_SHOWN]} are not named tensors; "
-                         f"{_RESAVE}.")
+        raise ValueError(f"{str(path)!r} is not a state dict: entries {bad[:_SHOWN]} are not named tensors; {_RESAVE}.")
     if all(k.startswith("module.") for k in checkpoint):
-        checkpoint = {k[len("module."):]: v for k, v in checkpoint.items()}
+        checkpoint = {k[len("module.") :]: v for k, v in checkpoint.items()}
     return checkpoint
 
 
@@ -102,12 +103,20 @@ def load_weights_into(model: torch.nn.Module, state: dict[str, torch.Tensor], wh
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in own if k in state and state[k].shape != own[k].shape]
+    shapes = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and state[k].shape != own[k].shape
+    ]
     if missing or unexpected or shapes:
-        parts = [f"{len(missing)} missing (e.g. {missing[:_SHOWN]})" if missing else "",
-                 f"{len(unexpected)} unexpected (e.g. {unexpected[:_SHOWN]})" if unexpected else "",
-                 f"{len(shapes)} with the wrong shape (e.g. {shapes[:_SHOWN]})" if shapes else ""]
-        raise ValueError(f"The weights do not fit {what}: " + "; ".join(p for p in parts if p)
-                         + ". Check that the architecture and its config match the ones the file was saved from.")
+        parts = [
+            f"{len(missing)} missing (e.g. {missing[:_SHOWN]})" if missing else "",
+            f"{len(unexpected)} unexpected (e.g. {unexpected[:_SHOWN]})" if unexpected else "",
+            f"{len(shapes)} with the wrong shape (e.g. {shapes[:_SHOWN]})" if shapes else "",
+        ]
+        raise ValueError(
+            f"The weights do not fit {what}: "
+            + "; ".join(p for p in parts if p)
+            + ". Check that the architecture and its config match the ones the file was saved from."
+        )
     model.load_state_dict(state, strict=True)

@@ -97,9 +97,20 @@ def prepared_to_row(chunk: PreparedChunk) -> pa.Table:
     """A :class:`PreparedChunk` as a one-row table: the header, then ids, kept rows and items as IPC streams."""
     kind, items = items_to_table(chunk.items)
     ids = pa.table({"id": chunk.ids} if chunk.hashes is None else {"id": chunk.ids, "hash": chunk.hashes})
-    return _row(_header(chunk.shard, chunk.bad, chunk.seconds, chunk.info, chunk.failed, items=kind,
-                        unreadable=dict(chunk.unreadable)),
-                ids=ids, keep=pa.table({"row": pa.array(chunk.keep, pa.int64())}), items=items)
+    return _row(
+        _header(
+            chunk.shard,
+            chunk.bad,
+            chunk.seconds,
+            chunk.info,
+            chunk.failed,
+            items=kind,
+            unreadable=dict(chunk.unreadable),
+        ),
+        ids=ids,
+        keep=pa.table({"row": pa.array(chunk.keep, pa.int64())}),
+        items=items,
+    )
 
 
 def prepared_from_row(batch: pa.Table, index: int = 0) -> PreparedChunk:
@@ -122,8 +133,16 @@ def prepared_from_row(batch: pa.Table, index: int = 0) -> PreparedChunk:
 
 def encoded_to_row(chunk: EncodedChunk) -> pa.Table:
     """An :class:`EncodedChunk` as a one-row table: the header, the quarantine and one stream per output part."""
-    header = _header(chunk.shard, {}, chunk.seconds, chunk.info, chunk.failed, counts=dict(chunk.counts),
-                     parts=len(chunk.parts), quarantined=chunk.quarantine is not None)
+    header = _header(
+        chunk.shard,
+        {},
+        chunk.seconds,
+        chunk.info,
+        chunk.failed,
+        counts=dict(chunk.counts),
+        parts=len(chunk.parts),
+        quarantined=chunk.quarantine is not None,
+    )
     quarantine = chunk.quarantine if chunk.quarantine is not None else pa.table({})
     return _row(header, quarantine=quarantine, **{f"part_{i}": part for i, part in enumerate(chunk.parts)})
 
@@ -151,16 +170,22 @@ def items_to_table(items: Any) -> tuple[str, pa.Table]:
     """
     if isinstance(items, Ragged):
         offsets = pa.array(items.offsets, pa.int64())
-        return "tokens", pa.table({name: pa.LargeListArray.from_arrays(offsets, pa.array(values.astype(np.int32)))
-                                   for name, values in items.columns.items()})
+        return "tokens", pa.table(
+            {
+                name: pa.LargeListArray.from_arrays(offsets, pa.array(values.astype(np.int32)))
+                for name, values in items.columns.items()
+            }
+        )
     if isinstance(items, np.ndarray):
         return "vectors", pa.table({"vector": embedding_array(items.reshape(len(items), -1))})
     if items and not isinstance(items[0], str):  # decoded images (PIL is imported only where images are)
-        return "images", pa.table({
-            "pixels": pa.array([image.tobytes() for image in items], pa.large_binary()),
-            "width": pa.array([image.width for image in items], pa.int32()),
-            "height": pa.array([image.height for image in items], pa.int32()),
-        })
+        return "images", pa.table(
+            {
+                "pixels": pa.array([image.tobytes() for image in items], pa.large_binary()),
+                "width": pa.array([image.width for image in items], pa.int32()),
+                "height": pa.array([image.height for image in items], pa.int32()),
+            }
+        )
     return "texts", pa.table({"text": pa.array(list(items), pa.large_string())})
 
 
@@ -176,15 +201,26 @@ def items_from_table(kind: str, table: pa.Table) -> Any:
         from PIL import Image
 
         sizes = zip(table.column("width").to_pylist(), table.column("height").to_pylist(), strict=True)
-        return [Image.frombytes("RGB", size, pixels)
-                for size, pixels in zip(sizes, table.column("pixels").to_pylist(), strict=True)]
+        return [
+            Image.frombytes("RGB", size, pixels)
+            for size, pixels in zip(sizes, table.column("pixels").to_pylist(), strict=True)
+        ]
     return table.column("text").to_pylist()
 
 
-def _header(shard: Shard, bad: Reasons, seconds: Mapping[str, float], info: Mapping[str, Any],
-            failed: str | None, **extra: Any) -> str:
-    return json.dumps({"shard": shard_to_json(shard), "bad": {str(k): v for k, v in bad.items()},
-                       "seconds": dict(seconds), "info": dict(info), "failed": failed, **extra})
+def _header(
+    shard: Shard, bad: Reasons, seconds: Mapping[str, float], info: Mapping[str, Any], failed: str | None, **extra: Any
+) -> str:
+    return json.dumps(
+        {
+            "shard": shard_to_json(shard),
+            "bad": {str(k): v for k, v in bad.items()},
+            "seconds": dict(seconds),
+            "info": dict(info),
+            "failed": failed,
+            **extra,
+        }
+    )
 
 
 def _row(header: str, **tables: pa.Table) -> pa.Table:
@@ -206,6 +242,9 @@ def _row(header: str, **tables: pa.Table) -> pa.Table:
 def _unrow(batch: pa.Table, index: int) -> tuple[dict[str, Any], dict[str, pa.Table]]:
     """The header and the tables of row ``index``, the tables read from the cells' buffers without copying."""
     header = json.loads(batch.column(HEADER)[index].as_py())
-    streams = {name: pa.ipc.open_stream(batch.column(name)[index].as_buffer()).read_all()
-               for name in batch.column_names if name != HEADER}
+    streams = {
+        name: pa.ipc.open_stream(batch.column(name)[index].as_buffer()).read_all()
+        for name in batch.column_names
+        if name != HEADER
+    }
     return header, streams

@@ -65,8 +65,13 @@ def run_shard_job(
     finally:
         scratch.remove()  # the duplicate-id pass is redone by every run: nothing in it outlives this one
     results = one_id_type(results, outputs)
-    summary = summarize([output.describe() for output in outputs], shards, results, time.perf_counter() - started,
-                        {output.describe(): output.records.quarantine_url() for output in outputs})
+    summary = summarize(
+        [output.describe() for output in outputs],
+        shards,
+        results,
+        time.perf_counter() - started,
+        {output.describe(): output.records.quarantine_url() for output in outputs},
+    )
     for output in outputs:
         output.finish(shards, dataclasses.asdict(summary), complete=not summary.failed)
     if summary.failed:
@@ -74,8 +79,9 @@ def run_shard_job(
     return summary
 
 
-def find_repeated_ids(source: SourceConfig, shards: Sequence[Shard], scratch: Folder,
-                      execution: ExecutionConfig) -> str | None:
+def find_repeated_ids(
+    source: SourceConfig, shards: Sequence[Shard], scratch: Folder, execution: ExecutionConfig
+) -> str | None:
     """Find the ids repeated across the job's shards (:mod:`pipeline.engine.duplicates`), in tasks; returns the
     folder the prepare stage reads them from, or None for sources whose ids are unique by construction (file
     paths of a folder, a PostgreSQL primary key)."""
@@ -86,8 +92,14 @@ def find_repeated_ids(source: SourceConfig, shards: Sequence[Shard], scratch: Fo
     folder = scratch.sub(REPEATS_DIR)
     folder.remove()
     partitions = max(1, min(64, len(shards)))
-    map_tasks(file_ids, [{"source": source, "shard": shard, "order": i, "partitions": partitions,
-                          "records": folder.url} for i, shard in enumerate(shards)], execution)
+    map_tasks(
+        file_ids,
+        [
+            {"source": source, "shard": shard, "order": i, "partitions": partitions, "records": folder.url}
+            for i, shard in enumerate(shards)
+        ],
+        execution,
+    )
     map_tasks(find_repeats, [{"partition": p, "records": folder.url} for p in range(partitions)], execution)
     return folder.url
 
@@ -103,8 +115,12 @@ def one_id_type(results: list[ShardResult], outputs: Sequence[Output]) -> list[S
     if len(set(types.values())) <= 1:
         return results
     first = min(types)
-    wrong = {name: f"its ids are {kind}, but {types[first]} in {first}: one table holds one id type; cast the "
-                   "ids to one type in the source and rerun" for name, kind in types.items() if kind != types[first]}
+    wrong = {
+        name: f"its ids are {kind}, but {types[first]} in {first}: one table holds one id type; cast the "
+        "ids to one type in the source and rerun"
+        for name, kind in types.items()
+        if kind != types[first]
+    }
     for output in outputs:
         output.forget(sorted(wrong))
     return [dataclasses.replace(r, failed=wrong[r.shard]) if r.shard in wrong else r for r in results]

@@ -45,9 +45,14 @@ def file_ids(source: SourceConfig, shard: Shard, order: int, partitions: int, re
     if source.id_column not in table.column_names:
         return {"rows": 0}  # the prepare stage fails this shard, naming the missing column
     ids, _ = readable_ids(table.column(source.id_column).combine_chunks())  # the prepare stage sets those aside
-    rows = pa.table({"id": pc.cast(ids, pa.string()), "order": pa.array(np.full(len(ids), order, np.int64)),
-                     "shard": pa.array([shard.name] * len(ids), pa.string()),
-                     "row": pa.array(np.arange(len(ids), dtype=np.int64))}).filter(pc.is_valid(ids))
+    rows = pa.table(
+        {
+            "id": pc.cast(ids, pa.string()),
+            "order": pa.array(np.full(len(ids), order, np.int64)),
+            "shard": pa.array([shard.name] * len(ids), pa.string()),
+            "row": pa.array(np.arange(len(ids), dtype=np.int64)),
+        }
+    ).filter(pc.is_valid(ids))
     file_by_partition(rows, partitions, Folder(records), IDS, shard.name)
     return {"rows": rows.num_rows}
 
@@ -63,8 +68,11 @@ def find_repeats(partition: int, records: str) -> dict[str, int]:
     ids = rows.column("id").to_pylist()
     later = np.array([i > 0 and ids[i] == ids[i - 1] for i in range(len(ids))], dtype=bool)
     first_of = np.maximum.accumulate(np.where(~later, np.arange(len(ids)), 0))  # index of each id's first row
-    repeats = rows.filter(pa.array(later)).select(["shard", "row", "id"]).append_column(
-        "first", rows.column("shard").take(pa.array(first_of[later])))
+    repeats = (
+        rows.filter(pa.array(later))
+        .select(["shard", "row", "id"])
+        .append_column("first", rows.column("shard").take(pa.array(first_of[later])))
+    )
     folder.write_table(f"{REPEATS}/{name}.parquet", repeats)
     return {"repeats": repeats.num_rows}
 

@@ -48,17 +48,21 @@ class ChunkEncoder:
         good = np.flatnonzero(~np.isin(keep, np.fromiter(bad, dtype=np.int64, count=len(bad))))
         rows = pa.array(keep[good], type=pa.int64())
         good_ids, hashes = chunk.ids.take(rows), None if chunk.hashes is None else chunk.hashes.take(rows)
-        parts = tuple(_part(good_ids, translated[good], output, hashes)
-                      for output, translated in zip(self.job.outputs, results, strict=True))
+        parts = tuple(
+            _part(good_ids, translated[good], output, hashes)
+            for output, translated in zip(self.job.outputs, results, strict=True)
+        )
         unreadable = len(chunk.unreadable)
-        counts = {"rows_in": len(chunk.ids) + unreadable, "rows_out": len(good),
-                  "rows_quarantined": len(bad) + unreadable}
+        counts = {
+            "rows_in": len(chunk.ids) + unreadable,
+            "rows_out": len(good),
+            "rows_quarantined": len(bad) + unreadable,
+        }
         stage = "vectors" if self.job.source.modality == "vector" else "encode"
         seconds = {**chunk.seconds, stage: encoded - started, "translate": time.perf_counter() - encoded}
         release_memory()
         set_aside = quarantine_table(bad, chunk.ids, chunk.shard.location, chunk.unreadable)
-        return EncodedChunk(chunk.shard, parts, set_aside, counts,
-                            seconds, {**chunk.info, **process_info()})
+        return EncodedChunk(chunk.shard, parts, set_aside, counts, seconds, {**chunk.info, **process_info()})
 
     def _vectors(self, items: Any) -> np.ndarray:
         """The ``(m, dim)`` float32 vectors of the chunk's kept rows."""

@@ -61,7 +61,8 @@ class LocalStages:
         """Every shard through the three stages; results in plan order, each once its parts are written."""
         queue = iter(shards)
         pending: deque[Future[pa.Table]] = deque(
-            self.pool.submit(_prepare_row, self.preparer, shard) for shard in itertools.islice(queue, self.ahead))
+            self.pool.submit(_prepare_row, self.preparer, shard) for shard in itertools.islice(queue, self.ahead)
+        )
         writing: Future[ShardResult] | None = None
         while pending:
             chunk = self.encode(prepared_from_row(pending.popleft().result()))

@@ -17,8 +17,9 @@ from pipeline.io.folder import Folder
 
 def partition_of(ids: pa.Array | pa.ChunkedArray, partitions: int) -> np.ndarray:
     """``(n,)`` int64: the partition of each id, from a CRC-32 of its text (stable across processes and nights)."""
-    return np.fromiter((zlib.crc32(str(value).encode()) % partitions for value in ids.to_pylist()),
-                       dtype=np.int64, count=len(ids))
+    return np.fromiter(
+        (zlib.crc32(str(value).encode()) % partitions for value in ids.to_pylist()), dtype=np.int64, count=len(ids)
+    )
 
 
 def partition_name(partition: int) -> str:
@@ -29,5 +30,6 @@ def file_by_partition(rows: pa.Table, partitions: int, folder: Folder, kind: str
     """Write ``rows`` as one file per id partition present: ``<kind>/p=NNNN/<shard>.parquet``."""
     parts = partition_of(rows.column("id"), partitions)
     for partition in np.unique(parts):
-        folder.write_table(f"{kind}/{partition_name(int(partition))}/{shard}.parquet",
-                           rows.filter(pa.array(parts == partition)))
+        folder.write_table(
+            f"{kind}/{partition_name(int(partition))}/{shard}.parquet", rows.filter(pa.array(parts == partition))
+        )

@@ -71,17 +71,20 @@ class ChunkPreparer:
         unreadable = unreadable_records(table)
         missing = [column for column in columns if column not in table.column_names]
         if source.id_column in missing or source.content_hash_column in missing:  # rows without ids: unreadable
-            return failed_chunk(shard, f"{shard.location}: no {missing[0]!r} column (it has {table.column_names})",
-                                self._info())
+            return failed_chunk(
+                shard, f"{shard.location}: no {missing[0]!r} column (it has {table.column_names})", self._info()
+            )
         if missing:  # no content column in this file: every row is set aside, with that reason
-            return self._without_content(shard, table.column(source.id_column).combine_chunks(), read - started,
-                                         unreadable)
+            return self._without_content(
+                shard, table.column(source.id_column).combine_chunks(), read - started, unreadable
+            )
         if self.keep_ids is not None:  # rows the run does not redo are not this job's rows at all
             table = table.filter(pc.is_in(table.column(source.id_column), value_set=_kept_ids(self.keep_ids)))
         ids, unnamed = quarantine.readable_ids(table.column(source.id_column).combine_chunks())
         hashes = self._hashes(table)
-        items, bad = quarantine.prepare_content(table.column(source.content_column), source.modality,
-                                                self.source_dim, source.max_image_pixels)
+        items, bad = quarantine.prepare_content(
+            table.column(source.content_column), source.modality, self.source_dim, source.max_image_pixels
+        )
         del table
         bad.update({**quarantine.id_problems(ids), **unnamed})
         if self.repeats is not None:  # an id seen first in an earlier shard (or row) is written there only
@@ -93,11 +96,11 @@ class ChunkPreparer:
         if tokenizer is not None and len(keep):
             items = tokenizer.tokenize(items)
         seconds = {"read": read - started, "prepare": time.perf_counter() - read}
-        return PreparedChunk(shard, ids, keep, items, bad, seconds, self._info(), hashes=hashes,
-                             unreadable=unreadable)
+        return PreparedChunk(shard, ids, keep, items, bad, seconds, self._info(), hashes=hashes, unreadable=unreadable)
 
-    def _without_content(self, shard: Shard, ids: pa.Array, read_seconds: float,
-                         unreadable: dict[str, str]) -> PreparedChunk:
+    def _without_content(
+        self, shard: Shard, ids: pa.Array, read_seconds: float, unreadable: dict[str, str]
+    ) -> PreparedChunk:
         """A shard whose file lacks the content column: all its rows go to the quarantine, saying so."""
         if self.keep_ids is not None:
             ids = pc.filter(ids, pc.is_in(ids, value_set=_kept_ids(self.keep_ids)))
@@ -105,8 +108,17 @@ class ChunkPreparer:
         ids, unnamed = quarantine.readable_ids(ids)
         bad = {**{row: reason for row in range(len(ids))}, **quarantine.id_problems(ids), **unnamed}
         hashes = pa.nulls(len(ids), pa.string()) if self.with_hashes else None
-        return PreparedChunk(shard, ids, np.arange(0), [], bad, {"read": read_seconds, "prepare": 0.0}, self._info(),
-                             hashes=hashes, unreadable=unreadable)
+        return PreparedChunk(
+            shard,
+            ids,
+            np.arange(0),
+            [],
+            bad,
+            {"read": read_seconds, "prepare": 0.0},
+            self._info(),
+            hashes=hashes,
+            unreadable=unreadable,
+        )
 
     def _hashes(self, table: pa.Table) -> pa.Array | None:
         """The rows' content hashes, when the job writes a store: the source's own, or digests of the content."""

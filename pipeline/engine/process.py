@@ -14,8 +14,11 @@ import pyarrow as pa
 def process_info() -> dict[str, Any]:
     """Which process and device did the work (proves actor pinning), and the process's peak memory so far."""
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
-            "peak_rss_mb": round(peak_kib / 1024, 1)}
+    return {
+        "pid": os.getpid(),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+        "peak_rss_mb": round(peak_kib / 1024, 1),
+    }
 
 
 def release_memory() -> None:

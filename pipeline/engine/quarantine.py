@@ -48,8 +48,9 @@ def id_problems(ids: pa.Array) -> Reasons:
     return bad
 
 
-def prepare_content(column: pa.ChunkedArray, modality: str, dim: int | None,
-                    max_pixels: int | None = None) -> tuple[Sequence[Any], Reasons]:
+def prepare_content(
+    column: pa.ChunkedArray, modality: str, dim: int | None, max_pixels: int | None = None
+) -> tuple[Sequence[Any], Reasons]:
     """A shard's content ready for its encoder, plus the rows that cannot be encoded.
 
     Args:

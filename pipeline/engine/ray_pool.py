@@ -145,8 +145,9 @@ class _EncodeStage:
         self.encode = ChunkEncoder(job)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return pa.concat_tables([encoded_to_row(self.encode(prepared_from_row(batch, i)))
-                                 for i in range(batch.num_rows)])
+        return pa.concat_tables(
+            [encoded_to_row(self.encode(prepared_from_row(batch, i))) for i in range(batch.num_rows)]
+        )
 
 
 def _write(batch: pa.Table, outputs: list[Output]) -> pa.Table:
@@ -190,11 +191,16 @@ def run_shards(shards: list[Shard], job: ShardJob, execution: ExecutionConfig) -
     # the chunks of a small job, and a model that cannot load fails the job at once rather than mid-way.
     context.wait_for_min_actors_s = execution.actor_start_timeout_s
     context.max_consecutive_actor_init_deaths = ACTOR_INIT_DEATHS
-    dataset = ray.data.from_items([{"shard": shard_to_json(shard)} for shard in shards],
-                                  override_num_blocks=len(shards))
+    dataset = ray.data.from_items(
+        [{"shard": shard_to_json(shard)} for shard in shards], override_num_blocks=len(shards)
+    )
     actors = min(execution.actors, len(shards))
-    tasks = {"batch_size": 1, "batch_format": "pyarrow", "num_cpus": execution.cpus_per_task,
-             "compute": TaskPoolStrategy(size=task_pool_size(execution, actors))}
+    tasks = {
+        "batch_size": 1,
+        "batch_format": "pyarrow",
+        "num_cpus": execution.cpus_per_task,
+        "compute": TaskPoolStrategy(size=task_pool_size(execution, actors)),
+    }
     if job.source.modality == "vector":
         # No model: nothing for a GPU to do but a small matmul, and moving every chunk between processes twice
         # cost more than the work itself (a third of a bare pyarrow copy's rate, against 0.7 or more in one

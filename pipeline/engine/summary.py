@@ -41,8 +41,10 @@ class Summary:
 
     def task_peaks(self) -> dict[str, float]:
         """The highest peak memory of any prepare and any write task process, in MB."""
-        return {stage: max((w.get(f"{stage}_peak_rss_mb", 0.0) for w in self.workers), default=0.0)
-                for stage in ("prepare", "write")}
+        return {
+            stage: max((w.get(f"{stage}_peak_rss_mb", 0.0) for w in self.workers), default=0.0)
+            for stage in ("prepare", "write")
+        }
 
     def lines(self) -> list[str]:
         stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in self.stage_seconds.items())
@@ -54,8 +56,10 @@ class Summary:
             *(f"quarantine:  {folder}" for folder in self.quarantine.values()),
             f"time:        {self.seconds:.1f} s, {self.rows_per_second:.1f} rows/s (worker time: {stages})",
             f"workers:     {len(self.workers)} model process(es)"
-            + "".join(f"; pid {w['pid']} on GPU {w['cuda_visible_devices'] or '-'}, peak {w['peak_rss_mb']:.0f} MB"
-                      for w in self.workers)
+            + "".join(
+                f"; pid {w['pid']} on GPU {w['cuda_visible_devices'] or '-'}, peak {w['peak_rss_mb']:.0f} MB"
+                for w in self.workers
+            )
             + "".join(f"; {stage} tasks peak {peak:.0f} MB" for stage, peak in self.task_peaks().items()),
             *(f"FAILED:      {name} ({reason})" for name, reason in self.failed.items()),
         ]
@@ -70,8 +74,9 @@ class ShardsFailed(RuntimeError):
         self.summary = summary
 
 
-def summarize(outputs: list[str], shards: list[Shard], outcomes: list[ShardResult], seconds: float,
-              quarantine: Mapping[str, str]) -> Summary:
+def summarize(
+    outputs: list[str], shards: list[Shard], outcomes: list[ShardResult], seconds: float, quarantine: Mapping[str, str]
+) -> Summary:
     failed = {r.shard: r.failed for r in outcomes if r.failed is not None}
     results = [r for r in outcomes if r.failed is None]
     stage_seconds: dict[str, float] = {}

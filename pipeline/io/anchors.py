@@ -48,14 +48,23 @@ class PairedAnchors:
 
     def extended(self, more: PairedAnchors) -> PairedAnchors:
         """These pairs, then ``more`` (say, the anchor items' paragraphs); the space names stay these."""
-        return PairedAnchors([*self.ids, *more.ids], np.concatenate([self.source, more.source]),
-                             np.concatenate([self.target, more.target]), self.unmatched + more.unmatched,
-                             self.source_space, self.target_space)
+        return PairedAnchors(
+            [*self.ids, *more.ids],
+            np.concatenate([self.source, more.source]),
+            np.concatenate([self.target, more.target]),
+            self.unmatched + more.unmatched,
+            self.source_space,
+            self.target_space,
+        )
 
 
 def read_embeddings(
-    url: str, storage_options: Mapping[str, Any] | None = None, id_column: str = ID_COLUMN,
-    vector_column: str = EMBEDDING_COLUMN, ids: list[Any] | None = None, store: StoreRef | None = None,
+    url: str,
+    storage_options: Mapping[str, Any] | None = None,
+    id_column: str = ID_COLUMN,
+    vector_column: str = EMBEDDING_COLUMN,
+    ids: list[Any] | None = None,
+    store: StoreRef | None = None,
 ) -> tuple[list[Any], np.ndarray, dict[str, Any]]:
     """Read an embedding table: a Parquet file or a directory of parts (an ``embed`` output).
 
@@ -89,8 +98,11 @@ def pair_on_id(
     Raises:
         ValueError: an id repeats within a table, or fewer than 3 ids are shared.
     """
-    problems = [f"{side} anchor table repeats ids" for side, ids in (("source", source_ids), ("target", target_ids))
-                if len(set(ids)) != len(ids)]
+    problems = [
+        f"{side} anchor table repeats ids"
+        for side, ids in (("source", source_ids), ("target", target_ids))
+        if len(set(ids)) != len(ids)
+    ]
     shared = sorted(set(source_ids) & set(target_ids), key=lambda value: (str(type(value)), value))
     if len(shared) < 3:
         problems.append(f"only {len(shared)} anchor ids are in both tables; at least 3 are needed (check the ids)")
@@ -125,9 +137,14 @@ def load_paired_anchors(target: TableRef, source: TableRef, source_is_corpus: bo
     """
     target_ids, target_vectors, target_meta = read_embeddings(target.url, target.storage_options)
     source_ids, source_vectors, source_meta = read_embeddings(
-        source.url, source.storage_options, source.id_column, source.vector_column,
-        ids=target_ids if source_is_corpus else None, store=source.store,
+        source.url,
+        source.storage_options,
+        source.id_column,
+        source.vector_column,
+        ids=target_ids if source_is_corpus else None,
+        store=source.store,
     )
     ids, source_aligned, target_aligned, unmatched = pair_on_id(source_ids, source_vectors, target_ids, target_vectors)
-    return PairedAnchors(ids, source_aligned, target_aligned, unmatched,
-                         source_meta.get("space"), target_meta.get("space"))
+    return PairedAnchors(
+        ids, source_aligned, target_aligned, unmatched, source_meta.get("space"), target_meta.get("space")
+    )

@@ -66,12 +66,27 @@ class Output:
     records_at: str = ""
 
     @classmethod
-    def of(cls, config: OutputConfig, provenance: Mapping[str, Any], snapshot: Mapping[str, Any] | None = None,
-           translator: FittedTranslator | None = None, records: str | None = None, **options: Any) -> Output:
+    def of(
+        cls,
+        config: OutputConfig,
+        provenance: Mapping[str, Any],
+        snapshot: Mapping[str, Any] | None = None,
+        translator: FittedTranslator | None = None,
+        records: str | None = None,
+        **options: Any,
+    ) -> Output:
         """The output an ``output`` block names; ``records`` moves its records folder (``records_at``);
         ``options`` are the other fields."""
-        return cls(output_store(config), provenance, snapshot or {}, translator, config.index, config.overwrite,
-                   records_at=records or "", **options)
+        return cls(
+            output_store(config),
+            provenance,
+            snapshot or {},
+            translator,
+            config.index,
+            config.overwrite,
+            records_at=records or "",
+            **options,
+        )
 
     @property
     def records(self) -> Records:
@@ -114,8 +129,10 @@ class Output:
         if self.translator is not None:
             change = translator_change(records, self.translator)
             if change is not None and records.finished():
-                _say(f"{self.describe()}: the translator differs from the one its parts were written with "
-                     f"({change}); redoing them all")
+                _say(
+                    f"{self.describe()}: the translator differs from the one its parts were written with "
+                    f"({change}); redoing them all"
+                )
                 records.forget(sorted(records.finished()))
             keep_translator(records, self.translator)
         planned = {shard.name: shard.key for shard in shards}
@@ -150,8 +167,10 @@ class Output:
             "config": dict(self.snapshot),
             "provenance": dict(self.provenance),
             "shards": {name: {k: v for k, v in counts.items() if k != "staged"} for name, counts in per_shard.items()},
-            "totals": {key: sum(c.get(key, 0) for c in per_shard.values())
-                       for key in ("rows_in", "rows_out", "rows_quarantined")},
+            "totals": {
+                key: sum(c.get(key, 0) for c in per_shard.values())
+                for key in ("rows_in", "rows_out", "rows_quarantined")
+            },
             "failed": dict(this_run.get("failed", {})),
             "this_run": dict(this_run),
             "records": self.records.url,
@@ -185,8 +204,10 @@ def publish_together(outputs: Sequence[Output], details: Mapping[str, Any] | Non
     first = outputs[0]
     finished = {name: counts for output in outputs for name, counts in output.finished().items()}
     staged = {name: counts.get("staged") or {} for name, counts in sorted(finished.items())}
-    named = {**first.provenance, "publish_id": publish_id(first.run, {name: counts.get("shard", "")
-                                                                      for name, counts in finished.items()})}
+    named = {
+        **first.provenance,
+        "publish_id": publish_id(first.run, {name: counts.get("shard", "") for name, counts in finished.items()}),
+    }
     return {"store": first.describe(), **first.store().publish(staged, named, first.index, first.run, details)}
 
 

@@ -32,8 +32,10 @@ def write_passages(
         ids += table.column(documents.id_column).to_pylist()
         texts += table.column(documents.text_column).to_pylist()
     lines = [json.dumps({"id": i, "text": t}) for i, t in zip(*passage_rows(ids, texts), strict=True)]
-    files = {f"part-{n:05d}.jsonl": ("\n".join(lines[start:start + PASSAGES_PER_FILE]) + "\n").encode()
-             for n, start in enumerate(range(0, len(lines), PASSAGES_PER_FILE))}
+    files = {
+        f"part-{n:05d}.jsonl": ("\n".join(lines[start : start + PASSAGES_PER_FILE]) + "\n").encode()
+        for n, start in enumerate(range(0, len(lines), PASSAGES_PER_FILE))
+    }
     fs, path = fsspec.core.url_to_fs(folder, **dict(storage_options or {}))
     fs.makedirs(path, exist_ok=True)
     for stale in {posixpath.basename(f) for f in fs.ls(path, detail=False)} - set(files):
@@ -42,5 +44,4 @@ def write_passages(
         where = posixpath.join(path, name)
         if not fs.exists(where) or fs.cat_file(where) != content:
             fs.pipe_file(where, content)
-    return SourceConfig(path=folder, format="jsonl", text_column="text",
-                        storage_options=dict(storage_options or {}))
+    return SourceConfig(path=folder, format="jsonl", text_column="text", storage_options=dict(storage_options or {}))

@@ -24,8 +24,9 @@ def paragraphs(text: str, min_chars: int = MIN_PASSAGE_CHARS) -> list[str]:
     return [piece.strip() for piece in _BLANK_LINE.split(text) if len(piece.strip()) >= min_chars]
 
 
-def passage_rows(ids: Sequence[str], texts: Sequence[str | None],
-                 min_chars: int = MIN_PASSAGE_CHARS) -> tuple[list[str], list[str]]:
+def passage_rows(
+    ids: Sequence[str], texts: Sequence[str | None], min_chars: int = MIN_PASSAGE_CHARS
+) -> tuple[list[str], list[str]]:
     """``(passage ids, passage texts)`` of every document, in document order; a missing text has none."""
     passage_ids, passage_texts = [], []
     for document, text in zip(ids, texts, strict=True):

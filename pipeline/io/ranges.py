@@ -142,15 +142,20 @@ def read_csv_as_text(data: bytes) -> pa.Table:
     UTF-8 is let through, as the JSON reader does, for the quarantine to name row by row. (pyarrow would also
     read ``NA`` or ``null`` as null; a text may say "NA".)
     """
-    header = data[:csv_header_end(io.BytesIO(data), len(data))].decode("utf-8-sig", errors="replace")  # BOM off
+    header = data[: csv_header_end(io.BytesIO(data), len(data))].decode("utf-8-sig", errors="replace")  # BOM off
     names = next(std_csv.reader(io.StringIO(header)), [])
     return pa_csv.read_csv(
         io.BytesIO(data),
         # A quoted field may hold a newline (RFC 4180); pyarrow refuses one unless told to expect it.
         parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-        convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), check_utf8=False,
-                                              null_values=[""], strings_can_be_null=True,
-                                              quoted_strings_can_be_null=False))
+        convert_options=pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()),
+            check_utf8=False,
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    )
 
 
 def read_json_lines(data: bytes, start: int, name: str) -> pa.Table:

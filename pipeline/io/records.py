@@ -67,7 +67,8 @@ class Records(Folder):
             raise ValueError(
                 f"{table} holds the output of a different job (fingerprint {previous[:12]}…, this job "
                 f"{job_fingerprint[:12]}…): its config or inputs changed. Use another output.path, or set "
-                "output.overwrite=true to replace it")
+                "output.overwrite=true to replace it"
+            )
         return previous
 
     def claimed_by(self) -> str | None:
@@ -112,8 +113,9 @@ class Records(Folder):
         return self.sub(WORK_DIR)
 
 
-def quarantine_table(rows: Mapping[int, str], ids: pa.Array, source: str,
-                     unreadable: Mapping[str, str] | None = None) -> pa.Table:
+def quarantine_table(
+    rows: Mapping[int, str], ids: pa.Array, source: str, unreadable: Mapping[str, str] | None = None
+) -> pa.Table:
     """Rejected rows of a shard: their ids (as text), the reason, and where they came from; then the records that
     could not be read into rows at all, under ``<file>@<byte offset>`` in place of an id."""
     index = sorted(rows)

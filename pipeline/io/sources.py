@@ -55,8 +55,15 @@ def resolve_path(path: str) -> str:
 
 def plan_source(source: SourceConfig, chunk_bytes: int = CHUNK_BYTES, chunk_rows: int = CHUNK_ROWS) -> list[Shard]:
     """The shards of a ``source`` block (:func:`plan_shards`), within the chunk budgets of a job's execution."""
-    return plan_shards(source.path, source.format, source.files_per_shard, dict(source.storage_options),
-                       chunk_bytes, chunk_rows, source_store(source))
+    return plan_shards(
+        source.path,
+        source.format,
+        source.files_per_shard,
+        dict(source.storage_options),
+        chunk_bytes,
+        chunk_rows,
+        source_store(source),
+    )
 
 
 def read_source(source: SourceConfig, shard: Shard, columns: list[str] | None = None) -> pa.Table:
@@ -103,17 +110,24 @@ def plan_shards(
         return _parquet_shards(fs, files, chunk_rows, lambda f: _version([stamps[f]]))
     if fmt in ("jsonl", "csv"):
         ranges = [(f, r) for f in files for r in _byte_ranges(fs, f, fmt, chunk_bytes)]
-        return [Shard(i, (_url(fs, f),), byte_range=r, version=_version([stamps[f]]))
-                for i, (f, r) in enumerate(ranges)]
+        return [
+            Shard(i, (_url(fs, f),), byte_range=r, version=_version([stamps[f]])) for i, (f, r) in enumerate(ranges)
+        ]
     chunks = [files[i : i + files_per_shard] for i in range(0, len(files), files_per_shard)]
-    return [Shard(i, tuple(_url(fs, f) for f in chunk), root=root, version=_version([stamps[f] for f in chunk]))
-            for i, chunk in enumerate(chunks)]
+    return [
+        Shard(i, tuple(_url(fs, f) for f in chunk), root=root, version=_version([stamps[f] for f in chunk]))
+        for i, chunk in enumerate(chunks)
+    ]
 
 
 def _parquet_shards(fs: fsspec.AbstractFileSystem, files: list[str], chunk_rows: int, version: Any) -> list[Shard]:
     """One shard per row group of each file (a row range of a large one); ``version(file)`` stamps each."""
-    pieces = [(f, g, rows) for f in files for g, size in enumerate(_row_group_sizes(fs, f))
-              for rows in row_ranges(size, chunk_rows)]
+    pieces = [
+        (f, g, rows)
+        for f in files
+        for g, size in enumerate(_row_group_sizes(fs, f))
+        for rows in row_ranges(size, chunk_rows)
+    ]
     return [Shard(i, (_url(fs, f),), g, rows=rows, version=version(f)) for i, (f, g, rows) in enumerate(pieces)]
 
 
@@ -149,7 +163,10 @@ def inputs_fingerprint(path: str, fmt: str, storage_options: dict | None = None)
 
 
 def read_shard(
-    shard: Shard, fmt: str, columns: list[str] | None = None, storage_options: dict | None = None,
+    shard: Shard,
+    fmt: str,
+    columns: list[str] | None = None,
+    storage_options: dict | None = None,
     store: StoreRef | None = None,
 ) -> pa.Table:
     """Read one shard as an Arrow table.

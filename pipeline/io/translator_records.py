@@ -45,8 +45,7 @@ def translator_change(records: Folder, translator: FittedTranslator) -> str | No
     moved = _plan_difference(saved.plan, translator.plan)
     if moved is None:
         return None
-    return (f"{moved}: {saved.method} {dict(saved.options)} then, {translator.method} {dict(translator.options)} "
-            "now")
+    return f"{moved}: {saved.method} {dict(saved.options)} then, {translator.method} {dict(translator.options)} now"
 
 
 def _plan_difference(before: AffinePlan, now: AffinePlan) -> str | None:

@@ -37,8 +37,16 @@ class MLPDecoder:
     papers' classifiers, so it judges what a translation keeps of the direction.
     """
 
-    def __init__(self, x: np.ndarray, labels: np.ndarray, seed: int = 0, hidden: int = 256, epochs: int = 200,
-                 learning_rate: float = 1e-3, weight_decay: float = 1e-4) -> None:
+    def __init__(
+        self,
+        x: np.ndarray,
+        labels: np.ndarray,
+        seed: int = 0,
+        hidden: int = 256,
+        epochs: int = 200,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 1e-4,
+    ) -> None:
         import torch
 
         self.classes, targets = np.unique(labels, return_inverse=True)
@@ -46,7 +54,9 @@ class MLPDecoder:
         torch.manual_seed(seed)
         dim = x.shape[1]
         self.model = torch.nn.Sequential(
-            torch.nn.LayerNorm(dim), torch.nn.Linear(dim, hidden), torch.nn.SiLU(),
+            torch.nn.LayerNorm(dim),
+            torch.nn.Linear(dim, hidden),
+            torch.nn.SiLU(),
             torch.nn.Linear(hidden, len(self.classes)),
         )
         inputs = torch.as_tensor(x, dtype=torch.float32)

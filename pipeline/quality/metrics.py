@@ -77,8 +77,11 @@ def retrieval_metrics(queries: np.ndarray, documents: np.ndarray) -> dict[str, f
         documents: (n, d) the index, row i the one document relevant to query i.
     """
     ranks = S.truth_ranks(queries.astype(np.float64), documents.astype(np.float64))
-    return {"recall1": float(np.mean(ranks <= 1)), "recall10": float(np.mean(ranks <= 10)),
-            "mrr": float(np.mean(1.0 / ranks))}
+    return {
+        "recall1": float(np.mean(ranks <= 1)),
+        "recall10": float(np.mean(ranks <= 10)),
+        "mrr": float(np.mean(1.0 / ranks)),
+    }
 
 
 def macro_f1(predicted: np.ndarray, labels: np.ndarray) -> float:

@@ -15,8 +15,9 @@ NPROBES = 20  # IVF lists searched per query; with a PQ refine step, the index's
 REFINE_FACTOR = 5
 
 
-def indexed_recall(ref: StoreRef, queries: np.ndarray, expected: Sequence[Any], k: int = 10,
-                   among: Sequence[Any] | None = None) -> float:
+def indexed_recall(
+    ref: StoreRef, queries: np.ndarray, expected: Sequence[Any], k: int = 10, among: Sequence[Any] | None = None
+) -> float:
     """The share of queries whose expected row is among the ``k`` nearest (cosine) found by the table's index.
 
     Args:
@@ -31,8 +32,14 @@ def indexed_recall(ref: StoreRef, queries: np.ndarray, expected: Sequence[Any], 
     where = None if among is None else " OR ".join(sql_in_lists(ID_COLUMN, list(among)))
     hits = 0
     for query, want in zip(queries, expected, strict=True):
-        search = (table.search(query, vector_column_name=EMBEDDING_COLUMN).distance_type("cosine").limit(k)
-                  .nprobes(NPROBES).refine_factor(REFINE_FACTOR).select([ID_COLUMN, "_distance"]))
+        search = (
+            table.search(query, vector_column_name=EMBEDDING_COLUMN)
+            .distance_type("cosine")
+            .limit(k)
+            .nprobes(NPROBES)
+            .refine_factor(REFINE_FACTOR)
+            .select([ID_COLUMN, "_distance"])
+        )
         if where is not None:
             search = search.where(where, prefilter=True)
         hits += want in search.to_arrow().column(ID_COLUMN).to_pylist()

@@ -29,8 +29,12 @@ from pipeline.translate.options import AutoOptions, as_dict, parse_options
 # Classification: the share of held-out anchors whose translation falls in the same cluster of the target anchors
 # as their true vector (label-free: a decoder keeps its decision when the translation stays in its truth's region).
 # Cosine: centered cosine to the true vector.
-OBJECTIVE_METRIC = {"retrieval": "mrr", "index": "mrr", "classification": "cluster_agreement",
-                    "cosine": "centered_cosine"}
+OBJECTIVE_METRIC = {
+    "retrieval": "mrr",
+    "index": "mrr",
+    "classification": "cluster_agreement",
+    "cosine": "centered_cosine",
+}
 METRICS = ("mrr", "top1", "cluster_agreement", "centered_cosine")
 CLUSTERS = 16  # regions of the target anchors for cluster_agreement; fewer when the fold is small
 
@@ -56,8 +60,11 @@ def default_candidates(objective: str) -> tuple[Mapping[str, Any], ...]:
     return (
         {"method": "procrustes", "scaling": "isotropic"},
         {"method": "procrustes", "scaling": "whitened", "coloring": DEFAULT_WHITENED_COLORING[objective]},
-        *({"method": "blend", "weight": weight, "alpha": alpha} for alpha in (0.03, 0.1)
-          for weight in (0.25, 0.5, 0.75)),
+        *(
+            {"method": "blend", "weight": weight, "alpha": alpha}
+            for alpha in (0.03, 0.1)
+            for weight in (0.25, 0.5, 0.75)
+        ),
         *({"method": "ridge", "alpha": alpha} for alpha in (1e-2, 1e-1, 1.0, 10.0)),
         *({"method": "ridge", "alpha": alpha, "restore_scale": True} for alpha in (0.1, 1.0)),
     )
@@ -95,7 +102,7 @@ def select_by_cross_validation(source: np.ndarray, target: np.ndarray, options: 
         "objective": options.objective,
         "metric": metric,
         "rule": "the simplest candidate (lowest isometry_rank) within one standard error (of its fold-by-fold gap) "
-                "of the best mean",
+        "of the best mean",
         "folds": options.folds,
         "repeats": options.repeats,
         "cv": rows,
@@ -129,8 +136,16 @@ def gap_se(best: Mapping[str, Any], other: Mapping[str, Any], metric: str) -> fl
     return float(gaps.std(ddof=1) / np.sqrt(len(gaps))) if len(gaps) > 1 else 0.0
 
 
-def cross_validated_quality(method: str, options: Mapping[str, Any], report: Mapping[str, Any], source: np.ndarray,
-                            target: np.ndarray, folds: int = 5, repeats: int = 2, seed: int = 0) -> dict[str, Any]:
+def cross_validated_quality(
+    method: str,
+    options: Mapping[str, Any],
+    report: Mapping[str, Any],
+    source: np.ndarray,
+    target: np.ndarray,
+    folds: int = 5,
+    repeats: int = 2,
+    seed: int = 0,
+) -> dict[str, Any]:
     """How well a fitted translator generalizes: every metric of :func:`fold_metrics`, mean and standard error.
 
     Under ``auto`` it is the chosen candidate's row of the CV table in ``report``; for a fixed method, a fresh
@@ -147,8 +162,11 @@ def cross_validated_quality(method: str, options: Mapping[str, Any], report: Map
     parsed = parse_options(ESTIMATORS[method].options, dict(options), method)
     source, target = np.asarray(source, np.float64), np.asarray(target, np.float64)
     partitions = fold_partitions(source, target, folds, repeats, seed)
-    return {**cross_validate(source, target, [(method, parsed)], partitions, seed)[0], "folds": folds,
-            "repeats": repeats}
+    return {
+        **cross_validate(source, target, [(method, parsed)], partitions, seed)[0],
+        "folds": folds,
+        "repeats": repeats,
+    }
 
 
 def describe(auto_report: Mapping[str, Any], shown: int = 3) -> str:
@@ -156,8 +174,10 @@ def describe(auto_report: Mapping[str, Any], shown: int = 3) -> str:
     metric = auto_report["metric"]
     rows = sorted((row for row in auto_report["cv"] if metric in row), key=lambda row: -row[metric])[:shown]
     best = "; ".join(f"{_label(row)} {row[metric]:.3f} ± {row[f'{metric}_se']:.3f}" for row in rows)
-    return (f"objective {auto_report['objective']}, {cv_name(auto_report)} {metric} on the anchors; best: "
-            f"{best}; within one standard error the simplest wins")
+    return (
+        f"objective {auto_report['objective']}, {cv_name(auto_report)} {metric} on the anchors; best: "
+        f"{best}; within one standard error the simplest wins"
+    )
 
 
 def cv_name(quality: Mapping[str, Any]) -> str:
@@ -167,9 +187,11 @@ def cv_name(quality: Mapping[str, Any]) -> str:
 
 
 def _label(row: Mapping[str, Any]) -> str:
-    options = ", ".join(f"{key}={value}" for key, value in row["options"].items()
-                        if key in ("scaling", "shrinkage", "coloring", "weight", "alpha", "restore_scale", "delta",
-                                   "ridge"))
+    options = ", ".join(
+        f"{key}={value}"
+        for key, value in row["options"].items()
+        if key in ("scaling", "shrinkage", "coloring", "weight", "alpha", "restore_scale", "delta", "ridge")
+    )
     return f"{row['method']}({options})"
 
 
@@ -186,35 +208,48 @@ def fold_indices(source: np.ndarray, target: np.ndarray, folds: int, seed: int) 
     n = source.shape[0]
     if n < 2 * folds:
         raise ValueError(f"auto: {folds}-fold cross-validation needs at least {2 * folds} anchors; got {n}")
-    digests = [hashlib.blake2b(np.ascontiguousarray(s).tobytes() + np.ascontiguousarray(t).tobytes(),
-                               digest_size=16).digest() for s, t in zip(source, target, strict=True)]
+    digests = [
+        hashlib.blake2b(np.ascontiguousarray(s).tobytes() + np.ascontiguousarray(t).tobytes(), digest_size=16).digest()
+        for s, t in zip(source, target, strict=True)
+    ]
     by_content = np.array(sorted(range(n), key=digests.__getitem__))
     return np.array_split(by_content[np.random.default_rng(seed).permutation(n)], folds)
 
 
-def fold_partitions(source: np.ndarray, target: np.ndarray, folds: int, repeats: int,
-                    seed: int) -> list[list[np.ndarray]]:
+def fold_partitions(
+    source: np.ndarray, target: np.ndarray, folds: int, repeats: int, seed: int
+) -> list[list[np.ndarray]]:
     """``repeats`` partitions of the anchors into ``folds`` (:func:`fold_indices`), the r-th shuffled by
     ``seed + r``."""
     return [fold_indices(source, target, folds, seed + repeat) for repeat in range(repeats)]
 
 
 def cross_validate(
-    source: np.ndarray, target: np.ndarray, candidates: list[tuple[str, object]],
-    partitions: list[list[np.ndarray]], seed: int,
+    source: np.ndarray,
+    target: np.ndarray,
+    candidates: list[tuple[str, object]],
+    partitions: list[list[np.ndarray]],
+    seed: int,
 ) -> list[dict[str, Any]]:
     """One row per candidate: every metric's mean over the folds of every partition, and its standard error
     (``<metric>_se``)."""
     per_fold: list[list[dict[str, float] | str]] = [[] for _ in candidates]
     for folds in partitions:
         for i, held_out in enumerate(folds):
-            train = np.concatenate(folds[:i] + folds[i + 1:])  # in fold order, so row order changes nothing
+            train = np.concatenate(folds[:i] + folds[i + 1 :])  # in fold order, so row order changes nothing
             _score_fold(source, target, candidates, train, held_out, seed, per_fold)
     return [_row(method, options, scores) for (method, options), scores in zip(candidates, per_fold, strict=True)]
 
 
-def _score_fold(source: np.ndarray, target: np.ndarray, candidates: list[tuple[str, object]], train: np.ndarray,
-                held_out: np.ndarray, seed: int, per_fold: list[list[dict[str, float] | str]]) -> None:
+def _score_fold(
+    source: np.ndarray,
+    target: np.ndarray,
+    candidates: list[tuple[str, object]],
+    train: np.ndarray,
+    held_out: np.ndarray,
+    seed: int,
+    per_fold: list[list[dict[str, float] | str]],
+) -> None:
     """Fit every candidate on ``train`` and append its :func:`fold_metrics` on ``held_out`` (or why it could not
     be fitted, after which it is skipped) to its list in ``per_fold``."""
     memo: dict = {}  # one fold's shared pieces (ridge eigendecomposition, Procrustes maps)
@@ -255,8 +290,11 @@ def fold_metrics(
 
 
 def _row(method: str, options: object, scores: list[dict[str, float] | str]) -> dict[str, Any]:
-    row: dict[str, Any] = {"method": method, "options": as_dict(options),
-                           "isometry_rank": ESTIMATORS[method].isometry_rank(options)}
+    row: dict[str, Any] = {
+        "method": method,
+        "options": as_dict(options),
+        "isometry_rank": ESTIMATORS[method].isometry_rank(options),
+    }
     if scores and isinstance(scores[-1], str):
         return {**row, "error": scores[-1]}
     for metric in METRICS:

@@ -53,9 +53,7 @@ def fit_irp(source: np.ndarray, target: np.ndarray, options: IRPOptions, memo: M
     return Fit(compose_plan(sender, receiver), {"target_inverse": receiver.inverse}, report)
 
 
-def fit_procrustes(
-    source: np.ndarray, target: np.ndarray, options: ProcrustesOptions, memo: Memo | None = None
-) -> Fit:
+def fit_procrustes(source: np.ndarray, target: np.ndarray, options: ProcrustesOptions, memo: Memo | None = None) -> Fit:
     """Standard scaling, zero padding, orthogonal map; folded into ``(x - mu_s) @ M + mu_t``.
 
     With ``x_std = (x - mu_s) @ S_s^-1`` and ``y = (pad(x_std) @ R)[:d_t] @ S_t + mu_t``, the matrix is
@@ -64,8 +62,9 @@ def fit_procrustes(
     below full coloring, ``M`` is scaled so the translated anchors spread around ``mu_t`` as far as the target
     anchors do.
     """
-    matrix, rotation, residual = _remembered(memo, ("procrustes", options),
-                                             lambda: _procrustes_map(source, target, options, memo))
+    matrix, rotation, residual = _remembered(
+        memo, ("procrustes", options), lambda: _procrustes_map(source, target, options, memo)
+    )
     plan = AffinePlan(source.mean(axis=0), False, matrix, False, 1.0, target.mean(axis=0))
     return Fit(plan, {"rotation": rotation}, {"relative_residual": residual})
 
@@ -88,8 +87,9 @@ def fit_blend(source: np.ndarray, target: np.ndarray, options: BlendOptions, mem
     """``weight * ridge + (1 - weight) * procrustes``: one affine map, both parts fitted on the same anchors."""
     ridge = _ridge_weights(source, target, options.alpha, memo)
     procrustes_options = ProcrustesOptions(options.scaling)
-    procrustes, _, _ = _remembered(memo, ("procrustes", procrustes_options),
-                                   lambda: _procrustes_map(source, target, procrustes_options, memo))
+    procrustes, _, _ = _remembered(
+        memo, ("procrustes", procrustes_options), lambda: _procrustes_map(source, target, procrustes_options, memo)
+    )
     matrix = options.weight * ridge + (1.0 - options.weight) * procrustes
     return Fit(AffinePlan(source.mean(axis=0), False, matrix, False, 1.0, target.mean(axis=0)))
 
@@ -135,8 +135,9 @@ def _scaled(rows: np.ndarray, scaling: np.ndarray) -> np.ndarray:
 
 
 def _ridge_weights(source: np.ndarray, target: np.ndarray, alpha: float, memo: Memo | None) -> np.ndarray:
-    path = _remembered(memo, ("ridge_path",), lambda: F.RidgePath.fit(source - source.mean(axis=0),
-                                                                        target - target.mean(axis=0)))
+    path = _remembered(
+        memo, ("ridge_path",), lambda: F.RidgePath.fit(source - source.mean(axis=0), target - target.mean(axis=0))
+    )
     return path.weights(alpha)
 
 

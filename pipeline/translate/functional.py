@@ -155,7 +155,11 @@ def trim_near_square(subset: np.ndarray, dim: int, aspect_limit: float | None) -
 
 
 def subspace_averaged_inverse(
-    anchors_unit: np.ndarray, delta: float, subspaces: int, ridge: float, seed: int,
+    anchors_unit: np.ndarray,
+    delta: float,
+    subspaces: int,
+    ridge: float,
+    seed: int,
     aspect_limit: float | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray], list[float]]:
     """Average the inverse bases of ``subspaces`` pruned anchor subsets (docs/concepts/method.md, step 5).
@@ -236,8 +240,9 @@ def covariance_spectrum(centered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return values, vectors
 
 
-def shrunk_whitening(spectrum: tuple[np.ndarray, np.ndarray], shrinkage: float,
-                     coloring: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def shrunk_whitening(
+    spectrum: tuple[np.ndarray, np.ndarray], shrinkage: float, coloring: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Whitening and coloring matrices of a space from its covariance spectrum, the covariance shrunk.
 
     The covariance is shrunk towards a multiple of the identity, ``C + shrinkage * mean(eig C) I``: a few hundred

@@ -130,9 +130,7 @@ def compose_plan(source: RelativeProjector, target: RelativeProjector) -> Affine
     )
 
 
-def _inverse_from_anchors(
-    anchors_unit: np.ndarray, options: IRPOptions, report: dict[str, Any]
-) -> np.ndarray | None:
+def _inverse_from_anchors(anchors_unit: np.ndarray, options: IRPOptions, report: dict[str, Any]) -> np.ndarray | None:
     k, d = anchors_unit.shape
     if options.delta is None:
         if options.ridge == 0 and k < d + 1:

@@ -115,4 +115,3 @@ def fit_translator(
         fit = ESTIMATORS[method].fit(source, target, parsed)
     fingerprint = fingerprint_arrays(source, target)
     return FittedTranslator(method, as_dict(parsed), fit.plan, fit.state, fit.report, fingerprint)
-

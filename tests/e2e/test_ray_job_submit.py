@@ -36,8 +36,7 @@ def free_port() -> int:
 
 
 def ray_cli(*args: str, env: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "ray"), *args], env=env, cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([str(BIN / "ray"), *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
 def stop_head(temp_dir: str) -> None:
@@ -72,15 +71,30 @@ def ray_head():
     """A Ray head on loopback only, with this virtualenv's python first on its PATH (as on a real cluster)."""
     # Ray 2.60's `ray start` with token auth needs a token and, unlike ray.init, never makes one: on a fresh
     # machine ~/.ray/auth_token does not exist yet. The head and every client get this test's own token instead.
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    env = {
+        **os.environ,
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+    }
     dashboard, gcs_port = free_port(), free_port()
     # A short, unique temp dir: Ray's socket paths must stay short, and it tells our processes from others'.
     temp_dir = tempfile.mkdtemp(prefix="irp-e2e-", dir="/tmp")
     try:
-        started = ray_cli("start", "--head", "--node-ip-address=127.0.0.1", f"--port={gcs_port}",
-                          "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--num-cpus=4",
-                          f"--temp-dir={temp_dir}", "--disable-usage-stats", env=env, timeout=120)
+        started = ray_cli(
+            "start",
+            "--head",
+            "--node-ip-address=127.0.0.1",
+            f"--port={gcs_port}",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={dashboard}",
+            "--num-cpus=4",
+            f"--temp-dir={temp_dir}",
+            "--disable-usage-stats",
+            env=env,
+            timeout=120,
+        )
         assert started.returncode == 0, started.stderr[-3000:]
         yield f"http://127.0.0.1:{dashboard}", env, f"127.0.0.1:{gcs_port}"
     finally:
@@ -112,9 +126,18 @@ def test_translate_corpus_submitted_as_a_ray_job(ray_head, tmp_path):
     address, env, _ = ray_head
     ids, old = vector_job(tmp_path)
     submitted = submit_when_the_agent_is_up(
-        address, env, "--working-dir", ".",
-        "--runtime-env-json", '{"excludes": [".venv", ".cache", ".git", "out", "*.egg-info"]}',
-        "--", "python", "-m", "jobs.translate_corpus", "--config", str(tmp_path / "job.yaml"),
+        address,
+        env,
+        "--working-dir",
+        ".",
+        "--runtime-env-json",
+        '{"excludes": [".venv", ".cache", ".git", "out", "*.egg-info"]}',
+        "--",
+        "python",
+        "-m",
+        "jobs.translate_corpus",
+        "--config",
+        str(tmp_path / "job.yaml"),
     )
     assert submitted.returncode == 0, (submitted.stdout + submitted.stderr)[-4000:]
     assert "rows:        300 in, 300 out, 0 quarantined" in submitted.stdout
@@ -151,8 +174,14 @@ def test_a_job_without_an_address_starts_its_own_ray_whatever_else_runs(ray_head
     job = [sys.executable, "-m", "jobs.translate_corpus", "--config", str(tmp_path / "job.yaml")]
     for run, address in enumerate((head_address, f"127.0.0.1:{free_port()}")):  # the running head, then a dead one
         stale_address_file.write_text(address)
-        ran = subprocess.run([*job, f"output.path={tmp_path / f'out-{run}'}"], env=env, cwd=REPO,
-                             capture_output=True, text=True, timeout=300)
+        ran = subprocess.run(
+            [*job, f"output.path={tmp_path / f'out-{run}'}"],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert ran.returncode == 0, (ran.stdout + ran.stderr)[-4000:]
         assert "rows:        300 in, 300 out, 0 quarantined" in ran.stdout
         assert "joined" not in ran.stdout + ran.stderr

@@ -27,23 +27,51 @@ class Tally:
     doubled: int = 0
     tracebacks: int = 0
 
-    def rows(self, case: str, inputs: Iterable[object], written: Iterable[object], quarantined: Iterable[object],
-             failed: Iterable[object] = ()) -> None:
+    def rows(
+        self,
+        case: str,
+        inputs: Iterable[object],
+        written: Iterable[object],
+        quarantined: Iterable[object],
+        failed: Iterable[object] = (),
+    ) -> None:
         """One case's input ids and where they ended: the table, the quarantine, or a failed shard."""
         inputs, written, quarantined, failed = (list(map(str, ids)) for ids in (inputs, written, quarantined, failed))
         found = Counter([*written, *quarantined, *failed])
-        self._add(case, len(inputs), len(written), len(quarantined), len(failed),
-                  lost=sum(1 for key in inputs if found[key] == 0),
-                  doubled=sum(found[key] - 1 for key in set(inputs) if found[key] > 1))
+        self._add(
+            case,
+            len(inputs),
+            len(written),
+            len(quarantined),
+            len(failed),
+            lost=sum(1 for key in inputs if found[key] == 0),
+            doubled=sum(found[key] - 1 for key in set(inputs) if found[key] > 1),
+        )
 
     def counts(self, case: str, rows_in: int, rows_out: int, quarantined: int, in_failed_shards: int = 0) -> None:
         """The same by counts, for cases whose repeated ids make ids ambiguous (the test checks which rows)."""
         placed = rows_out + quarantined + in_failed_shards
-        self._add(case, rows_in, rows_out, quarantined, in_failed_shards,
-                  lost=max(0, rows_in - placed), doubled=max(0, placed - rows_in))
+        self._add(
+            case,
+            rows_in,
+            rows_out,
+            quarantined,
+            in_failed_shards,
+            lost=max(0, rows_in - placed),
+            doubled=max(0, placed - rows_in),
+        )
 
-    def _add(self, case: str, rows_in: int, rows_out: int, quarantined: int, in_failed_shards: int, *, lost: int,
-             doubled: int) -> None:
+    def _add(
+        self,
+        case: str,
+        rows_in: int,
+        rows_out: int,
+        quarantined: int,
+        in_failed_shards: int,
+        *,
+        lost: int,
+        doubled: int,
+    ) -> None:
         self.cases.add(case)
         self.rows_in += rows_in
         self.rows_out += rows_out
@@ -61,9 +89,11 @@ class Tally:
         self.tracebacks += any("Traceback" in text for text in texts)
 
     def line(self) -> str:
-        return (f"hostile inputs: {len(self.cases)} cases and {self.fuzzed} fuzzed configs; rows in {self.rows_in}, "
-                f"out {self.rows_out}, quarantined {self.quarantined}, in named failed shards "
-                f"{self.in_failed_shards}; lost {self.lost}, doubled {self.doubled}, tracebacks {self.tracebacks}")
+        return (
+            f"hostile inputs: {len(self.cases)} cases and {self.fuzzed} fuzzed configs; rows in {self.rows_in}, "
+            f"out {self.rows_out}, quarantined {self.quarantined}, in named failed shards "
+            f"{self.in_failed_shards}; lost {self.lost}, doubled {self.doubled}, tracebacks {self.tracebacks}"
+        )
 
 
 TALLY = Tally()

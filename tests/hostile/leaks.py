@@ -30,8 +30,9 @@ def ray_logs_holding(since: float, needles: tuple[str, ...]) -> list[str]:
 
 def run_job(module: str, config: Path, *overrides: str) -> subprocess.CompletedProcess:
     """``python -m jobs.<module> --config <config> [overrides]``, as a user runs it; stdout and stderr kept."""
-    return subprocess.run([sys.executable, "-m", f"jobs.{module}", "--config", str(config), *overrides],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", f"jobs.{module}", "--config", str(config), *overrides], capture_output=True, text=True
+    )
 
 
 def shown(ran: subprocess.CompletedProcess, needles: tuple[str, ...]) -> list[str]:

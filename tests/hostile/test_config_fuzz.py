@@ -20,20 +20,75 @@ from pipeline.jobs.translate_corpus import TranslateConfig
 
 SCHEMAS = [EmbedConfig, TranslateConfig, SyncConfig, EvaluateConfig, BenchmarkConfig, DemoConfig]
 # Real keys, so the fuzz reaches deep into the blocks, and junk beside them.
-KEYS = ["source", "output", "encoder", "translator", "anchors", "targets", "store", "upgrade", "backfill",
-        "execution", "path", "format", "table", "dsn", "id_column", "text_column", "vector_column", "kind", "model",
-        "method", "options", "index", "actors", "chunk_rows", "anchors", "rows_per_run", "mode", "partitions",
-        "spaces", "labels", "target", "set", "storage_options", "overwrite", "seed", "zzz", "", "a.b", "1"]
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
-                    st.text(max_size=12), st.sampled_from(["parquet", "lancedb", "auto", "hf_text", "-1", "~"]))
-VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(KEYS), inner, max_size=4)), max_leaves=12)
-DOCUMENTS = st.one_of(st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=6).map(yaml.safe_dump),
-                      st.text(alphabet=string.printable, max_size=60))  # not YAML at all, or not a mapping
-OVERRIDES = st.lists(st.one_of(
-    st.builds(lambda keys, value: ".".join(keys) + "=" + value, st.lists(st.sampled_from(KEYS), min_size=1,
-                                                                         max_size=3), st.text(max_size=10)),
-    st.text(alphabet=string.printable, max_size=15)), max_size=3)
+KEYS = [
+    "source",
+    "output",
+    "encoder",
+    "translator",
+    "anchors",
+    "targets",
+    "store",
+    "upgrade",
+    "backfill",
+    "execution",
+    "path",
+    "format",
+    "table",
+    "dsn",
+    "id_column",
+    "text_column",
+    "vector_column",
+    "kind",
+    "model",
+    "method",
+    "options",
+    "index",
+    "actors",
+    "chunk_rows",
+    "anchors",
+    "rows_per_run",
+    "mode",
+    "partitions",
+    "spaces",
+    "labels",
+    "target",
+    "set",
+    "storage_options",
+    "overwrite",
+    "seed",
+    "zzz",
+    "",
+    "a.b",
+    "1",
+]
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.sampled_from(["parquet", "lancedb", "auto", "hf_text", "-1", "~"]),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(KEYS), inner, max_size=4)),
+    max_leaves=12,
+)
+DOCUMENTS = st.one_of(
+    st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=6).map(yaml.safe_dump),
+    st.text(alphabet=string.printable, max_size=60),
+)  # not YAML at all, or not a mapping
+OVERRIDES = st.lists(
+    st.one_of(
+        st.builds(
+            lambda keys, value: ".".join(keys) + "=" + value,
+            st.lists(st.sampled_from(KEYS), min_size=1, max_size=3),
+            st.text(max_size=10),
+        ),
+        st.text(alphabet=string.printable, max_size=15),
+    ),
+    max_size=3,
+)
 
 
 def never_runs(config):
@@ -44,8 +99,9 @@ def never_runs(config):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(schema=st.sampled_from(SCHEMAS), document=DOCUMENTS, overrides=OVERRIDES)
 @example(schema=EmbedConfig, document="{}\n", overrides=["-h"])  # found by CI: help is an answer, not an error
-def test_any_config_is_accepted_or_refused_with_code_2_and_a_named_key(tmp_path, capsys, schema, document,
-                                                                       overrides, tally):
+def test_any_config_is_accepted_or_refused_with_code_2_and_a_named_key(
+    tmp_path, capsys, schema, document, overrides, tally
+):
     path = tmp_path / "job.yaml"
     path.write_text(document)
     try:

@@ -52,19 +52,34 @@ def image_run(local_ray, tmp_path_factory) -> tuple[list[str], dict[str, str]]:
     for name, (make, _) in CASES.items():
         (root / "images" / name).write_bytes(make())
     assert (root / "images" / "bomb.png").stat().st_size < 10_000
-    config = load_config(EmbedConfig, None, [
-        f"source.path={root / 'images'}", "source.format=images", f"source.max_image_pixels={LIMIT}",
-        "encoder.kind=torch_image", "encoder.architecture=mobilenet_v2", "encoder.weights=packaged:mobilenet_v2",
-        "encoder.image_size=64", f"output.path={root / 'out'}", "execution.batch_size=4"])
+    config = load_config(
+        EmbedConfig,
+        None,
+        [
+            f"source.path={root / 'images'}",
+            "source.format=images",
+            f"source.max_image_pixels={LIMIT}",
+            "encoder.kind=torch_image",
+            "encoder.architecture=mobilenet_v2",
+            "encoder.weights=packaged:mobilenet_v2",
+            "encoder.image_size=64",
+            f"output.path={root / 'out'}",
+            "execution.batch_size=4",
+        ],
+    )
     summary = run_embed(config)
     table = pa.concat_tables(pq.read_table(p) for p in sorted((root / "out").glob("part-*.parquet")))
     quarantined = sorted((records_of(root / "out") / "quarantine").glob("*.parquet"))
     quarantine = pa.concat_tables(pq.read_table(p) for p in quarantined)
     assert (summary.rows_in, summary.rows_out, summary.rows_quarantined) == (
-        len(CASES), table.num_rows, quarantine.num_rows)
+        len(CASES),
+        table.num_rows,
+        quarantine.num_rows,
+    )
     assert np.isfinite(np.stack(table.column("embedding").to_numpy(zero_copy_only=False))).all()
-    return table.column("id").to_pylist(), dict(zip(quarantine.column("id").to_pylist(),
-                                                    quarantine.column("reason").to_pylist(), strict=True))
+    return table.column("id").to_pylist(), dict(
+        zip(quarantine.column("id").to_pylist(), quarantine.column("reason").to_pylist(), strict=True)
+    )
 
 
 @pytest.mark.parametrize("name", CASES)

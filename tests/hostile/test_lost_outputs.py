@@ -69,9 +69,19 @@ def damaged_and_rerun(local_ray, tmp_path_factory, tiny_bert_dir):
     for i in range(FILES):
         rows = [{"id": f"{i}-{j}", "text": None if f"{i}-{j}" == BAD_ROW else "the cat sat"} for j in range(ROWS)]
         (source / f"{i}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    config = load_config(EmbedConfig, None, [
-        f"source.path={source}", "source.format=jsonl", "source.text_column=text", "encoder.kind=hf_text",
-        f"encoder.model={tiny_bert_dir}", f"output.path={out}", "source.files_per_shard=1"])
+    config = load_config(
+        EmbedConfig,
+        None,
+        [
+            f"source.path={source}",
+            "source.format=jsonl",
+            "source.text_column=text",
+            "encoder.kind=hf_text",
+            f"encoder.model={tiny_bert_dir}",
+            f"output.path={out}",
+            "source.files_per_shard=1",
+        ],
+    )
     run_embed(config)
     before = where_rows_are(out)
     assert sorted(before[0] + before[1]) == sorted(f"{i}-{j}" for i in range(FILES) for j in range(ROWS))
@@ -89,8 +99,12 @@ def test_a_rerun_redoes_the_shard_whose_part_is_gone_or_short(damaged_and_rerun,
     assert summary.shards_skipped == FILES - len(CASES)  # only the damaged shards were redone
     table_ids, quarantined = where_rows_are(out)
     damaged_ids = [key for key in before[0] + before[1] if key.startswith(f"{int(damaged[case][-5:])}-")]
-    tally.rows(case, damaged_ids, [key for key in table_ids if key in damaged_ids],
-               [key for key in quarantined if key in damaged_ids])
+    tally.rows(
+        case,
+        damaged_ids,
+        [key for key in table_ids if key in damaged_ids],
+        [key for key in quarantined if key in damaged_ids],
+    )
     assert sorted(table_ids) == sorted(before[0]) and len(set(table_ids)) == len(table_ids)
     assert quarantined == [BAD_ROW]
     assert (out / "_SUCCESS").exists()

@@ -20,12 +20,15 @@ KEY, SECRET = "AKIAPLANTEDKEY7Q2X", "planted-secret-Zx81Qw"
 
 def test_planted_storage_options_appear_nowhere(tmp_path, tiny_bert_dir, tally):
     (tmp_path / "src").mkdir()
-    pq.write_table(pa.table({"id": ["a", "b", None], "text": ["the cat", "the dog", "the fox"]}),
-                   tmp_path / "src" / "0.parquet")
+    pq.write_table(
+        pa.table({"id": ["a", "b", None], "text": ["the cat", "the dog", "the fox"]}), tmp_path / "src" / "0.parquet"
+    )
     options = {"key": KEY, "secret": SECRET}  # a local filesystem ignores them; the job must still never show them
-    config = {"source": {"path": str(tmp_path / "src"), "text_column": "text", "storage_options": options},
-              "encoder": {"kind": "hf_text", "model": str(tiny_bert_dir)},
-              "output": {"path": str(tmp_path / "out"), "storage_options": options}}
+    config = {
+        "source": {"path": str(tmp_path / "src"), "text_column": "text", "storage_options": options},
+        "encoder": {"kind": "hf_text", "model": str(tiny_bert_dir)},
+        "output": {"path": str(tmp_path / "out"), "storage_options": options},
+    }
     (tmp_path / "job.yaml").write_text(json.dumps(config))
     started = time.time()
     ran = run_job("embed", tmp_path / "job.yaml")
@@ -37,8 +40,9 @@ def test_planted_storage_options_appear_nowhere(tmp_path, tiny_bert_dir, tally):
     assert ray_logs_holding(started, (KEY, SECRET)) == []
 
     # An error about the source names the path, never the options.
-    (tmp_path / "job.yaml").write_text(json.dumps({**config, "source": {**config["source"],
-                                                                        "path": str(tmp_path / "missing")}}))
+    (tmp_path / "job.yaml").write_text(
+        json.dumps({**config, "source": {**config["source"], "path": str(tmp_path / "missing")}})
+    )
     failed = run_job("embed", tmp_path / "job.yaml")
     tally.said("secrets: a failing run", failed.stdout, failed.stderr)
     assert failed.returncode == 1 and "Traceback" not in failed.stderr

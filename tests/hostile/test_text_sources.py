@@ -36,18 +36,21 @@ def parquet(hostile: dict[str, object]) -> Writer:
         rows = {**good(prefix), **{f"{prefix}-{key}": text for key, text in hostile.items()}}
         pq.write_table(pa.table({"id": list(rows), "text": list(rows.values())}), folder / f"{prefix}.parquet")
         return list(rows)
+
     return write
 
 
 def jsonl(hostile: bytes, label: str | None = None) -> Writer:
     """Two good lines, the hostile line, one more good line; ``label`` names the hostile row's id, or None
     when it has none (then it is ``<file>@<byte offset>``)."""
+
     def write(folder: Path, prefix: str) -> list[str]:
         lines = [json.dumps({"id": key, "text": text}).encode() for key, text in good(prefix).items()]
         lines.insert(2, hostile.replace(b"{p}", prefix.encode()))
         (folder / f"{prefix}.jsonl").write_bytes(b"".join(line + b"\n" for line in lines))
         where = f"{prefix}.jsonl@{sum(len(line) + 1 for line in lines[:2])}"
         return [*good(prefix), f"{prefix}-{label}" if label else where]
+
     return write
 
 
@@ -55,6 +58,7 @@ def csv(body: bytes, keys: list[str]) -> Writer:
     def write(folder: Path, prefix: str) -> list[str]:
         (folder / f"{prefix}.csv").write_bytes(b"id,text\n" + body.replace(b"{p}", prefix.encode()))
         return [f"{prefix}-{key}" for key in keys]
+
     return write
 
 
@@ -66,6 +70,7 @@ def two_parquet_files(first: dict[str, list], second: dict[str, list]) -> Writer
             pq.write_table(table, folder / f"{prefix}-{name}.parquet")
             ids += table.column("id").to_pylist()
         return ids
+
     return write
 
 
@@ -76,20 +81,32 @@ CASES: dict[str, tuple[str, Writer, set[str]]] = {
     "a whitespace-only text": ("parquet", parquet({"bad": " \t\n "}), {"bad"}),
     "a 10 MB text": ("parquet", parquet({"huge": "the cat " * (10 << 20 >> 3)}), set()),
     "the text column missing from one file": (
-        "parquet", two_parquet_files({"id": ["a1", "a2"], "text": ["the cat", "the dog"]},
-                                     {"id": ["b1", "b2"], "body": ["the cat", "the dog"]}), {"b1", "b2"}),
+        "parquet",
+        two_parquet_files(
+            {"id": ["a1", "a2"], "text": ["the cat", "the dog"]}, {"id": ["b1", "b2"], "body": ["the cat", "the dog"]}
+        ),
+        {"b1", "b2"},
+    ),
     "the text column an integer in one file": (
-        "parquet", two_parquet_files({"id": ["a1", "a2"], "text": ["the cat", "the dog"]},
-                                     {"id": ["b1", "b2"], "text": [1, 2]}), {"b1", "b2"}),
+        "parquet",
+        two_parquet_files({"id": ["a1", "a2"], "text": ["the cat", "the dog"]}, {"id": ["b1", "b2"], "text": [1, 2]}),
+        {"b1", "b2"},
+    ),
     "invalid UTF-8 in a JSONL string": ("jsonl", jsonl(b'{"id": "{p}-bad", "text": "caf\xe9"}', "bad"), {"bad"}),
     # The id is named escaped, as the quarantine writes it: the bytes themselves are not text.
-    "invalid UTF-8 in a JSONL id": ("jsonl", jsonl(b'{"id": "{p}-caf\xe9", "text": "the cat"}', r"caf\xe9"),
-                                    {r"caf\xe9"}),
+    "invalid UTF-8 in a JSONL id": (
+        "jsonl",
+        jsonl(b'{"id": "{p}-caf\xe9", "text": "the cat"}', r"caf\xe9"),
+        {r"caf\xe9"},
+    ),
     "a JSONL line that is not JSON": ("jsonl", jsonl(b'{"id": "broken", "text": '), {"@"}),
     "a JSONL line that is JSON but not an object": ("jsonl", jsonl(b"[1, 2]"), {"@"}),
     "a JSONL id that is a number among string ids": ("jsonl", jsonl(b'{"id": 7, "text": "the cat"}'), {"@"}),
-    "a CSV field with a quoted newline": ("csv", csv(b'{p}-q,"the cat\nsat on the mat"\n{p}-r,the dog\n',
-                                                     ["q", "r"]), set()),
+    "a CSV field with a quoted newline": (
+        "csv",
+        csv(b'{p}-q,"the cat\nsat on the mat"\n{p}-r,the dog\n', ["q", "r"]),
+        set(),
+    ),
     "invalid UTF-8 in a CSV field": ("csv", csv(b"{p}-ok,the cat\n{p}-bad,caf\xe9\n", ["ok", "bad"]), {"bad"}),
 }
 
@@ -112,23 +129,35 @@ def hostile_runs(local_ray, tmp_path_factory, tiny_bert_dir) -> dict[str, tuple[
         assert (out / "_SUCCESS").exists()
         for case, ids in inputs.items():
             prefix = f"c{list(CASES).index(case)}"
-            results[case] = (ids, [key for key in written if key.startswith(f"{prefix}-")],
-                             [row for row in quarantine if row["id"].startswith((f"{prefix}-", f"{prefix}."))])
+            results[case] = (
+                ids,
+                [key for key in written if key.startswith(f"{prefix}-")],
+                [row for row in quarantine if row["id"].startswith((f"{prefix}-", f"{prefix}."))],
+            )
     return results
 
 
 def embed_config(source: Path, fmt: str, out: Path, model: Path) -> EmbedConfig:
-    return load_config(EmbedConfig, None, [
-        f"source.path={source}", f"source.format={fmt}", "source.text_column=text", "source.files_per_shard=1",
-        "encoder.kind=hf_text", f"encoder.model={model}", f"output.path={out}"])
+    return load_config(
+        EmbedConfig,
+        None,
+        [
+            f"source.path={source}",
+            f"source.format={fmt}",
+            "source.text_column=text",
+            "source.files_per_shard=1",
+            "encoder.kind=hf_text",
+            f"encoder.model={model}",
+            f"output.path={out}",
+        ],
+    )
 
 
 def where_rows_are(out: Path) -> tuple[list[str], list[dict]]:
     """Every id of the output table (as text), and every quarantined row."""
     table = pa.concat_tables(pq.read_table(p) for p in sorted(out.glob("part-*.parquet")))
     quarantine_files = sorted(records_of(out).glob("quarantine/*.parquet"))
-    quarantine = (pa.concat_tables(pq.read_table(p) for p in quarantine_files).to_pylist() if quarantine_files
-                  else [])
+    quarantine = pa.concat_tables(pq.read_table(p) for p in quarantine_files).to_pylist() if quarantine_files else []
     assert all(row["reason"] for row in quarantine)
     return [str(i) for i in table.column("id").to_pylist()], quarantine
 
@@ -157,8 +186,7 @@ def test_csv_ids_stay_text_so_001_is_not_1_and_files_agree(local_ray, tmp_path, 
     assert pq.read_schema(next(out.glob("part-*.parquet"))).field("id").type == pa.string()
 
 
-def test_a_file_whose_ids_have_another_type_fails_its_shard_and_says_why(local_ray, tmp_path, tiny_bert_dir,
-                                                                          tally):
+def test_a_file_whose_ids_have_another_type_fails_its_shard_and_says_why(local_ray, tmp_path, tiny_bert_dir, tally):
     source, out = tmp_path / "src", tmp_path / "out"
     source.mkdir()
     pq.write_table(pa.table({"id": ["x1", "x2"], "text": ["the cat", "the dog"]}), source / "a.parquet")

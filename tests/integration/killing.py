@@ -22,8 +22,7 @@ def kill_session(session_id: int) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-def kill_after_shards(command: list[str], shards: Path, at_least: int = 3,
-                      env: Mapping[str, str] | None = None) -> int:
+def kill_after_shards(command: list[str], shards: Path, at_least: int = 3, env: Mapping[str, str] | None = None) -> int:
     """Start ``command``, kill its whole session once ``shards`` holds ``at_least`` shard records, and return
     how many it held then.
 
@@ -32,11 +31,17 @@ def kill_after_shards(command: list[str], shards: Path, at_least: int = 3,
     a kill can leave).
     """
     with tempfile.TemporaryFile() as said:
-        victim = subprocess.Popen(command, env=None if env is None else dict(env), start_new_session=True,
-                                  stdout=subprocess.DEVNULL, stderr=said)
+        victim = subprocess.Popen(
+            command,
+            env=None if env is None else dict(env),
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=said,
+        )
         deadline = time.monotonic() + 300
-        while (len(list(shards.glob("part-*.json"))) < at_least and victim.poll() is None
-               and time.monotonic() < deadline):
+        while (
+            len(list(shards.glob("part-*.json"))) < at_least and victim.poll() is None and time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         ended_by_itself = victim.poll()
         kill_session(victim.pid)

@@ -33,18 +33,28 @@ def test_image_folder_is_embedded_and_corrupt_files_are_quarantined(local_ray, t
     for i in range(3):
         (images / f"{i}.png").write_bytes(png(i))
     (images / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
-    config = load_config(EmbedConfig, None, [
-        f"source.path={tmp_path / 'images'}", "source.format=images", "encoder.kind=torch_image",
-        "encoder.architecture=mobilenet_v2", "encoder.weights=packaged:mobilenet_v2", "encoder.image_size=64",
-        f"output.path={tmp_path / 'out'}", "execution.batch_size=2",
-    ])
+    config = load_config(
+        EmbedConfig,
+        None,
+        [
+            f"source.path={tmp_path / 'images'}",
+            "source.format=images",
+            "encoder.kind=torch_image",
+            "encoder.architecture=mobilenet_v2",
+            "encoder.weights=packaged:mobilenet_v2",
+            "encoder.image_size=64",
+            f"output.path={tmp_path / 'out'}",
+            "execution.batch_size=2",
+        ],
+    )
     summary = run_embed(config)
     assert (summary.rows_in, summary.rows_out, summary.rows_quarantined) == (4, 3, 1)
     table = pq.read_table(tmp_path / "out" / "part-00000.parquet")
     assert table.column("id").to_pylist() == ["shelf/0.png", "shelf/1.png", "shelf/2.png"]
     [rejected] = pq.read_table(records_of(tmp_path / "out") / "quarantine" / "part-00000.parquet").to_pylist()
     assert rejected["id"] == "shelf/broken.jpg" and rejected["reason"]
-    encoder = build_encoder("torch_image", architecture="mobilenet_v2", image_size=64,
-                            weights=str(packaged_weights_file("mobilenet_v2")))
+    encoder = build_encoder(
+        "torch_image", architecture="mobilenet_v2", image_size=64, weights=str(packaged_weights_file("mobilenet_v2"))
+    )
     direct = encoder.encode([png(i) for i in range(3)])
     np.testing.assert_allclose(vectors_of(table.column("embedding")), direct, atol=1e-5)

@@ -28,10 +28,19 @@ def write_jsonl(folder, name, rows):
 
 
 def embed_config(source, output, model_dir, *overrides) -> EmbedConfig:
-    return load_config(EmbedConfig, None, [
-        f"source.path={source}", "source.format=jsonl", "source.text_column=text",
-        "encoder.kind=hf_text", f"encoder.model={model_dir}", f"output.path={output}", *overrides,
-    ])
+    return load_config(
+        EmbedConfig,
+        None,
+        [
+            f"source.path={source}",
+            "source.format=jsonl",
+            "source.text_column=text",
+            "encoder.kind=hf_text",
+            f"encoder.model={model_dir}",
+            f"output.path={output}",
+            *overrides,
+        ],
+    )
 
 
 def read_output(output):
@@ -44,8 +53,9 @@ def read_output(output):
 def test_actors_are_pinned_to_their_own_gpus(local_ray, tmp_path, tiny_bert_dir):
     for i in range(4):
         write_jsonl(tmp_path / "src", f"{i}.jsonl", [{"id": f"{i}-{j}", "text": GOOD[j % 5]} for j in range(500)])
-    config = embed_config(tmp_path / "src", tmp_path / "out", tiny_bert_dir,
-                          "execution.actors=2", "execution.gpus_per_actor=1")
+    config = embed_config(
+        tmp_path / "src", tmp_path / "out", tiny_bert_dir, "execution.actors=2", "execution.gpus_per_actor=1"
+    )
     summary = run_embed(config)
     assert (summary.rows_in, summary.rows_out, summary.rows_quarantined) == (2000, 2000, 0)
     # Each actor that worked saw exactly one logical GPU, and no two actors shared one. (Which actors work is
@@ -61,15 +71,27 @@ def test_actors_are_pinned_to_their_own_gpus(local_ray, tmp_path, tiny_bert_dir)
 
 
 def test_broken_rows_go_to_quarantine_and_every_row_appears_once(local_ray, tmp_path, tiny_bert_dir):
-    rows = [{"id": "a", "text": GOOD[0]}, {"id": "b", "text": ""}, {"id": "c", "text": None},
-            {"id": None, "text": GOOD[1]}, {"id": "a", "text": GOOD[2]}, {"id": "d", "text": GOOD[3]}]
+    rows = [
+        {"id": "a", "text": GOOD[0]},
+        {"id": "b", "text": ""},
+        {"id": "c", "text": None},
+        {"id": None, "text": GOOD[1]},
+        {"id": "a", "text": GOOD[2]},
+        {"id": "d", "text": GOOD[3]},
+    ]
     write_jsonl(tmp_path / "src", "x.jsonl", rows)
     summary = run_embed(embed_config(tmp_path / "src", tmp_path / "out", tiny_bert_dir))
     table, rejected = read_output(tmp_path / "out")
     assert table.column("id").to_pylist() == ["a", "d"]
-    assert sorted(((r["id"], r["reason"].split(" (")[0]) for r in rejected), key=str) == sorted([
-        ("b", "empty or whitespace-only"), ("c", "not a str"), (None, "null id"), ("a", "duplicate id 'a'"),
-    ], key=str)
+    assert sorted(((r["id"], r["reason"].split(" (")[0]) for r in rejected), key=str) == sorted(
+        [
+            ("b", "empty or whitespace-only"),
+            ("c", "not a str"),
+            (None, "null id"),
+            ("a", "duplicate id 'a'"),
+        ],
+        key=str,
+    )
     assert (summary.rows_in, summary.rows_out, summary.rows_quarantined) == (6, 2, 4)
     # The vectors are the encoder's own, row for row.
     direct = HFTextEncoder(HFTextSpec(model=str(tiny_bert_dir))).encode([GOOD[0], GOOD[3]])
@@ -98,6 +120,7 @@ def test_rerun_skips_finished_shards_and_a_changed_job_is_refused(local_ray, tmp
     changed = embed_config(tmp_path / "src", tmp_path / "out", tiny_bert_dir, "encoder.pooling=cls")
     with pytest.raises(ValueError, match="holds the output of a different job"):
         run_embed(changed)
-    replaced = run_embed(embed_config(tmp_path / "src", tmp_path / "out", tiny_bert_dir,
-                                      "encoder.pooling=cls", "output.overwrite=true"))
+    replaced = run_embed(
+        embed_config(tmp_path / "src", tmp_path / "out", tiny_bert_dir, "encoder.pooling=cls", "output.overwrite=true")
+    )
     assert replaced.shards_skipped == 0

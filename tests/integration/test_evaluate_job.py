@@ -27,19 +27,37 @@ def test_evaluate_embeds_both_spaces_into_tables_every_reader_reads(local_ray, t
     # Two classes told apart by their words, so a decoder has something to learn in both spaces.
     halves = (WORDS[: len(WORDS) // 2], WORDS[len(WORDS) // 2 :])
     labels = [i % 2 for i in range(120)]
-    rows = [{"id": i, "text": " ".join(rng.choice(halves[label], size=6))}
-            for i, label in zip(ids, labels, strict=True)]
+    rows = [
+        {"id": i, "text": " ".join(rng.choice(halves[label], size=6))} for i, label in zip(ids, labels, strict=True)
+    ]
     (tmp_path / "corpus.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     pq.write_table(pa.table({"id": ids, "label": [str(v) for v in labels]}), tmp_path / "labels.parquet")
-    config = load_config(EvaluateConfig, None, [
-        "spaces.a.encoder.kind=hf_text", f"spaces.a.encoder.model={tiny_bert_dir}",
-        "spaces.b.encoder.kind=hf_text", f"spaces.b.encoder.model={other}",
-        f"corpus.path={tmp_path}/corpus.jsonl", "corpus.format=jsonl", "corpus.text_column=text",
-        f"labels.path={tmp_path}/labels.parquet", "anchors=40", "test=40", "draws=1", "anchor_sweep=[40]",
-        "deltas=[null]", "subspaces=[1]", "decoders=[logistic]", "decoupled=false",
-        "translators={p: {method: procrustes}}", f"output={tmp_path}/report", f"work_dir={tmp_path}/work",
-        "execution.actors=1",
-    ])
+    config = load_config(
+        EvaluateConfig,
+        None,
+        [
+            "spaces.a.encoder.kind=hf_text",
+            f"spaces.a.encoder.model={tiny_bert_dir}",
+            "spaces.b.encoder.kind=hf_text",
+            f"spaces.b.encoder.model={other}",
+            f"corpus.path={tmp_path}/corpus.jsonl",
+            "corpus.format=jsonl",
+            "corpus.text_column=text",
+            f"labels.path={tmp_path}/labels.parquet",
+            "anchors=40",
+            "test=40",
+            "draws=1",
+            "anchor_sweep=[40]",
+            "deltas=[null]",
+            "subspaces=[1]",
+            "decoders=[logistic]",
+            "decoupled=false",
+            "translators={p: {method: procrustes}}",
+            f"output={tmp_path}/report",
+            f"work_dir={tmp_path}/work",
+            "execution.actors=1",
+        ],
+    )
     lines = run(config, say=lambda line: None)
     assert lines[-1].startswith("written:")
     figures = json.loads((tmp_path / "report" / "report.json").read_text())

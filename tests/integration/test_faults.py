@@ -87,8 +87,12 @@ def test_an_unreadable_input_fails_its_shard_alone_and_a_rerun_does_only_it(loca
 def test_the_job_exits_non_zero_naming_the_failed_shard(tmp_path):
     vector_store(tmp_path, files=2)
     (tmp_path / "corpus" / "export-1.parquet").write_bytes(b"PAR1 not parquet at all PAR1")
-    ran = subprocess.run([sys.executable, "-m", "jobs.translate_corpus", "--config", str(tmp_path / "job.yaml"),
-                          "execution.num_cpus=4"], capture_output=True, text=True, timeout=300)
+    ran = subprocess.run(
+        [sys.executable, "-m", "jobs.translate_corpus", "--config", str(tmp_path / "job.yaml"), "execution.num_cpus=4"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ran.returncode == 1
     assert "FAILED:      part-00001" in ran.stdout and "1 shard(s) failed: part-00001" in ran.stderr
 
@@ -108,8 +112,9 @@ def test_a_changed_chunk_budget_redoes_only_what_it_renames_and_never_duplicates
 def encoder_actor_pids(session: int) -> list[int]:
     """Processes of the job's session that run an encoding actor (Ray titles them after the map stage)."""
     listing = subprocess.run(["ps", "-eo", "pid=,sid=,args="], capture_output=True, text=True, check=True).stdout
-    return [int(line.split()[0]) for line in listing.splitlines()
-            if int(line.split()[1]) == session and "MapWorker" in line]
+    return [
+        int(line.split()[0]) for line in listing.splitlines() if int(line.split()[1]) == session and "MapWorker" in line
+    ]
 
 
 @pytest.mark.slow
@@ -131,8 +136,13 @@ def test_an_encoding_actor_killed_mid_job_loses_and_repeats_no_row(tmp_path, tin
         f"anchors: {{source: {tmp_path}/a_src.parquet, target: {tmp_path}/a_tgt.parquet}}\n"
         f"translator: {{method: ridge}}\noutput: {{path: {tmp_path}/out}}\nexecution: {{actors: 2}}\n"
     )
-    job = subprocess.Popen([sys.executable, "-m", "jobs.translate_corpus", "--config", str(tmp_path / "job.yaml")],
-                           start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    job = subprocess.Popen(
+        [sys.executable, "-m", "jobs.translate_corpus", "--config", str(tmp_path / "job.yaml")],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     finished = records_of(tmp_path / "out") / "shards"
     deadline, actors = time.monotonic() + 300, []
     while job.poll() is None and time.monotonic() < deadline:
@@ -151,7 +161,7 @@ def test_an_encoding_actor_killed_mid_job_loses_and_repeats_no_row(tmp_path, tin
     assert "rows:        480 in, 480 out, 0 quarantined" in stdout
 
 
-CRASH_ONCE = '''
+CRASH_ONCE = """
 import os
 import signal
 from pathlib import Path
@@ -166,7 +176,7 @@ if not MARKER.exists():  # the first actor to load this model dies on the spot, 
 
 class CrashOnceModel(BertModel):
     pass
-'''
+"""
 
 
 def test_an_actor_that_dies_loading_its_model_is_replaced_and_the_job_completes(local_ray, tmp_path, tiny_bert_dir):
@@ -181,10 +191,19 @@ def test_an_actor_that_dies_loading_its_model_is_replaced_and_the_job_completes(
     (model / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoModel": "crash_once.CrashOnceModel"}}))
     rows = [{"id": i, "text": " ".join(WORDS[i % len(WORDS) :][:5])} for i in range(30)]
     (tmp_path / "texts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    config = load_config(EmbedConfig, None, [
-        f"source.path={tmp_path}/texts.jsonl", "source.format=jsonl", "source.text_column=text",
-        "encoder.kind=hf_text", f"encoder.model={model}", "encoder.trust_remote_code=true",
-        f"output.path={tmp_path}/out"])
+    config = load_config(
+        EmbedConfig,
+        None,
+        [
+            f"source.path={tmp_path}/texts.jsonl",
+            "source.format=jsonl",
+            "source.text_column=text",
+            "encoder.kind=hf_text",
+            f"encoder.model={model}",
+            "encoder.trust_remote_code=true",
+            f"output.path={tmp_path}/out",
+        ],
+    )
     summary = run_embed(config)
     assert marker.read_text() == "crashed"  # an actor did die in __init__
     assert (summary.rows_in, summary.rows_out) == (30, 30)

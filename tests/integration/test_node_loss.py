@@ -27,7 +27,7 @@ from tests.conftest import TINY_WORDS as WORDS
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 REPO = Path(__file__).resolve().parents[2]
 
-CLUSTER_JOB = textwrap.dedent('''
+CLUSTER_JOB = textwrap.dedent("""
     import sys, threading, time
     from pathlib import Path
 
@@ -65,7 +65,7 @@ CLUSTER_JOB = textwrap.dedent('''
     print("\\n".join(run_translate(config, say=print).lines()), flush=True)
     ray.shutdown()
     cluster.shutdown()
-''')
+""")
 
 
 def test_losing_a_worker_node_mid_job_loses_and_repeats_no_row(tmp_path, tiny_bert_dir):
@@ -87,9 +87,14 @@ def test_losing_a_worker_node_mid_job_loses_and_repeats_no_row(tmp_path, tiny_be
         f"translator: {{method: ridge}}\noutput: {{path: {tmp_path}/out}}\nexecution: {{actors: 2}}\n"
     )
     (tmp_path / "cluster_job.py").write_text(CLUSTER_JOB)
-    ran = subprocess.run([sys.executable, str(tmp_path / "cluster_job.py"), str(tmp_path)], cwd=REPO,
-                         env={**os.environ, "PYTHONPATH": str(REPO)},
-                         capture_output=True, text=True, timeout=540)
+    ran = subprocess.run(
+        [sys.executable, str(tmp_path / "cluster_job.py"), str(tmp_path)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
     assert ran.returncode == 0, (ran.stdout + ran.stderr)[-4000:]
     lost = next(line for line in ran.stdout.splitlines() if line.startswith("lost a worker node"))
     assert int(lost.split("after ")[1].split()[0]) < 24, "the node must be lost mid-job for this test to mean anything"

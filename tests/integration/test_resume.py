@@ -23,8 +23,15 @@ WORDS = "the a cat dog sat on mat and ran far away quick brown fox jumps over la
 
 
 def job(tmp_path, model_dir, output: str) -> list[str]:
-    return [sys.executable, "-m", "jobs.translate_corpus", "--config", str(tmp_path / "job.yaml"),
-            f"output.path={tmp_path / output}", f"encoder.model={model_dir}"]
+    return [
+        sys.executable,
+        "-m",
+        "jobs.translate_corpus",
+        "--config",
+        str(tmp_path / "job.yaml"),
+        f"output.path={tmp_path / output}",
+        f"encoder.model={model_dir}",
+    ]
 
 
 def read(output) -> pa.Table:
@@ -40,8 +47,10 @@ def test_killed_job_resumes_to_the_same_table(tmp_path, tiny_bert_dir):
         (corpus / f"corpus-{shard:02d}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     anchors = rng.normal(size=(40, 32)).astype(np.float32)
     pq.write_table(embedding_table(list(range(40)), anchors), tmp_path / "a_src.parquet")
-    pq.write_table(embedding_table(list(range(40)), anchors @ rng.normal(size=(32, 8)).astype(np.float32)),
-                   tmp_path / "a_tgt.parquet")
+    pq.write_table(
+        embedding_table(list(range(40)), anchors @ rng.normal(size=(32, 8)).astype(np.float32)),
+        tmp_path / "a_tgt.parquet",
+    )
     (tmp_path / "job.yaml").write_text(
         f"source: {{path: {corpus}, format: jsonl, text_column: text}}\n"
         "encoder: {kind: hf_text, model: placeholder}\n"
@@ -54,8 +63,9 @@ def test_killed_job_resumes_to_the_same_table(tmp_path, tiny_bert_dir):
     assert whole.returncode == 0, whole.stderr[-3000:]
 
     # Kill the driver and the local Ray it started once a few shards are written.
-    finished_before = kill_after_shards(job(tmp_path, tiny_bert_dir, "resumed"),
-                                        records_of(tmp_path / "resumed") / "shards", env=env)
+    finished_before = kill_after_shards(
+        job(tmp_path, tiny_bert_dir, "resumed"), records_of(tmp_path / "resumed") / "shards", env=env
+    )
     assert 3 <= finished_before < 30, "the job must be killed part-way for this test to mean anything"
     assert not (tmp_path / "resumed" / "_SUCCESS").exists()
 
@@ -63,7 +73,10 @@ def test_killed_job_resumes_to_the_same_table(tmp_path, tiny_bert_dir):
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"shards:      30 ({finished_before} already done, skipped)" in again.stdout
     resumed, expected = read(tmp_path / "resumed"), read(tmp_path / "whole")
-    assert resumed.column("id").to_pylist() == expected.column("id").to_pylist() == sorted(
-        s * 100 + i for s in range(30) for i in range(20))
+    assert (
+        resumed.column("id").to_pylist()
+        == expected.column("id").to_pylist()
+        == sorted(s * 100 + i for s in range(30) for i in range(20))
+    )
     np.testing.assert_array_equal(vectors_of(resumed.column("embedding")), vectors_of(expected.column("embedding")))
     assert_every_reader_reads_exactly(tmp_path / "resumed", [s * 100 + i for s in range(30) for i in range(20)])

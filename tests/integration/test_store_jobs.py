@@ -27,15 +27,19 @@ INDEX = {"lancedb": "{kind: ivf_pq}", "pgvector": "{kind: hnsw, m: 16, ef_constr
 
 def store_block(fmt: str, tmp_path, table: str, dsn: str | None) -> str:
     """A source or output block's location keys for ``fmt``, as YAML flow-mapping entries."""
-    return {"lancedb": f"format: lancedb, path: {tmp_path}/db, table: {table}",
-            "delta": f"format: delta, path: {tmp_path}/{table}",
-            "pgvector": f"format: pgvector, dsn: '{dsn}', table: {table}, path: {tmp_path}/records"}[fmt]
+    return {
+        "lancedb": f"format: lancedb, path: {tmp_path}/db, table: {table}",
+        "delta": f"format: delta, path: {tmp_path}/{table}",
+        "pgvector": f"format: pgvector, dsn: '{dsn}', table: {table}, path: {tmp_path}/records",
+    }[fmt]
 
 
 def ref_of(fmt: str, tmp_path, table: str, dsn: str | None) -> StoreRef:
-    return {"lancedb": StoreRef("lancedb", str(tmp_path / "db"), table),
-            "delta": StoreRef("delta", str(tmp_path / table)),
-            "pgvector": StoreRef("pgvector", table=table, dsn=dsn or "")}[fmt]
+    return {
+        "lancedb": StoreRef("lancedb", str(tmp_path / "db"), table),
+        "delta": StoreRef("delta", str(tmp_path / table)),
+        "pgvector": StoreRef("pgvector", table=table, dsn=dsn or ""),
+    }[fmt]
 
 
 @pytest.fixture(params=STORES)
@@ -56,7 +60,8 @@ def test_each_store_round_trips_10000_rows_through_a_translate_job(local_ray, tm
     source, target = f"old_{suffix}", f"new_{suffix}"
     column = embedding_array(old)
     open_store(ref_of(fmt, tmp_path, source, dsn)).upsert(
-        pa.table({"id": ids, "embedding": column, "content_hash": content_hashes(column)}))
+        pa.table({"id": ids, "embedding": column, "content_hash": content_hashes(column)})
+    )
     pq.write_table(embedding_table(ids[:800], new[:800], {"space": "new-model"}), tmp_path / "anchors_new.parquet")
     (tmp_path / "job.yaml").write_text(
         f"source: {{{store_block(fmt, tmp_path, source, dsn)}, vector_column: embedding,"
@@ -113,18 +118,23 @@ def test_a_job_killed_mid_write_leaves_the_old_tables_and_its_rerun_publishes_on
     corpus = tmp_path / "corpus"  # the output must not sit inside its source
     corpus.mkdir()
     for shard in range(30):
-        (corpus / f"corpus-{shard:02d}.jsonl").write_text("".join(
-            json.dumps({"id": key, "text": texts[key]}) + "\n" for key in range(shard * 100, shard * 100 + 20)))
+        (corpus / f"corpus-{shard:02d}.jsonl").write_text(
+            "".join(json.dumps({"id": key, "text": texts[key]}) + "\n" for key in range(shard * 100, shard * 100 + 20))
+        )
     anchors = rng.normal(size=(40, 32)).astype(np.float32)
     pq.write_table(embedding_table(list(range(40)), anchors), tmp_path / "a_src.parquet")
-    pq.write_table(embedding_table(list(range(40)), anchors @ rng.normal(size=(32, 8)).astype(np.float32)),
-                   tmp_path / "a_tgt.parquet")
+    pq.write_table(
+        embedding_table(list(range(40)), anchors @ rng.normal(size=(32, 8)).astype(np.float32)),
+        tmp_path / "a_tgt.parquet",
+    )
     # Yesterday's tables, which readers use while the job runs.
-    old = pa.table({"id": [-1, -2], "embedding": embedding_array(np.ones((2, 8), np.float32)),
-                    "content_hash": ["x", "y"]})
+    old = pa.table(
+        {"id": [-1, -2], "embedding": embedding_array(np.ones((2, 8), np.float32)), "content_hash": ["x", "y"]}
+    )
     lance.write_dataset(old, str(tmp_path / "db" / "docs.lance"))
-    write_deltalake(str(tmp_path / "docs_delta"), old.set_column(1, "embedding", old.column(1).cast(
-        pa.list_(pa.float32()))))
+    write_deltalake(
+        str(tmp_path / "docs_delta"), old.set_column(1, "embedding", old.column(1).cast(pa.list_(pa.float32())))
+    )
     pg = StoreRef("pgvector", table="docs", dsn=pg_dsn)
     open_store(pg).upsert(old)
     pg_before = open_store(pg).read()
@@ -157,7 +167,8 @@ def test_a_job_killed_mid_write_leaves_the_old_tables_and_its_rerun_publishes_on
     encoder = HFTextEncoder(HFTextSpec(model=str(tiny_bert_dir)))
     ids = sorted(texts)
     expected = load_translator(tmp_path / "db" / "_irp" / "docs" / "translator").transform(
-        encoder.encode([texts[key] for key in ids]))
+        encoder.encode([texts[key] for key in ids])
+    )
     for ref in (StoreRef("lancedb", str(tmp_path / "db"), "docs"), StoreRef("delta", str(tmp_path / "docs_delta")), pg):
         table = open_store(ref).read().sort_by("id")
         assert table.column("id").to_pylist() == ids  # every row once: nothing of the old table, nothing twice

@@ -58,8 +58,10 @@ def models(bbc, tmp_path_factory) -> dict[str, Path]:
     counts = collections.Counter(word for text in bbc.values() for word in re.findall(r"[a-z]+", text.lower()))
     words = [word for word, _ in counts.most_common(800)]
     root = tmp_path_factory.mktemp("sync-models")
-    return {"old": build_tiny_bert(root / "old-model", 0, 32, words),
-            "new": build_tiny_bert(root / "new-model", 1, 48, words)}
+    return {
+        "old": build_tiny_bert(root / "old-model", 0, 32, words),
+        "new": build_tiny_bert(root / "new-model", 1, 48, words),
+    }
 
 
 class Fresh:
@@ -88,8 +90,10 @@ def night_store(request, tmp_path):
     if request.param == "delta":
         return f"format: delta, path: {tmp_path}/{table}", StoreRef("delta", str(tmp_path / table))
     dsn = request.getfixturevalue("pg_dsn")
-    return (f"format: pgvector, dsn: '{dsn}', table: {table}, path: {tmp_path}/records",
-            StoreRef("pgvector", table=table, dsn=dsn))
+    return (
+        f"format: pgvector, dsn: '{dsn}', table: {table}, path: {tmp_path}/records",
+        StoreRef("pgvector", table=table, dsn=dsn),
+    )
 
 
 class Nights:
@@ -99,8 +103,9 @@ class Nights:
         self.tmp, self.block, self.ref, self.models, self.fresh = tmp_path, store_block, ref, models, fresh
         self.reports = 0
 
-    def export(self, name: str, rows: dict[str, str], ops: dict[str, str] | None = None,
-               rows_per_shard: int = 25) -> Path:
+    def export(
+        self, name: str, rows: dict[str, str], ops: dict[str, str] | None = None, rows_per_shard: int = 25
+    ) -> Path:
         folder = self.tmp / name
         folder.mkdir()
         columns = {"id": list(rows), "text": list(rows.values())}
@@ -111,22 +116,31 @@ class Nights:
 
     def config(self, folder: Path, model: str, extra: str = "", name: str = "sync.yaml") -> Path:
         path = self.tmp / name
-        path.write_text(f"source: {{path: {folder}, text_column: text}}\n"
-                        f"encoder: {{kind: hf_text, model: {self.models[model]}}}\n"
-                        f"store: {{{self.block}}}\n"
-                        f"partitions: 4\n{extra}")
+        path.write_text(
+            f"source: {{path: {folder}, text_column: text}}\n"
+            f"encoder: {{kind: hf_text, model: {self.models[model]}}}\n"
+            f"store: {{{self.block}}}\n"
+            f"partitions: 4\n{extra}"
+        )
         return path
 
     def run(self, folder: Path, model: str = "old", extra: str = "", *overrides: str) -> dict:
         """One night through the job's ``run``; its counts and facts, as its JSON report gives them."""
         self.reports += 1
         report = self.tmp / f"report-{self.reports}.json"
-        lines = run(load_config(SyncConfig, self.config(folder, model, extra), [f"report={report}", *overrides]),
-                    say=lambda line: None)
+        lines = run(
+            load_config(SyncConfig, self.config(folder, model, extra), [f"report={report}", *overrides]),
+            say=lambda line: None,
+        )
         assert any(line.startswith("rows:") for line in lines)
         summary = json.loads(report.read_text())
-        return {**summary["counts"], "published": summary["published"], "already_done": summary["already_done"],
-                "share_translated": summary["share_translated"], "translator": summary["translator"]}
+        return {
+            **summary["counts"],
+            "published": summary["published"],
+            "already_done": summary["already_done"],
+            "share_translated": summary["share_translated"],
+            "translator": summary["translator"],
+        }
 
     def check(self, rows: dict[str, str], model: str) -> pa.Table:
         """The store holds exactly ``rows``' ids, all in ``model``'s space; every native vector is a fresh encode."""
@@ -204,7 +218,12 @@ def test_seven_nights_on_bbc_news_in_each_store(local_ray, tmp_path, bbc, models
     tonight.update({key: bbc[key] for key in spare[:9]})
     second = nights.run(nights.export("night2", tonight))
     assert {key: second[key] for key in ("new", "changed", "unchanged", "deleted", "encoded")} == {
-        "new": 9, "changed": 9, "unchanged": 165, "deleted": 6, "encoded": 18}
+        "new": 9,
+        "changed": 9,
+        "unchanged": 165,
+        "deleted": 6,
+        "encoded": 18,
+    }
     before = nights.check(tonight, "old")
 
     # Night 3: 60 edits over 25 shards, SIGKILLed once a few shards are encoded; the rerun publishes once.
@@ -241,7 +260,13 @@ def test_seven_nights_on_bbc_news_in_each_store(local_ray, tmp_path, bbc, models
     upgrade = "upgrade: {anchors: 40, translator: {method: procrustes}}\n"
     moved = nights.run(folder, "new", upgrade)
     assert {key: moved[key] for key in ("new", "changed", "deleted", "encoded", "anchors", "translated")} == {
-        "new": 4, "changed": 3, "deleted": 2, "encoded": 7, "anchors": 40, "translated": len(fifth) - 47}
+        "new": 4,
+        "changed": 3,
+        "deleted": 2,
+        "encoded": 7,
+        "anchors": 40,
+        "translated": len(fifth) - 47,
+    }
     assert moved["share_translated"] == pytest.approx((len(fifth) - 47) / len(fifth))
     assert moved["translator"]["method"] == "procrustes" and moved["translator"]["anchors"] == 40
     assert 0.0 < moved["translator"]["quality"]["top1"] <= 1.0
@@ -251,8 +276,9 @@ def test_seven_nights_on_bbc_news_in_each_store(local_ray, tmp_path, bbc, models
         assert version(ref) == old_version + 1
         traveled = read_version(ref, old_version)  # the old space stays readable by time travel
         assert traveled.column("id").equals(old_table.column("id"))
-        np.testing.assert_array_equal(vectors_of(traveled.column("embedding")),
-                                      vectors_of(old_table.column("embedding")))
+        np.testing.assert_array_equal(
+            vectors_of(traveled.column("embedding")), vectors_of(old_table.column("embedding"))
+        )
 
     # Night 6: the same rows in a new export, backfilling 50 translated rows natively.
     shutil.copytree(folder, tmp_path / "night6")
@@ -272,7 +298,11 @@ def test_seven_nights_on_bbc_news_in_each_store(local_ray, tmp_path, bbc, models
     changes = {spare[13]: bbc[spare[13]], ids[60]: fifth[ids[60]] + " Again.", ids[70]: fifth[ids[70]]}
     seventh = nights.run(nights.export("night7", changes, ops={ids[70]: "delete"}), "new", "", "mode=changes")
     assert {key: seventh[key] for key in ("new", "changed", "deleted", "encoded")} == {
-        "new": 1, "changed": 1, "deleted": 1, "encoded": 2}
+        "new": 1,
+        "changed": 1,
+        "deleted": 1,
+        "encoded": 2,
+    }
     expected = {**{key: text for key, text in fifth.items() if key != ids[70]}, **changes}
     del expected[ids[70]]
     nights.check(expected, "new")

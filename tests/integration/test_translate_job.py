@@ -48,9 +48,16 @@ def test_vector_store_corpus_is_translated_with_the_design_config_form(local_ray
     corpus = old[60:].copy()
     corpus[3] = np.nan  # a broken vector from the old store
     ids = [f"doc{i}" for i in range(50)]
-    pq.write_table(pa.concat_tables([
-        embedding_table(ids[:25], corpus[:25]), embedding_table(ids[25:], corpus[25:]),
-    ]), tmp_path / "corpus.parquet", row_group_size=25)  # two row groups, two shards
+    pq.write_table(
+        pa.concat_tables(
+            [
+                embedding_table(ids[:25], corpus[:25]),
+                embedding_table(ids[25:], corpus[25:]),
+            ]
+        ),
+        tmp_path / "corpus.parquet",
+        row_group_size=25,
+    )  # two row groups, two shards
     # The config form the README shows, verbatim apart from the paths.
     (tmp_path / "job.yaml").write_text(
         f"source:      {{path: {tmp_path}/corpus.parquet, format: parquet, id_column: id, vector_column: embedding}}\n"
@@ -88,8 +95,9 @@ def test_a_rerun_whose_translator_fits_differently_now_redoes_every_part(local_r
     old, new = spaces
     write(tmp_path / "anchors_old.parquet", [f"a{i}" for i in range(60)], old[:60])
     write(tmp_path / "anchors_new.parquet", [f"a{i}" for i in range(60)], new[:60])
-    pq.write_table(embedding_table([f"doc{i}" for i in range(50)], old[60:]), tmp_path / "corpus.parquet",
-                   row_group_size=25)
+    pq.write_table(
+        embedding_table([f"doc{i}" for i in range(50)], old[60:]), tmp_path / "corpus.parquet", row_group_size=25
+    )
     (tmp_path / "job.yaml").write_text(
         f"source: {{path: {tmp_path}/corpus.parquet, vector_column: embedding}}\n"
         f"anchors: {{source: {tmp_path}/anchors_old.parquet, target: {tmp_path}/anchors_new.parquet}}\n"
@@ -97,8 +105,9 @@ def test_a_rerun_whose_translator_fits_differently_now_redoes_every_part(local_r
     )
     # The same config under a release whose `auto` fitted another map: the job fingerprint cannot tell them apart.
     fit = job.fit_translator
-    monkeypatch.setattr(job, "fit_translator", lambda source, target, method, **options: fit(
-        source, target, "ridge", alpha=1000.0))
+    monkeypatch.setattr(
+        job, "fit_translator", lambda source, target, method, **options: fit(source, target, "ridge", alpha=1000.0)
+    )
     assert run_translate(config(tmp_path), say=lambda line: None).shards == 2
     monkeypatch.undo()
 
@@ -139,8 +148,9 @@ def test_raw_texts_are_encoded_and_translated_in_the_same_actor(local_ray, tmp_p
     target_vectors = source_vectors @ rng.normal(size=(32, 20)).astype(np.float32) + 0.5  # another "model"
     write(tmp_path / "anchors_src.parquet", list(range(50)), source_vectors[:50])
     write(tmp_path / "anchors_tgt.parquet", list(range(50)), target_vectors[:50])
-    (tmp_path / "corpus.jsonl").write_text("".join(
-        json.dumps({"id": 100 + i, "text": text}) + "\n" for i, text in enumerate([*texts[50:], ""])))
+    (tmp_path / "corpus.jsonl").write_text(
+        "".join(json.dumps({"id": 100 + i, "text": text}) + "\n" for i, text in enumerate([*texts[50:], ""]))
+    )
     (tmp_path / "job.yaml").write_text(
         f"source: {{path: {tmp_path}/corpus.jsonl, format: jsonl, text_column: text}}\n"
         f"encoder: {{kind: hf_text, model: {tiny_bert_dir}}}\n"
@@ -151,7 +161,8 @@ def test_raw_texts_are_encoded_and_translated_in_the_same_actor(local_ray, tmp_p
     assert (summary.rows_in, summary.rows_out, summary.rows_quarantined) == (31, 30, 1)  # the empty text
     table = pq.read_table(tmp_path / "out" / "part-00000.parquet")
     expected = fit_translator(source_vectors[:50], target_vectors[:50], "ridge", alpha=0.001).transform(
-        source_vectors[50:])
+        source_vectors[50:]
+    )
     np.testing.assert_allclose(vectors_of(table.column("embedding")), expected, rtol=1e-4, atol=1e-4)
     assert read_provenance(table.schema)["source_space"] == f"hf_text/{tiny_bert_dir.name}"
 
@@ -197,20 +208,27 @@ def test_one_encode_pass_fans_out_to_two_targets_and_the_source_table(local_ray,
 
     got, _ = vectors("out_tables")
     expected = fit_translator(source_vectors[:40], table_target[:40], "ridge", alpha=0.001).transform(
-        source_vectors[40:])
+        source_vectors[40:]
+    )
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
     got, provenance = vectors("out_embedded")
     expected = fit_translator(source_vectors[:40], other_model.encode(texts[:40]), "procrustes").transform(
-        source_vectors[40:])
+        source_vectors[40:]
+    )
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
     assert provenance["method"] == "procrustes" and provenance["space"] == f"hf_text/{other_dir.name}"
     assert (records_of(tmp_path / "out_embedded") / "anchors" / "target" / "_SUCCESS").exists()
     got, provenance = vectors("out_source")
     np.testing.assert_allclose(got, source_vectors[40:], rtol=1e-5, atol=1e-5)
     assert "method" not in provenance
-    np.testing.assert_allclose(vectors("out_again")[0], fit_translator(
-        source_vectors[:40], other_model.encode(texts[:40]), "ridge", alpha=0.001).transform(source_vectors[40:]),
-        rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        vectors("out_again")[0],
+        fit_translator(source_vectors[:40], other_model.encode(texts[:40]), "ridge", alpha=0.001).transform(
+            source_vectors[40:]
+        ),
+        rtol=1e-4,
+        atol=1e-4,
+    )
     for name in ("out_tables", "out_embedded", "out_again", "out_source"):
         manifest = json.loads((tmp_path / name / "_manifest.json").read_text())
         assert manifest["totals"] == {"rows_in": 50, "rows_out": 50, "rows_quarantined": 0}

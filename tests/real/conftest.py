@@ -53,8 +53,13 @@ def _load_cached(path: Path, corpus: LabeledTexts) -> np.ndarray | None:
 def _save(path: Path, emb: np.ndarray, corpus: LabeledTexts, model_name: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {"embeddings": torch.from_numpy(emb), "labels": torch.from_numpy(corpus.labels)}
-    meta = {"ids": json.dumps(corpus.ids), "label_names": json.dumps(list(corpus.label_names)),
-            "model": model_name, "max_chars": str(MAX_CHARS), "recipe": RECIPE}
+    meta = {
+        "ids": json.dumps(corpus.ids),
+        "label_names": json.dumps(list(corpus.label_names)),
+        "model": model_name,
+        "max_chars": str(MAX_CHARS),
+        "recipe": RECIPE,
+    }
     # Write then rename, so that an interrupted session or a parallel one never leaves a truncated file behind.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     save_file(tensors, str(tmp), metadata=meta)
@@ -72,8 +77,7 @@ def _embed(model_name: str, corpus: LabeledTexts, say: Callable[[str], None]) ->
     encoder = HFTextEncoder(HFTextSpec(model=str(packaged_model_dir(model_name)), pooling="mean", normalize=True))
     emb = encoder.encode(corpus.texts)
     took = time.perf_counter() - start
-    say(f"bbc_embeddings: {model_name} took {took:.1f} s ({len(corpus.texts) / took:.1f} docs/s), "
-        f"saved to {path}")
+    say(f"bbc_embeddings: {model_name} took {took:.1f} s ({len(corpus.texts) / took:.1f} docs/s), saved to {path}")
     _save(path, emb, corpus, model_name)
     return emb
 

@@ -17,11 +17,23 @@ def test_benchmark_writes_every_section_with_checked_parity(tmp_path, pg_dsn):
     from pipeline.jobs.benchmark.job import SECTIONS
 
     assert tuple(SECTIONS) == BENCHMARK_SECTIONS  # the config's names and the code's sections agree
-    config = load_config(BenchmarkConfig, None, [
-        "texts=16", "translate_rows=4000", "rows_per_shard=500", "memory_file_mb=4", "store_rows=2000",
-        "queries=200", "soak_rows=3000", f"sections=[{','.join(BENCHMARK_SECTIONS)}]",
-        f"output={tmp_path}/report/cpu", f"work_dir={tmp_path}/work", f"dsn={pg_dsn}",
-    ])
+    config = load_config(
+        BenchmarkConfig,
+        None,
+        [
+            "texts=16",
+            "translate_rows=4000",
+            "rows_per_shard=500",
+            "memory_file_mb=4",
+            "store_rows=2000",
+            "queries=200",
+            "soak_rows=3000",
+            f"sections=[{','.join(BENCHMARK_SECTIONS)}]",
+            f"output={tmp_path}/report/cpu",
+            f"work_dir={tmp_path}/work",
+            f"dsn={pg_dsn}",
+        ],
+    )
     lines = run(config, say=lambda line: None)
     report = (tmp_path / "report" / "cpu.json").read_text()
     assert pg_dsn not in report and "password" not in report  # the connection string is never recorded

@@ -17,8 +17,17 @@ CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 def run_demo(output: Path) -> subprocess.CompletedProcess:
     # Fewer anchors and test articles and shorter mpnet inputs than `make demo`, to keep the suite quick;
     # the MiniLM store of the whole corpus is the same.
-    command = [sys.executable, "-m", "jobs.demo", "--config", str(CONFIG), f"output={output}", "anchors=150",
-               "test=260", "target_max_length=64"]
+    command = [
+        sys.executable,
+        "-m",
+        "jobs.demo",
+        "--config",
+        str(CONFIG),
+        f"output={output}",
+        "anchors=150",
+        "test=260",
+        "target_max_length=64",
+    ]
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=840, check=False)
 

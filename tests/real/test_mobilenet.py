@@ -44,8 +44,9 @@ def _top5(logits: torch.Tensor) -> list[str]:
     return [categories[i] for i in logits.topk(5).indices.tolist()]
 
 
-def test_classifier_on_our_features_gives_torchvisions_logits(encoder: TorchImageEncoder,
-                                                               photos: dict[str, Path]) -> None:
+def test_classifier_on_our_features_gives_torchvisions_logits(
+    encoder: TorchImageEncoder, photos: dict[str, Path]
+) -> None:
     names = sorted(photos)
     features = encoder.encode([photos[n].read_bytes() for n in names])  # JPEG bytes, decoded by us
     assert features.shape == (2, 1280) and features.dtype == np.float32

@@ -25,8 +25,7 @@ def test_encoder_matches_sentence_transformers(name: str) -> None:
     texts = load_bbc_news(max_chars=512).texts[::70][:32]
     model_dir = str(packaged_model_dir(name))
     ours = HFTextEncoder(HFTextSpec(model=model_dir, pooling="mean", normalize=True, batch_size=8)).encode(texts)
-    ref = SentenceTransformer(model_dir, device="cpu").encode(texts, normalize_embeddings=True,
-                                                              convert_to_numpy=True)
+    ref = SentenceTransformer(model_dir, device="cpu").encode(texts, normalize_embeddings=True, convert_to_numpy=True)
     assert ours.shape == ref.shape and ours.dtype == np.float32
     cos = (ours * ref).sum(axis=1) / np.linalg.norm(ref, axis=1)
     assert cos.min() >= 0.999, f"{name}: worst row cosine {cos.min():.6f} at row {int(cos.argmin())}"
@@ -41,9 +40,16 @@ def test_tokenizer_json_backend_gives_transformers_ids_on_the_whole_corpus(name:
     from tests.unit.test_hf_tokenizer import TEXTS, assert_same_ids
 
     # Every BBC article, uncut, so that most are truncated at the limit, plus the hostile strings of the unit test.
-    texts = list(load_bbc_news().texts) + TEXTS + [
-        "<mask> <s> </s> <pad>", "emoji \U0001f600\U0001f680", "\uff26\uff35\uff2c\uff2c \ufb01 \u01c5",
-        "\u0639\u0631\u0628\u0649 \u0939\u093f\u0928\u094d\u0926\u0940"]
+    texts = (
+        list(load_bbc_news().texts)
+        + TEXTS
+        + [
+            "<mask> <s> </s> <pad>",
+            "emoji \U0001f600\U0001f680",
+            "\uff26\uff35\uff2c\uff2c \ufb01 \u01c5",
+            "\u0639\u0631\u0628\u0649 \u0939\u093f\u0928\u094d\u0926\u0940",
+        ]
+    )
     model_dir = packaged_model_dir(name)
     reference = AutoTokenizer.from_pretrained(str(model_dir))
     for max_length in (None, 16):

@@ -35,13 +35,17 @@ def night(tmp_path: Path, rows: dict[str, int], texts: list[str], model: str, ex
     """Export ``rows`` ({id: index of the article whose text it holds}) and run a night on it."""
     folder = tmp_path / f"night{len(list(tmp_path.glob('night*')))}"
     folder.mkdir()
-    pq.write_table(pa.table({"id": list(rows), "text": [texts[i] for i in rows.values()]}),
-                   folder / "part-0.parquet", row_group_size=100)
+    pq.write_table(
+        pa.table({"id": list(rows), "text": [texts[i] for i in rows.values()]}),
+        folder / "part-0.parquet",
+        row_group_size=100,
+    )
     (tmp_path / "sync.yaml").write_text(
         f"source: {{path: {folder}, text_column: text}}\n"
         f"encoder: {{kind: hf_text, model: 'packaged:{MODELS[model]}', pooling: mean, normalize: true}}\n"
         f"store: {{format: lancedb, path: {tmp_path}/db, table: bbc}}\n"
-        f"partitions: 4\nexecution: {{actors: 1}}\n{extra}")
+        f"partitions: 4\nexecution: {{actors: 1}}\n{extra}"
+    )
     report = folder / "report.json"
     for line in run(load_config(SyncConfig, tmp_path / "sync.yaml", [f"report={report}"])):
         print(line)
@@ -81,7 +85,11 @@ def test_a_minilm_store_moves_to_mpnet_in_one_night_and_backfills(tmp_path, bbc_
     tonight.update({f"new{i:03d}": int(spare[25 + i]) for i in range(25)})  # 5 % new
     second = night(tmp_path, tonight, texts, "minilm")
     assert {key: second["counts"][key] for key in ("new", "changed", "deleted", "encoded")} == {
-        "new": 25, "changed": 25, "deleted": 15, "encoded": 50}
+        "new": 25,
+        "changed": 25,
+        "deleted": 15,
+        "encoded": 50,
+    }
     check(tmp_path, tonight, bbc_embeddings["minilm"])
 
     upgrade = "upgrade: {anchors: 200, translator: {method: auto}}\n"
@@ -98,8 +106,10 @@ def test_a_minilm_store_moves_to_mpnet_in_one_night_and_backfills(tmp_path, bbc_
     own = scores[np.arange(translated.sum()), np.flatnonzero(translated)]
     ranks = 1 + (scores > own[:, None]).sum(1)
     top1, recall10 = float(np.mean(ranks == 1)), float(np.mean(ranks <= 10))
-    print(f"translated rows found by native mpnet queries: top-1 {top1:.3f}, Recall@10 {recall10:.3f} "
-          f"({translated.sum()} rows among {len(stored)})")
+    print(
+        f"translated rows found by native mpnet queries: top-1 {top1:.3f}, Recall@10 {recall10:.3f} "
+        f"({translated.sum()} rows among {len(stored)})"
+    )
     # Measured: top-1 0.565, Recall@10 0.994 (a translation that carried no meaning would give about 0.002, 0.02).
     assert top1 >= 0.45 and recall10 >= 0.97
 

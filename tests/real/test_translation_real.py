@@ -33,7 +33,12 @@ def protocol(bbc_embeddings: dict[str, Any]) -> dict[str, Any]:
 
 def evaluate(protocol: dict[str, Any], source: str, target: str, method: str, **options: Any) -> dict[str, Any]:
     return evaluate_translation(
-        protocol[source], protocol[target], protocol["labels"], protocol["split"], method, options,
+        protocol[source],
+        protocol[target],
+        protocol["labels"],
+        protocol["split"],
+        method,
+        options,
         decoder=protocol["decoders"][target],
     )
 
@@ -81,9 +86,13 @@ def test_receiver_inverse_fitted_on_its_own_unpaired_vectors(protocol, source, t
     assert stitched / native >= 0.97
 
 
-SINGLE_MAPS = {"procrustes": ("procrustes", {}), "whitened": ("procrustes", {"scaling": "whitened"}),
-               "half colored": ("procrustes", {"scaling": "whitened", "coloring": 0.5}),
-               "blend": ("blend", {}), "ridge": ("ridge", {})}
+SINGLE_MAPS = {
+    "procrustes": ("procrustes", {}),
+    "whitened": ("procrustes", {"scaling": "whitened"}),
+    "half colored": ("procrustes", {"scaling": "whitened", "coloring": 0.5}),
+    "blend": ("blend", {}),
+    "ridge": ("ridge", {}),
+}
 
 
 @pytest.mark.parametrize(("source", "target"), DIRECTIONS)
@@ -111,6 +120,8 @@ def test_rows_translated_for_an_index_hold_their_own_beside_native_rows(protocol
         index = np.vstack([translator.transform(protocol[source][split.test]), native_rows])
         return float(np.mean(S.gallery_ranks(queries, index, np.arange(len(queries))) == 1))
 
-    for_an_index, half_colored = own_row_top1("auto", objective="index"), own_row_top1(
-        "procrustes", scaling="whitened", coloring=0.5)
+    for_an_index, half_colored = (
+        own_row_top1("auto", objective="index"),
+        own_row_top1("procrustes", scaling="whitened", coloring=0.5),
+    )
     assert for_an_index > half_colored + 0.05, (for_an_index, half_colored)

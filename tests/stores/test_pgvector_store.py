@@ -54,11 +54,15 @@ def index_defs(dsn: str, table: str) -> list[str]:
         return [row[0] for row in conn.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s", [table])]
 
 
-@pytest.mark.parametrize("index", [
-    pytest.param(None, id="no-index"),
-    pytest.param(IndexSpec(kind="hnsw", metric="cosine", m=16, ef_construction=64), id="hnsw",
-                 marks=pytest.mark.slow),  # the HNSW build alone takes 3-8 s on 2 cores
-])
+@pytest.mark.parametrize(
+    "index",
+    [
+        pytest.param(None, id="no-index"),
+        pytest.param(
+            IndexSpec(kind="hnsw", metric="cosine", m=16, ef_construction=64), id="hnsw", marks=pytest.mark.slow
+        ),  # the HNSW build alone takes 3-8 s on 2 cores
+    ],
+)
 def test_round_trip_10k_x_384(pg_dsn: str, pg_table_name: str, index: IndexSpec | None) -> None:
     ids = [f"doc-{i:06d}" for i in range(10_000)]
     source = rows_of(ids, dim=384, seed=1)
@@ -83,8 +87,9 @@ def test_round_trip_10k_x_384(pg_dsn: str, pg_table_name: str, index: IndexSpec 
     if index is None:
         assert len(definitions) == 1, definitions
         return
-    assert any("USING hnsw" in d and "vector_cosine_ops" in d and f"{pg_table_name}_embedding_idx" in d
-               for d in definitions), definitions
+    assert any(
+        "USING hnsw" in d and "vector_cosine_ops" in d and f"{pg_table_name}_embedding_idx" in d for d in definitions
+    ), definitions
 
 
 def test_staging_a_part_twice_publishes_it_once(pg_dsn: str, pg_table_name: str) -> None:
@@ -172,8 +177,10 @@ def test_delete_by_id(pg_dsn: str, pg_table_name: str) -> None:
 def test_duplicate_id_across_parts_fails_clearly_and_changes_nothing(pg_dsn: str, pg_table_name: str) -> None:
     with store(pg_dsn, pg_table_name) as target:
         publish(target, stage_parts(target, rows_of(["a", "b"]), 1, run=OTHER_RUN), run=OTHER_RUN)
-        staged = {"part-00000": target.stage("part-00000", rows_of(["x", "dup-7", "y"]), RUN),
-                  "part-00001": target.stage("part-00001", rows_of(["dup-7", "z"], seed=3), RUN)}
+        staged = {
+            "part-00000": target.stage("part-00000", rows_of(["x", "dup-7", "y"]), RUN),
+            "part-00001": target.stage("part-00001", rows_of(["dup-7", "z"], seed=3), RUN),
+        }
         with pytest.raises(ValueError, match=rf"{pg_table_name}.*dup-7") as caught:
             publish(target, staged)
         message = "".join(traceback.format_exception(caught.value))
@@ -221,8 +228,9 @@ def check_sharded_read(target: PgVectorStore, source: pa.Table) -> None:
 def test_sharded_read_of_a_foreign_source_table(pg_dsn: str, pg_table_name: str) -> None:
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(f"CREATE TABLE {pg_table_name} (doc_id bigint, body text, vec vector(3))")
-        conn.execute(f"INSERT INTO {pg_table_name} SELECT i, 'text ' || i, ARRAY[i, 0, 1]::vector "
-                     "FROM generate_series(1, 500) i")
+        conn.execute(
+            f"INSERT INTO {pg_table_name} SELECT i, 'text ' || i, ARRAY[i, 0, 1]::vector FROM generate_series(1, 500) i"
+        )
     with store(pg_dsn, pg_table_name) as source:
         plan = source.plan_pages(100)
         texts = pa.concat_tables([source.read_pages(pages, "doc_id", "body") for pages in plan])
@@ -252,8 +260,10 @@ def test_concurrent_stagers_share_one_staging_table(pg_dsn: str, pg_table_name: 
 def test_ivfflat_and_wide_vector_indexes(pg_dsn: str, pg_table_name: str) -> None:
     with store(pg_dsn, pg_table_name) as target:
         publish(target, stage_parts(target, rows_of(list(range(200))), 1), index=IndexSpec("ivfflat", "dot"))
-        assert any("USING ivfflat" in d and "vector_ip_ops" in d and "lists='14'" in d  # about sqrt(rows) lists
-                   for d in index_defs(pg_dsn, pg_table_name))
+        assert any(
+            "USING ivfflat" in d and "vector_ip_ops" in d and "lists='14'" in d  # about sqrt(rows) lists
+            for d in index_defs(pg_dsn, pg_table_name)
+        )
     wide = f"{pg_table_name}_wide"
     with store(pg_dsn, wide) as target:
         publish(target, stage_parts(target, rows_of(list(range(20)), dim=2048), 1), index=IndexSpec("hnsw", "dot"))
@@ -291,8 +301,12 @@ def with_facts(rows: pa.Table, **facts: list) -> pa.Table:
 
 
 def test_row_facts_round_trip_through_stage_and_publish(pg_dsn: str, pg_table_name: str) -> None:
-    source = with_facts(rows_of([f"r{i:02d}" for i in range(40)], seed=6), space=["bge"] * 40,
-                        origin=["native", "translated"] * 20, run=["night-1"] * 39 + [None])
+    source = with_facts(
+        rows_of([f"r{i:02d}" for i in range(40)], seed=6),
+        space=["bge"] * 40,
+        origin=["native", "translated"] * 20,
+        run=["night-1"] * 39 + [None],
+    )
     with store(pg_dsn, pg_table_name) as target:
         assert publish(target, stage_parts(target, source, 2))["rows"] == 40
         back = target.read()

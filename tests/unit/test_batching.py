@@ -37,8 +37,7 @@ def plans(draw: st.DrawFn) -> tuple[np.ndarray, int, int, int, int | None]:
 @given(case=plans())
 def test_plan_properties(case: tuple[np.ndarray, int, int, int, int | None]) -> None:
     lengths, budget, bucket, max_length, max_rows = case
-    batches = plan_token_batches(lengths, token_budget=budget, bucket=bucket, max_length=max_length,
-                                 max_rows=max_rows)
+    batches = plan_token_batches(lengths, token_budget=budget, bucket=bucket, max_length=max_length, max_rows=max_rows)
     rows = np.concatenate([b.rows for b in batches]) if batches else np.zeros(0, np.int64)
     assert sorted(rows.tolist()) == list(range(len(lengths)))  # every row exactly once
     for b in batches:
@@ -48,8 +47,9 @@ def test_plan_properties(case: tuple[np.ndarray, int, int, int, int | None]) -> 
     assert len({b.length for b in batches}) <= math.ceil(max_length / bucket)
     # Longest first, and deterministic down to the last index.
     assert [b.length for b in batches] == sorted((b.length for b in batches), reverse=True)
-    again = plan_token_batches(lengths.copy(), token_budget=budget, bucket=bucket, max_length=max_length,
-                               max_rows=max_rows)
+    again = plan_token_batches(
+        lengths.copy(), token_budget=budget, bucket=bucket, max_length=max_length, max_rows=max_rows
+    )
     assert [(b.rows.tolist(), b.length) for b in again] == [(b.rows.tolist(), b.length) for b in batches]
 
 
@@ -83,8 +83,11 @@ def test_plan_rejects_bad_settings_with_the_fix() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(seqs=st.lists(st.lists(st.integers(1, 999), min_size=0, max_size=9), min_size=1, max_size=12),
-       extra=st.integers(0, 3), seed=st.integers(0, 2**31 - 1))
+@given(
+    seqs=st.lists(st.lists(st.integers(1, 999), min_size=0, max_size=9), min_size=1, max_size=12),
+    extra=st.integers(0, 3),
+    seed=st.integers(0, 2**31 - 1),
+)
 def test_pack_matches_python_padding(seqs: list[list[int]], extra: int, seed: int) -> None:
     ragged = ragged_from_lists({"input_ids": seqs, "token_type_ids": [[7] * len(s) for s in seqs]})
     assert len(ragged) == len(seqs) and ragged.lengths.tolist() == [len(s) for s in seqs]

@@ -41,8 +41,12 @@ def _round_trip(items: object) -> PreparedChunk:
 
 
 def test_token_rows_keep_their_flat_layout() -> None:
-    tokens = ragged_from_lists({"input_ids": [[101, 7, 102], [101, 102], [101, 5, 6, 9, 102]],
-                                "token_type_ids": [[0, 0, 0], [0, 0], [0, 0, 0, 0, 0]]})
+    tokens = ragged_from_lists(
+        {
+            "input_ids": [[101, 7, 102], [101, 102], [101, 5, 6, 9, 102]],
+            "token_type_ids": [[0, 0, 0], [0, 0], [0, 0, 0, 0, 0]],
+        }
+    )
     back = _round_trip(tokens).items
     assert isinstance(back, Ragged)
     assert back.offsets.tolist() == [0, 3, 5, 10] and back.lengths.tolist() == [3, 2, 5]
@@ -78,8 +82,10 @@ def test_a_failed_chunk_carries_its_reason_and_nothing_else() -> None:
 
 def test_an_encoded_chunk_keeps_every_part_its_provenance_and_the_quarantine() -> None:
     ids = pa.array(["a", "c", "d"])
-    parts = (embedding_table(ids, np.eye(3, 4, dtype=np.float32), {"space": "mpnet"}),
-             embedding_table(ids, np.ones((3, 2), np.float32), {"space": "minilm"}))
+    parts = (
+        embedding_table(ids, np.eye(3, 4, dtype=np.float32), {"space": "mpnet"}),
+        embedding_table(ids, np.ones((3, 2), np.float32), {"space": "minilm"}),
+    )
     rejected = quarantine_table(BAD, IDS, SHARD.location)
     counts = {"rows_in": 4, "rows_out": 3, "rows_quarantined": 1}
     chunk = EncodedChunk(SHARD, parts, rejected, counts, {"encode": 1.0}, {"pid": 11})

@@ -63,7 +63,10 @@ def test_yaml_and_overrides_build_typed_frozen_values(tmp_path):
     path.write_text("inner: {size: 3}\nratio: 1\ntags: [a, b]\ntranslator: {method: irp, delta: 0.6}\n")
     config = load_config(Outer, path, ["inner.mode=exact", "limit=10", "translator.subspaces=4"])
     assert config == Outer(
-        Inner(3, "exact"), ratio=1.0, limit=10, tags=("a", "b"),
+        Inner(3, "exact"),
+        ratio=1.0,
+        limit=10,
+        tags=("a", "b"),
         translator=TranslatorConfig("irp", {"delta": 0.6, "subspaces": 4}),
     )
     assert isinstance(config.ratio, float)
@@ -76,16 +79,18 @@ def test_every_problem_is_reported_at_once(tmp_path):
     path.write_text("inner: {mode: slow}\nnmae: y\nratio: yes\ntags: 3\ntranslator: {method: ridge, alpah: 1}\n")
     with pytest.raises(ConfigError) as error:
         load_config(Outer, path, ["limit=many", "broken"])
-    assert sorted(error.value.problems) == sorted([
-        "(override 'broken'): must look like key.sub=value",
-        "nmae: unknown key (did you mean 'name'?)",
-        "inner.size: required",
-        "inner.mode: must be one of ['fast', 'exact'], got 'slow'",
-        "ratio: must be float, got True",
-        "limit: must be int or NoneType, got 'many'",
-        "tags: must be a list, got int",
-        "translator.alpah: unknown key (did you mean 'alpha'?)",
-    ])
+    assert sorted(error.value.problems) == sorted(
+        [
+            "(override 'broken'): must look like key.sub=value",
+            "nmae: unknown key (did you mean 'name'?)",
+            "inner.size: required",
+            "inner.mode: must be one of ['fast', 'exact'], got 'slow'",
+            "ratio: must be float, got True",
+            "limit: must be int or NoneType, got 'many'",
+            "tags: must be a list, got int",
+            "translator.alpah: unknown key (did you mean 'alpha'?)",
+        ]
+    )
 
 
 def test_unreadable_or_non_mapping_yaml(tmp_path):
@@ -108,8 +113,18 @@ def test_demo_config_checks_values():
 def test_embed_config_checks_encoder_options_without_loading_a_model():
     base = ["source.path=x", "output.path=o", "encoder.kind=hf_text"]
     with pytest.raises(ConfigError) as error:
-        load_config(EmbedConfig, None, [*base, "encoder.model=m", "encoder.pooling=max", "encoder.polling=x",
-                                        "execution.actors=0", "execution.gpus_per_actor=some"])
+        load_config(
+            EmbedConfig,
+            None,
+            [
+                *base,
+                "encoder.model=m",
+                "encoder.pooling=max",
+                "encoder.polling=x",
+                "execution.actors=0",
+                "execution.gpus_per_actor=some",
+            ],
+        )
     text = str(error.value)
     assert "encoder.polling: unknown key (did you mean 'pooling'?)" in text
     assert "execution.gpus_per_actor: must be float or Literal, got 'some'" in text
@@ -121,8 +136,9 @@ def test_embed_config_checks_encoder_options_without_loading_a_model():
     with pytest.raises(ConfigError, match=r"encoder\.kind: must be a name, e\.g\. .*; got \{'source': ''\}"):
         load_config(EmbedConfig, None, ["source.path=x", "output.path=o", "encoder.kind.source="])
     with pytest.raises(ConfigError, match=r"translator\.method: must be a name"):
-        load_config(TranslateConfig, None, ["source.path=x", "output.path=o", "anchors.target=t",
-                                            "translator.method.x=1"])
+        load_config(
+            TranslateConfig, None, ["source.path=x", "output.path=o", "anchors.target=t", "translator.method.x=1"]
+        )
 
 
 def test_translate_config_needs_an_encoder_exactly_when_the_source_has_no_vectors():
@@ -130,10 +146,10 @@ def test_translate_config_needs_an_encoder_exactly_when_the_source_has_no_vector
     with pytest.raises(ConfigError, match="encoder: required to embed the source's text column"):
         load_config(TranslateConfig, None, [*base, "source.text_column=text", "anchors.source=s.parquet"])
     with pytest.raises(ConfigError, match="drop the encoder block"):
-        load_config(TranslateConfig, None, [*base, "source.vector_column=v", "encoder.kind=hf_text",
-                                            "encoder.model=m"])
-    config = load_config(TranslateConfig, None, [*base, "source.vector_column=v", "translator.method=irp",
-                                                 "translator.delta=0.6"])
+        load_config(TranslateConfig, None, [*base, "source.vector_column=v", "encoder.kind=hf_text", "encoder.model=m"])
+    config = load_config(
+        TranslateConfig, None, [*base, "source.vector_column=v", "translator.method=irp", "translator.delta=0.6"]
+    )
     assert config.anchors.source is None and config.translator == TranslatorConfig("irp", {"delta": 0.6})
 
 
@@ -148,20 +164,37 @@ def test_jobs_writing_translated_tables_fit_auto_for_an_index_unless_the_config_
 def test_store_blocks_name_what_each_store_needs_and_never_record_the_dsn():
     base = ["source.vector_column=v", "anchors.target=t.parquet"]
     with pytest.raises(ConfigError) as error:
-        load_config(TranslateConfig, None, [*base, "source.format=lancedb", "source.path=db", "output.format=pgvector",
-                                            "output.table=t", "output.index.kind=ivf_pq", "output.dsn=host=x"])
+        load_config(
+            TranslateConfig,
+            None,
+            [
+                *base,
+                "source.format=lancedb",
+                "source.path=db",
+                "output.format=pgvector",
+                "output.table=t",
+                "output.index.kind=ivf_pq",
+                "output.dsn=host=x",
+            ],
+        )
     text = str(error.value)
     assert "source.table: required with format lancedb" in text
     assert "output.index: pgvector tables take kind ['hnsw', 'ivfflat']" in text
     with pytest.raises(ConfigError, match=r"output\.index: delta tables take no index"):
-        load_config(TranslateConfig, None, [*base, "source.path=c", "output.format=delta", "output.path=d",
-                                            "output.index.kind=hnsw"])
+        load_config(
+            TranslateConfig,
+            None,
+            [*base, "source.path=c", "output.format=delta", "output.path=d", "output.index.kind=hnsw"],
+        )
     with pytest.raises(ConfigError, match=r"source\.dsn: required with format pgvector"):
         load_config(TranslateConfig, None, [*base, "source.format=pgvector", "source.table=t", "output.path=o"])
 
     planted = "host=db user=irp password=s3cret-planted"
-    config = load_config(TranslateConfig, None, [*base, "source.path=c", "output.format=pgvector",
-                                                 "output.table=docs", f"output.dsn={planted}"])
+    config = load_config(
+        TranslateConfig,
+        None,
+        [*base, "source.path=c", "output.format=pgvector", "output.table=docs", f"output.dsn={planted}"],
+    )
     assert records_of(config.output) == ".irp/pgvector/docs"  # the job's records default below the working directory
     table = output_store(config.output)
     assert table.dsn == planted
@@ -170,8 +203,13 @@ def test_store_blocks_name_what_each_store_needs_and_never_record_the_dsn():
 
 
 def test_translate_config_takes_one_target_or_several_with_anchor_tables_or_sets(tmp_path):
-    raw = ["source.path=c.jsonl", "source.format=jsonl", "source.text_column=text", "encoder.kind=hf_text",
-           "encoder.model=m"]
+    raw = [
+        "source.path=c.jsonl",
+        "source.format=jsonl",
+        "source.text_column=text",
+        "encoder.kind=hf_text",
+        "encoder.model=m",
+    ]
     (tmp_path / "two.yaml").write_text(
         "translator: {method: procrustes}\n"
         "targets:\n"
@@ -187,22 +225,39 @@ def test_translate_config_takes_one_target_or_several_with_anchor_tables_or_sets
     assert targets["b"].anchors.target_encoder.options == {"model": "m2"}
 
     with pytest.raises(ConfigError) as caught:
-        load_config(TranslateConfig, tmp_path / "two.yaml", [
-            *raw, "anchors.target=t.parquet", "targets.a.output.path=out/b", "targets.b.anchors.target=t.parquet",
-        ])
+        load_config(
+            TranslateConfig,
+            tmp_path / "two.yaml",
+            [
+                *raw,
+                "anchors.target=t.parquet",
+                "targets.a.output.path=out/b",
+                "targets.b.anchors.target=t.parquet",
+            ],
+        )
     assert caught.value.problems[0] == (
-        "targets.b.anchors.target: give exactly one of target (an anchor table) or set (anchor items the job embeds)")
+        "targets.b.anchors.target: give exactly one of target (an anchor table) or set (anchor items the job embeds)"
+    )
     with pytest.raises(ConfigError) as caught:
         load_config(TranslateConfig, tmp_path / "two.yaml", [*raw, "anchors.target=t.parquet"])
     assert caught.value.problems == ["anchors: give it per target under targets.<name>, not beside targets"]
     with pytest.raises(ConfigError) as caught:
         load_config(TranslateConfig, tmp_path / "two.yaml", [*raw, "targets.a.output.path=out/b"])
     assert caught.value.problems == [
-        "targets: every output needs its own path (or table); got ['out/b', 'out/b', 'out/source']"]
+        "targets: every output needs its own path (or table); got ['out/b', 'out/b', 'out/source']"
+    ]
     with pytest.raises(ConfigError) as caught:
-        load_config(TranslateConfig, None, ["source.path=c.parquet", "source.vector_column=v",
-                                            "anchors.set.path=s.parquet", "anchors.set.vector_column=v",
-                                            "source_output.path=o2"])
+        load_config(
+            TranslateConfig,
+            None,
+            [
+                "source.path=c.parquet",
+                "source.vector_column=v",
+                "anchors.set.path=s.parquet",
+                "anchors.set.vector_column=v",
+                "source_output.path=o2",
+            ],
+        )
     assert caught.value.problems == [
         "anchors.target_encoder: required with set, to embed the anchor set in the target space",
         "output: required (or name several targets under targets)",
@@ -211,12 +266,23 @@ def test_translate_config_takes_one_target_or_several_with_anchor_tables_or_sets
 
 
 def test_anchor_paragraphs_need_a_text_set_and_both_models():
-    raw = ["source.path=c.parquet", "source.text_column=text", "encoder.kind=hf_text", "encoder.model=m",
-           "anchors.set.path=s.parquet", "anchors.set.text_column=text", "anchors.target_encoder.kind=hf_text",
-           "anchors.target_encoder.model=m2", "anchors.passages=true", "output.path=o"]
+    raw = [
+        "source.path=c.parquet",
+        "source.text_column=text",
+        "encoder.kind=hf_text",
+        "encoder.model=m",
+        "anchors.set.path=s.parquet",
+        "anchors.set.text_column=text",
+        "anchors.target_encoder.kind=hf_text",
+        "anchors.target_encoder.model=m2",
+        "anchors.passages=true",
+        "output.path=o",
+    ]
     assert load_config(TranslateConfig, None, raw).anchors.passages is True
-    refused = "anchors.passages: paragraphs are cut from an anchor set of texts and embedded by both models; give " \
-              "a set with a text_column and no source table"
+    refused = (
+        "anchors.passages: paragraphs are cut from an anchor set of texts and embedded by both models; give "
+        "a set with a text_column and no source table"
+    )
     for change in (["anchors.source=old.parquet"], ["anchors.set.text_column=null", "anchors.set.image_column=img"]):
         with pytest.raises(ConfigError) as caught:
             load_config(TranslateConfig, None, [*raw, *change])
@@ -225,22 +291,35 @@ def test_anchor_paragraphs_need_a_text_set_and_both_models():
         load_config(TranslateConfig, None, [*raw[:1], "source.vector_column=v", *raw[4:]])
     assert caught.value.problems == [
         "anchors.passages: the source model must embed the paragraphs too, and a corpus of stored vectors names "
-        "none; add them to the anchor set as rows of their own, with a source table of their old vectors"]
+        "none; add them to the anchor set as rows of their own, with a source table of their old vectors"
+    ]
 
 
 def test_reduced_precision_is_a_valid_config_on_a_driver_without_a_gpu():
     # The driver that validates the config may be a CPU head; the actors that run the encoder have the GPUs.
-    config = load_config(EmbedConfig, None, ["source.path=x", "source.format=images", "output.path=o",
-                                             "encoder.kind=torch_image", "encoder.architecture=mobilenet_v2",
-                                             "encoder.weights=w.pth", "encoder.precision=bf16"])
+    config = load_config(
+        EmbedConfig,
+        None,
+        [
+            "source.path=x",
+            "source.format=images",
+            "output.path=o",
+            "encoder.kind=torch_image",
+            "encoder.architecture=mobilenet_v2",
+            "encoder.weights=w.pth",
+            "encoder.precision=bf16",
+        ],
+    )
     assert config.encoder.options["precision"] == "bf16"
 
 
 def test_a_sync_config_reports_every_problem_of_its_upgrade_and_backfill_blocks(tmp_path):
     path = tmp_path / "sync.yaml"
-    path.write_text("source: {path: dumps/, text_column: text}\nencoder: {kind: hf_text, model: m}\n"
-                    "store: {format: delta, path: stores/docs}\nupgrade: {anchors: 5, translator: {method: nope}}\n"
-                    "backfill: {rows_per_run: -1}\n")
+    path.write_text(
+        "source: {path: dumps/, text_column: text}\nencoder: {kind: hf_text, model: m}\n"
+        "store: {format: delta, path: stores/docs}\nupgrade: {anchors: 5, translator: {method: nope}}\n"
+        "backfill: {rows_per_run: -1}\n"
+    )
     with pytest.raises(ConfigError) as raised:
         load_config(SyncConfig, path)
     problems = "\n".join(raised.value.problems)

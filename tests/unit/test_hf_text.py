@@ -43,8 +43,10 @@ def tiny_model_dir(tiny_bert_dir: Path) -> Path:
 @pytest.fixture(scope="module")
 def encoders(tiny_model_dir: Path) -> dict[str, HFTextEncoder]:
     """One encoder per pooling, unnormalized, with small batches so that TEXTS span several of them."""
-    return {p: HFTextEncoder(HFTextSpec(model=str(tiny_model_dir), pooling=p, normalize=False, batch_size=3))
-            for p in ("mean", "cls", "last")}
+    return {
+        p: HFTextEncoder(HFTextSpec(model=str(tiny_model_dir), pooling=p, normalize=False, batch_size=3))
+        for p in ("mean", "cls", "last")
+    }
 
 
 @cache
@@ -56,8 +58,9 @@ def _reference_tokenizer(model_dir: str):
 
 def _hidden_alone(enc: HFTextEncoder, text: str) -> np.ndarray:
     """``(t, d)`` float64 last hidden state of one unpadded text, tokenized by transformers (not by our code)."""
-    batch = _reference_tokenizer(enc.spec.model)([text], truncation=True, max_length=enc.max_length,
-                                                 return_tensors="pt")
+    batch = _reference_tokenizer(enc.spec.model)(
+        [text], truncation=True, max_length=enc.max_length, return_tensors="pt"
+    )
     with torch.inference_mode():
         return enc.model(**batch).last_hidden_state[0].double().numpy()
 
@@ -181,9 +184,11 @@ def test_spec_and_registry_validation(tiny_model_dir: Path) -> None:
         build_hf_text_encoder(pooling="mean")
     with pytest.raises(ValueError) as every:  # every problem at once, each with its key
         build_hf_text_encoder(model="m", pooling="max", batch_size="8", bucket=0)
-    assert every.value.problems == ["pooling: must be one of ['mean', 'cls', 'last'], got 'max'",
-                                    "batch_size: must be int, got '8'",
-                                    "bucket must be a positive int or None, got 0."]
+    assert every.value.problems == [
+        "pooling: must be one of ['mean', 'cls', 'last'], got 'max'",
+        "batch_size: must be int, got '8'",
+        "bucket must be a positive int or None, got 0.",
+    ]
     with pytest.raises(ValueError, match="unknown encoder kind 'nope'"):
         build_encoder("nope")
 
@@ -206,8 +211,9 @@ def _forward_inputs(enc: HFTextEncoder) -> list[dict[str, tuple[int, ...]]]:
     return seen
 
 
-def test_bucketed_token_budget_batches_match_encoding_alone(tiny_model_dir: Path,
-                                                            encoders: dict[str, HFTextEncoder]) -> None:
+def test_bucketed_token_budget_batches_match_encoding_alone(
+    tiny_model_dir: Path, encoders: dict[str, HFTextEncoder]
+) -> None:
     # Budget 64 at bucket 8: TEXTS (3 to 19 tokens) span several batches, all of lengths 8, 16 or 24.
     enc = HFTextEncoder(HFTextSpec(model=str(tiny_model_dir), normalize=False, token_budget=64, bucket=8))
     seen = _forward_inputs(enc)
@@ -230,8 +236,9 @@ def test_overlapped_tokenization_gives_identical_vectors(tiny_model_dir: Path) -
     np.testing.assert_allclose(on[: len(TEXTS)], on[len(TEXTS) : 2 * len(TEXTS)], atol=1e-6)
 
 
-def test_tokenizer_error_in_the_prefetch_thread_reaches_the_caller(tiny_model_dir: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tokenizer_error_in_the_prefetch_thread_reaches_the_caller(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     enc = HFTextEncoder(HFTextSpec(model=str(tiny_model_dir), chunk_size=2))
     real = enc.tokenize
     calls: list[int] = []
@@ -255,8 +262,11 @@ def test_model_without_token_type_ids_gets_none(tmp_path: Path, tiny_model_dir: 
         if (tiny_model_dir / name).is_file():
             (tmp_path / name).write_bytes((tiny_model_dir / name).read_bytes())
     torch.manual_seed(0)
-    DistilBertModel(DistilBertConfig(vocab_size=len(SPECIAL + WORDS), dim=32, n_layers=1, n_heads=2,
-                                     hidden_dim=64, max_position_embeddings=64)).save_pretrained(tmp_path)
+    DistilBertModel(
+        DistilBertConfig(
+            vocab_size=len(SPECIAL + WORDS), dim=32, n_layers=1, n_heads=2, hidden_dim=64, max_position_embeddings=64
+        )
+    ).save_pretrained(tmp_path)
     enc = HFTextEncoder(HFTextSpec(model=str(tmp_path), normalize=False))
     seen = _forward_inputs(enc)
     got = enc.encode(TEXTS)
@@ -285,8 +295,9 @@ def test_precision_and_budget_check(tiny_model_dir: Path) -> None:
         HFTextEncoder(HFTextSpec(model=str(tiny_model_dir), token_budget=32))
 
 
-def test_the_model_free_tokenizer_feeds_encode_to_the_same_vectors(tiny_model_dir: Path,
-                                                                   encoders: dict[str, HFTextEncoder]) -> None:
+def test_the_model_free_tokenizer_feeds_encode_to_the_same_vectors(
+    tiny_model_dir: Path, encoders: dict[str, HFTextEncoder]
+) -> None:
     # The engine tokenizes in CPU tasks that load no model, and the actor's encode runs the forward pass alone.
     from pipeline.encoders import build_tokenizer
 

@@ -34,8 +34,7 @@ def reference_ids(model_dir: Path, texts: list[str], max_length: int) -> dict[st
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    return dict(tokenizer(texts, truncation=True, max_length=max_length, padding=False,
-                          return_attention_mask=False))
+    return dict(tokenizer(texts, truncation=True, max_length=max_length, padding=False, return_attention_mask=False))
 
 
 def assert_same_ids(tokenizer: HFTokenizer, model_dir: Path, texts: list[str]) -> None:
@@ -74,8 +73,14 @@ def test_exporter_truncation_and_padding_in_the_json_are_replaced(tiny_bert_dir:
     folder = copy_tokenizer_files(tiny_bert_dir, tmp_path / "pinned")
     definition = json.loads((folder / "tokenizer.json").read_text())
     definition["truncation"] = {"max_length": 4, "strategy": "LongestFirst", "stride": 0, "direction": "Right"}
-    definition["padding"] = {"strategy": {"Fixed": 60}, "direction": "Right", "pad_to_multiple_of": None,
-                             "pad_id": 0, "pad_type_id": 0, "pad_token": "[PAD]"}
+    definition["padding"] = {
+        "strategy": {"Fixed": 60},
+        "direction": "Right",
+        "pad_to_multiple_of": None,
+        "pad_id": 0,
+        "pad_type_id": 0,
+        "pad_token": "[PAD]",
+    }
     (folder / "tokenizer.json").write_text(json.dumps(definition))
     tokenizer = HFTokenizer(HFTextSpec(model=str(folder)))
     lengths = tokenizer.tokenize(TEXTS).lengths
@@ -90,12 +95,13 @@ def test_a_config_that_rewrites_the_json_goes_through_transformers(tiny_bert_dir
     assert_same_ids(tokenizer, folder, TEXTS)
     # The fallback matters: upper-case words are unknown to the lower-case vocabulary once casing is kept.
     uncased = HFTokenizer(HFTextSpec(model=str(tiny_bert_dir)))
-    assert tokenizer.tokenize(["The CAT"]).columns["input_ids"].tolist() != \
-        uncased.tokenize(["The CAT"]).columns["input_ids"].tolist()
+    assert (
+        tokenizer.tokenize(["The CAT"]).columns["input_ids"].tolist()
+        != uncased.tokenize(["The CAT"]).columns["input_ids"].tolist()
+    )
 
 
-def test_only_families_whose_json_is_the_whole_tokenizer_are_read_directly(tiny_bert_dir: Path,
-                                                                             tmp_path: Path) -> None:
+def test_only_families_whose_json_is_the_whole_tokenizer_are_read_directly(tiny_bert_dir: Path, tmp_path: Path) -> None:
     assert read_tokenizer_files(str(tiny_bert_dir)) is not None
     # RoBERTa's add_prefix_space and Llama's add_bos_token rewrite the JSON on load.
     for family in ("RobertaTokenizer", "LlamaTokenizerFast", None):
@@ -121,11 +127,18 @@ def test_no_tokenizer_json_or_remote_code_goes_through_transformers(tiny_bert_di
 
 def test_preparing_imports_neither_torch_nor_transformers(tiny_bert_dir: Path) -> None:
     # Each preparation process would otherwise pay ~6 s importing them (the embed benchmark's start-up).
-    code = ("import sys; from pipeline.encoders import build_tokenizer; "
-            f"t = build_tokenizer('hf_text', model={str(tiny_bert_dir)!r}); t.tokenize(['the cat']); "
-            "print(t.backend, sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[2])
+    code = (
+        "import sys; from pipeline.encoders import build_tokenizer; "
+        f"t = build_tokenizer('hf_text', model={str(tiny_bert_dir)!r}); t.tokenize(['the cat']); "
+        "print(t.backend, sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert out.stdout.split() == ["tokenizers", "[]"], out.stderr
 
 

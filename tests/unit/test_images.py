@@ -64,8 +64,19 @@ def test_sixteen_bit_grayscale_keeps_its_contrast() -> None:
 def test_bad_rows_are_named_with_reasons(photo: Image.Image, tmp_path: Path) -> None:
     png = _encode(photo, "PNG")
     jpeg = _encode(photo, "JPEG")
-    items = [png, b"not an image", None, str(tmp_path / "missing.png"), jpeg[: len(jpeg) // 2], 42, b"",
-             "memory://irp-tests/absent.png", "nosuchproto://x.png", str(tmp_path), photo]
+    items = [
+        png,
+        b"not an image",
+        None,
+        str(tmp_path / "missing.png"),
+        jpeg[: len(jpeg) // 2],
+        42,
+        b"",
+        "memory://irp-tests/absent.png",
+        "nosuchproto://x.png",
+        str(tmp_path),
+        photo,
+    ]
     images, bad = decode_images(items)
     assert sorted(bad) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     assert images[0] is not None and images[10] is not None and all(images[i] is None for i in bad)

@@ -45,8 +45,9 @@ def test_readers_accept_variable_lists_and_reject_ragged_or_null():
 
 
 def _write_parquet(path, n, row_group_size):
-    pq.write_table(pa.table({"id": list(range(n)), "text": [f"t{i}" for i in range(n)]}), path,
-                   row_group_size=row_group_size)
+    pq.write_table(
+        pa.table({"id": list(range(n)), "text": [f"t{i}" for i in range(n)]}), path, row_group_size=row_group_size
+    )
 
 
 def test_parquet_shards_follow_files_and_row_groups(tmp_path):
@@ -55,7 +56,10 @@ def test_parquet_shards_follow_files_and_row_groups(tmp_path):
     (tmp_path / "_ignored.parquet").write_bytes(b"not parquet")
     shards = plan_shards(str(tmp_path), "parquet")
     assert [(s.files[0].rsplit("/", 1)[1], s.row_group) for s in shards] == [
-        ("a.parquet", 0), ("b.parquet", 0), ("b.parquet", 1), ("b.parquet", 2),
+        ("a.parquet", 0),
+        ("b.parquet", 0),
+        ("b.parquet", 1),
+        ("b.parquet", 2),
     ]
     assert [s.name for s in shards] == ["part-00000", "part-00001", "part-00002", "part-00003"]
     assert read_shard(shards[3], "parquet").column("id").to_pylist() == [8, 9]
@@ -68,7 +72,8 @@ def test_jsonl_csv_and_memory_filesystem():
     fs.pipe("/src/y.csv", b"id,text\nc,three\n")
     [jsonl] = plan_shards("memory://src", "jsonl")
     assert read_shard(jsonl, "jsonl", ["id", "text"]).to_pylist() == [
-        {"id": "a", "text": "one"}, {"id": "b", "text": "two"},
+        {"id": "a", "text": "one"},
+        {"id": "b", "text": "two"},
     ]
     [csv] = plan_shards("memory://src/*.csv", "csv")
     assert read_shard(csv, "csv").to_pylist() == [{"id": "c", "text": "three"}]
@@ -116,8 +121,7 @@ def test_an_output_stages_parts_aside_and_publishes_exactly_them_with_the_manife
     table = embedding_table([1, 2], np.ones((2, 3), dtype=np.float32))
     rejected = quarantine_table({0: "null id"}, pa.array([None, 5]), "file:///x.jsonl")
     shard = Shard(0, ("file:///x.jsonl",))
-    out.stage("part-00000", table, rejected, {"rows_in": 3, "rows_out": 2, "rows_quarantined": 1,
-                                               "shard": shard.key})
+    out.stage("part-00000", table, rejected, {"rows_in": 3, "rows_out": 2, "rows_quarantined": 1, "shard": shard.key})
     assert out.finished()["part-00000"]["rows_out"] == 2
     records = records_of(tmp_path / "out")
     assert pq.read_table(records / "quarantine" / "part-00000.parquet").to_pylist() == [
@@ -129,8 +133,7 @@ def test_an_output_stages_parts_aside_and_publishes_exactly_them_with_the_manife
     assert pq.read_table(tmp_path / "out" / "part-00000.parquet").equals(table)
     manifest = json.loads((tmp_path / "out" / "_manifest.json").read_text())
     assert manifest["shards"]["part-00000"]["rows_out"] == 2 and manifest["config"] == {"k": 1}
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["_SUCCESS", "_manifest.json",
-                                                                     "part-00000.parquet"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["_SUCCESS", "_manifest.json", "part-00000.parquet"]
     assert_every_reader_reads_exactly(tmp_path / "out", [1, 2])
     assert not [p for p in tmp_path.rglob(".*")]  # temporaries were all moved into place
     assert not (records / "staging").exists()  # the publish moved every staged part in
@@ -151,8 +154,9 @@ def test_a_write_killed_half_way_leaves_nothing_a_reader_or_resume_would_take(tm
 
     monkeypatch.setattr(pq, "write_table", killed)
     with pytest.raises(KeyboardInterrupt):
-        out.stage("part-00001", whole, None, {"rows_in": 2, "rows_out": 2, "rows_quarantined": 0,
-                                              "shard": shards[1].key})
+        out.stage(
+            "part-00001", whole, None, {"rows_in": 2, "rows_out": 2, "rows_quarantined": 0, "shard": shards[1].key}
+        )
     monkeypatch.undo()
     (leftover,) = [p for p in staging.iterdir() if p.name.startswith(".")]
     assert leftover.stat().st_size == 0

@@ -87,7 +87,7 @@ def test_no_import_cycles():
         state[module] = "open"
         for target in sorted(graph[module]):
             if state.get(target) == "open":
-                cycles.append([*trail[trail.index(target):], target] if target in trail else [module, target])
+                cycles.append([*trail[trail.index(target) :], target] if target in trail else [module, target])
             elif target not in state:
                 visit(target, [*trail, target])
         state[module] = "done"
@@ -99,35 +99,51 @@ def test_no_import_cycles():
 
 
 def test_only_the_ray_pool_imports_ray():
-    users = sorted(module for module, path in MODULES.items()
-                   if any(name == "ray" or name.startswith("ray.") for name in imports_of(path)))
+    users = sorted(
+        module
+        for module, path in MODULES.items()
+        if any(name == "ray" or name.startswith("ray.") for name in imports_of(path))
+    )
     assert users == ["pipeline.engine.ray_pool"]
 
 
 def test_math_core_and_encoders_do_no_storage_io():
     storage = ("ray", "fsspec", "pyarrow")
-    offenders = {module: sorted(n for n in imports_of(path) if n.split(".")[0] in storage)
-                 for module, path in MODULES.items()
-                 if package_of(module) in ("pipeline.translate", "pipeline.encoders")}
+    offenders = {
+        module: sorted(n for n in imports_of(path) if n.split(".")[0] in storage)
+        for module, path in MODULES.items()
+        if package_of(module) in ("pipeline.translate", "pipeline.encoders")
+    }
     # Image items may be paths or URLs, which the image decoder reads through fsspec: the one allowed read.
     offenders.pop("pipeline.encoders.images")
     assert not any(offenders.values()), offenders
 
 
 def test_config_is_a_leaf_that_imports_only_the_strict_builder():
-    imported = {target for module, path in MODULES.items() if package_of(module) == "pipeline.config"
-                for target in imports_of(path) if target.startswith("pipeline") and not target.startswith(
-                    "pipeline.config")}
+    imported = {
+        target
+        for module, path in MODULES.items()
+        if package_of(module) == "pipeline.config"
+        for target in imports_of(path)
+        if target.startswith("pipeline") and not target.startswith("pipeline.config")
+    }
     assert imported == {"pipeline.strict"}
 
 
 def test_the_engine_imports_no_job_and_no_job_imports_the_ray_pool():
-    engine_uses_jobs = sorted(f"{module} -> {target}" for module, path in MODULES.items()
-                              if package_of(module) == "pipeline.engine"
-                              for target in imports_of(path) if target.startswith("pipeline.jobs"))
+    engine_uses_jobs = sorted(
+        f"{module} -> {target}"
+        for module, path in MODULES.items()
+        if package_of(module) == "pipeline.engine"
+        for target in imports_of(path)
+        if target.startswith("pipeline.jobs")
+    )
     assert not engine_uses_jobs
-    jobs_use_the_pool = sorted(module for module, path in MODULES.items() if package_of(module) == "pipeline.jobs"
-                               and "pipeline.engine.ray_pool" in imports_of(path))
+    jobs_use_the_pool = sorted(
+        module
+        for module, path in MODULES.items()
+        if package_of(module) == "pipeline.jobs" and "pipeline.engine.ray_pool" in imports_of(path)
+    )
     assert not jobs_use_the_pool
 
 
@@ -139,8 +155,12 @@ def test_every_job_lives_in_one_package_of_its_own_name():
     loose = {path.name for path in (PIPELINE / "jobs").glob("*.py")} - {"__init__.py", "entry.py"}
     assert not loose
     # A feature's code lives in its package: no module elsewhere is named after one (sync, nightly, bench, evaluat).
-    strays = sorted(module for module in MODULES if not module.startswith("pipeline.jobs.")
-                    and any(word in module.rsplit(".", 1)[-1] for word in ("sync", "nightly", "bench", "evaluat")))
+    strays = sorted(
+        module
+        for module in MODULES
+        if not module.startswith("pipeline.jobs.")
+        and any(word in module.rsplit(".", 1)[-1] for word in ("sync", "nightly", "bench", "evaluat"))
+    )
     assert not strays
 
 

@@ -23,9 +23,11 @@ from tests.conftest import records_of
 
 
 def _vector_job(source: Path, out: Path) -> ShardJob:
-    return ShardJob(SourceConfig(path=str(source), format="jsonl", vector_column="vector"),
-                    (Output.of(OutputConfig(str(out)), {"space": "test", "job_fingerprint": "test"}),),
-                    EncoderConfig("precomputed", {"dim": 3}))
+    return ShardJob(
+        SourceConfig(path=str(source), format="jsonl", vector_column="vector"),
+        (Output.of(OutputConfig(str(out)), {"space": "test", "job_fingerprint": "test"}),),
+        EncoderConfig("precomputed", {"dim": 3}),
+    )
 
 
 def _read(out: Path) -> pa.Table:

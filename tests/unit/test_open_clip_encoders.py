@@ -80,8 +80,9 @@ def _pil(data: bytes) -> Image.Image:
     return Image.open(io.BytesIO(data)).convert("RGB")
 
 
-def test_shapes_dtype_and_protocol(image_encoder: OpenCLIPImageEncoder, text_encoder: OpenCLIPTextEncoder,
-                                   images: list[bytes]) -> None:
+def test_shapes_dtype_and_protocol(
+    image_encoder: OpenCLIPImageEncoder, text_encoder: OpenCLIPTextEncoder, images: list[bytes]
+) -> None:
     for enc, batch, modality in ((image_encoder, images, "image"), (text_encoder, TEXTS, "text")):
         out = enc.encode(batch)
         assert out.shape == (len(batch), DIM) and out.dtype == np.float32 and np.isfinite(out).all()
@@ -90,8 +91,9 @@ def test_shapes_dtype_and_protocol(image_encoder: OpenCLIPImageEncoder, text_enc
         assert not enc.model.training  # open_clip hands the model back in training mode
 
 
-def test_rows_follow_input_order_across_batches(image_encoder: OpenCLIPImageEncoder,
-                                                text_encoder: OpenCLIPTextEncoder, images: list[bytes]) -> None:
+def test_rows_follow_input_order_across_batches(
+    image_encoder: OpenCLIPImageEncoder, text_encoder: OpenCLIPTextEncoder, images: list[bytes]
+) -> None:
     for enc, batch in ((image_encoder, images), (text_encoder, TEXTS)):
         together = enc.encode(batch)
         alone = np.concatenate([enc.encode([item]) for item in batch])
@@ -99,8 +101,9 @@ def test_rows_follow_input_order_across_batches(image_encoder: OpenCLIPImageEnco
         np.testing.assert_allclose(enc.encode(batch[::-1]), together[::-1], rtol=1e-5, atol=1e-5)
 
 
-def test_vectors_match_open_clips_own_pipeline(tiny_checkpoint: Path, image_encoder: OpenCLIPImageEncoder,
-                                               text_encoder: OpenCLIPTextEncoder, images: list[bytes]) -> None:
+def test_vectors_match_open_clips_own_pipeline(
+    tiny_checkpoint: Path, image_encoder: OpenCLIPImageEncoder, text_encoder: OpenCLIPTextEncoder, images: list[bytes]
+) -> None:
     # The reference is open_clip end to end: its factory loading the file, its eval transform, its tokenizer.
     model, _, preprocess = open_clip.create_model_and_transforms(TINY, pretrained=str(tiny_checkpoint))
     model.eval()
@@ -110,23 +113,25 @@ def test_vectors_match_open_clips_own_pipeline(tiny_checkpoint: Path, image_enco
         ref_texts = model.encode_text(tokenizer(TEXTS)).numpy()
     np.testing.assert_allclose(image_encoder.encode(images), ref_images, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(text_encoder.encode(TEXTS), ref_texts, rtol=1e-5, atol=1e-6)
-    assert "bicubic" in repr(image_encoder.preprocess) and "CenterCrop(size=(32, 32))" in repr(
-        image_encoder.preprocess)
+    assert "bicubic" in repr(image_encoder.preprocess) and "CenterCrop(size=(32, 32))" in repr(image_encoder.preprocess)
 
 
-def test_normalize_gives_unit_rows_in_the_same_direction(tiny_checkpoint: Path, image_encoder: OpenCLIPImageEncoder,
-                                                         text_encoder: OpenCLIPTextEncoder,
-                                                         images: list[bytes]) -> None:
-    for cls, raw_enc, batch in ((OpenCLIPImageEncoder, image_encoder, images),
-                                (OpenCLIPTextEncoder, text_encoder, TEXTS)):
+def test_normalize_gives_unit_rows_in_the_same_direction(
+    tiny_checkpoint: Path, image_encoder: OpenCLIPImageEncoder, text_encoder: OpenCLIPTextEncoder, images: list[bytes]
+) -> None:
+    for cls, raw_enc, batch in (
+        (OpenCLIPImageEncoder, image_encoder, images),
+        (OpenCLIPTextEncoder, text_encoder, TEXTS),
+    ):
         unit = cls(OpenCLIPSpec(TINY, str(tiny_checkpoint))).encode(batch)
         np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, rtol=1e-5)
         raw = raw_enc.encode(batch)
         np.testing.assert_allclose(unit, raw / np.linalg.norm(raw, axis=1, keepdims=True), rtol=1e-5, atol=1e-6)
 
 
-def test_bytes_paths_urls_and_pil_images_give_identical_vectors(image_encoder: OpenCLIPImageEncoder,
-                                                                images: list[bytes], tmp_path: Path) -> None:
+def test_bytes_paths_urls_and_pil_images_give_identical_vectors(
+    image_encoder: OpenCLIPImageEncoder, images: list[bytes], tmp_path: Path
+) -> None:
     paths, urls = [], []
     for i, data in enumerate(images):
         (tmp_path / f"{i}.png").write_bytes(data)
@@ -138,8 +143,9 @@ def test_bytes_paths_urls_and_pil_images_give_identical_vectors(image_encoder: O
         np.testing.assert_array_equal(image_encoder.encode(batch), reference)
 
 
-def test_bad_rows_are_reported_with_their_rows(image_encoder: OpenCLIPImageEncoder,
-                                               text_encoder: OpenCLIPTextEncoder, images: list[bytes]) -> None:
+def test_bad_rows_are_reported_with_their_rows(
+    image_encoder: OpenCLIPImageEncoder, text_encoder: OpenCLIPTextEncoder, images: list[bytes]
+) -> None:
     with pytest.raises(ValueError, match=r"2 of 3 images cannot be decoded, rows \[0, 2\]"):
         image_encoder.encode([b"GIF89a-truncated", images[0], "memory://irp-tests/absent.png"])
     with pytest.raises(ValueError, match=r"rows \[1, 2\]"):
@@ -154,8 +160,7 @@ def test_long_texts_are_truncated_to_the_context_length(text_encoder: OpenCLIPTe
     np.testing.assert_array_equal(a, b)
 
 
-def test_vectors_are_determined_by_the_checkpoint(tiny_checkpoint: Path, images: list[bytes],
-                                                  tmp_path: Path) -> None:
+def test_vectors_are_determined_by_the_checkpoint(tiny_checkpoint: Path, images: list[bytes], tmp_path: Path) -> None:
     outs = []
     for seed in (1, 2):  # a different random init each time, which the checkpoint must fully overwrite
         torch.manual_seed(seed)

@@ -45,8 +45,20 @@ def test_arrow_vector_columns_convert_with_nulls_found() -> None:
 
 
 def test_bad_rows_are_named_with_reasons() -> None:
-    rows = [GOOD[0], None, GOOD[0][:3], [1.0, np.nan, 0.0, 0.0], [0.0] * 4, [1e39, 1.0, 1.0, 1.0],
-            [[1.0, 2.0], [3.0, 4.0]], ["a", "b", "c", "d"], [1j, 0, 0, 0], [np.inf, 0, 0, 0], GOOD[1], [1, [2], 3, 4]]
+    rows = [
+        GOOD[0],
+        None,
+        GOOD[0][:3],
+        [1.0, np.nan, 0.0, 0.0],
+        [0.0] * 4,
+        [1e39, 1.0, 1.0, 1.0],
+        [[1.0, 2.0], [3.0, 4.0]],
+        ["a", "b", "c", "d"],
+        [1j, 0, 0, 0],
+        [np.inf, 0, 0, 0],
+        GOOD[1],
+        [1, [2], 3, 4],
+    ]
     bad = invalid_vector_rows(rows, 4)
     assert sorted(bad) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 11]
     assert bad[1] == "null"

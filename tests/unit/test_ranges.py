@@ -39,8 +39,7 @@ def rows_of(data: bytes, fmt: str, budget: int) -> list[dict]:
     return rows
 
 
-TEXTS = st.lists(st.text(alphabet=st.sampled_from('ab ,"\n\r{}:é'), min_size=1, max_size=30), min_size=1,
-                 max_size=40)
+TEXTS = st.lists(st.text(alphabet=st.sampled_from('ab ,"\n\r{}:é'), min_size=1, max_size=30), min_size=1, max_size=40)
 
 
 @settings(max_examples=60, deadline=None)
@@ -59,11 +58,15 @@ def test_every_record_lands_in_exactly_one_range(texts, budget):
 def test_csv_fields_are_text_and_only_an_unquoted_empty_field_is_null():
     data = b'id,text,n\n007,NA,1\n008,,2\n009,"",null\n'
     rows = read_line_range(io.BytesIO(data), "csv", None).to_pylist()
-    assert rows == [{"id": "007", "text": "NA", "n": "1"}, {"id": "008", "text": None, "n": "2"},
-                    {"id": "009", "text": "", "n": "null"}]
+    assert rows == [
+        {"id": "007", "text": "NA", "n": "1"},
+        {"id": "008", "text": None, "n": "2"},
+        {"id": "009", "text": "", "n": "null"},
+    ]
     # A byte-order mark (Excel writes one) is not part of the first column's name: `id` is still read as text.
     assert read_line_range(io.BytesIO("\ufeffid,text\n001,a\n".encode()), "csv", None).to_pylist() == [
-        {"id": "001", "text": "a"}]
+        {"id": "001", "text": "a"}
+    ]
 
 
 def test_ranges_follow_the_budget_and_a_long_record_is_never_split():

@@ -6,8 +6,10 @@ from pipeline.jobs.benchmark.soak import per_minute, startup_seconds
 
 
 def test_rows_per_second_are_taken_over_whole_minutes_and_a_short_tail_is_left_out():
-    samples = [{"s": float(s), "rows": rows} for s, rows in
-               [(10, 1000), (60, 6000), (70, 7000), (120, 10_000), (130, 10_500), (150, 11_000)]]
+    samples = [
+        {"s": float(s), "rows": rows}
+        for s, rows in [(10, 1000), (60, 6000), (70, 7000), (120, 10_000), (130, 10_500), (150, 11_000)]
+    ]
     assert per_minute(samples) == [100.0, 66.7]  # [0, 60] and [60, 120] (4,000 rows in 60 s); [120, 150] is a tail
     assert per_minute(samples[:2]) == [100.0]
     assert per_minute(samples[:1]) == []  # under a minute: the section falls back to the job's own rate

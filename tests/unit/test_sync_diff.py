@@ -15,8 +15,9 @@ IDS = st.lists(st.sampled_from([f"doc{i}" for i in range(30)]), unique=True, max
 
 
 def table(rows: dict[str, str]) -> pa.Table:
-    return pa.table({"id": pa.array(list(rows), pa.string()), "content_hash": pa.array(list(rows.values()),
-                                                                                       pa.string())})
+    return pa.table(
+        {"id": pa.array(list(rows), pa.string()), "content_hash": pa.array(list(rows.values()), pa.string())}
+    )
 
 
 @settings(max_examples=200, deadline=None)
@@ -35,8 +36,11 @@ def test_diff_matches_a_set_reference(export_ids, store_ids, edits, full, marked
 
 def test_an_export_with_a_repeated_id_is_refused():
     with pytest.raises(ValueError, match=r"repeats 1 id\(s\), e.g. \['a'\]"):
-        diff(table({"a": "1"}).append_column("x", pa.array([0])).select(["id", "content_hash"]).take([0, 0]),
-             table({}), full=True)
+        diff(
+            table({"a": "1"}).append_column("x", pa.array([0])).select(["id", "content_hash"]).take([0, 0]),
+            table({}),
+            full=True,
+        )
 
 
 def test_partitions_are_stable_and_cover_every_id():
@@ -48,8 +52,9 @@ def test_partitions_are_stable_and_cover_every_id():
 
 
 @settings(max_examples=100, deadline=None)
-@given(ids=st.lists(st.integers(0, 10**9), unique=True, max_size=200), k=st.integers(0, 50),
-       partitions=st.integers(1, 8))
+@given(
+    ids=st.lists(st.integers(0, 10**9), unique=True, max_size=200), k=st.integers(0, 50), partitions=st.integers(1, 8)
+)
 def test_picking_by_partition_offers_equals_picking_from_everything(ids, k, partitions):
     """Each partition offers its k lowest ranks; the k lowest of the offers are the k lowest of all ids."""
     import hashlib
@@ -58,8 +63,10 @@ def test_picking_by_partition_offers_equals_picking_from_everything(ids, k, part
 
     column = pa.array(ids, pa.int64())
     parts = partition_of(column, partitions)
-    offers = [lowest(pa.array([i for i, p in zip(ids, parts, strict=True) if p == part], pa.int64()), k)
-              for part in range(partitions)]
+    offers = [
+        lowest(pa.array([i for i, p in zip(ids, parts, strict=True) if p == part], pa.int64()), k)
+        for part in range(partitions)
+    ]
     reference = sorted(ids, key=lambda i: hashlib.blake2b(str(i).encode(), digest_size=8).digest())[:k]
     assert pick(offers, k) == reference
 

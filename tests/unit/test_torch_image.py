@@ -54,8 +54,9 @@ def resnet_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def encoder(resnet_weights: Path) -> TorchImageEncoder:
-    return TorchImageEncoder(TorchImageSpec("resnet18", str(resnet_weights), image_size=SIZE, normalize=False,
-                                            batch_size=3))
+    return TorchImageEncoder(
+        TorchImageSpec("resnet18", str(resnet_weights), image_size=SIZE, normalize=False, batch_size=3)
+    )
 
 
 def test_shape_dtype_and_protocol(encoder: TorchImageEncoder, images: list[bytes]) -> None:
@@ -93,16 +94,18 @@ def test_every_cut_rule_splits_the_model_exactly(arch: str) -> None:
         torch.testing.assert_close(backbone.head(features), model(x), rtol=1e-5, atol=1e-5)
 
 
-def test_normalize_gives_unit_rows_in_the_same_direction(resnet_weights: Path, encoder: TorchImageEncoder,
-                                                         images: list[bytes]) -> None:
+def test_normalize_gives_unit_rows_in_the_same_direction(
+    resnet_weights: Path, encoder: TorchImageEncoder, images: list[bytes]
+) -> None:
     unit = TorchImageEncoder(TorchImageSpec("resnet18", resnet_weights, image_size=SIZE)).encode(images)
     np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, rtol=1e-5)
     raw = encoder.encode(images)
     np.testing.assert_allclose(unit, raw / np.linalg.norm(raw, axis=1, keepdims=True), rtol=1e-5, atol=1e-6)
 
 
-def test_bytes_paths_urls_and_pil_images_give_identical_vectors(encoder: TorchImageEncoder, images: list[bytes],
-                                                                tmp_path: Path) -> None:
+def test_bytes_paths_urls_and_pil_images_give_identical_vectors(
+    encoder: TorchImageEncoder, images: list[bytes], tmp_path: Path
+) -> None:
     paths, urls = [], []
     for i, data in enumerate(images[:3]):
         (tmp_path / f"{i}.png").write_bytes(data)
@@ -121,8 +124,7 @@ def test_corrupt_images_are_reported_with_their_rows(encoder: TorchImageEncoder,
     assert "row 3: null" in str(info.value)
 
 
-def test_vectors_are_determined_by_the_checkpoint(resnet_weights: Path, images: list[bytes],
-                                                  tmp_path: Path) -> None:
+def test_vectors_are_determined_by_the_checkpoint(resnet_weights: Path, images: list[bytes], tmp_path: Path) -> None:
     outs = []
     for seed in (1, 2):  # a different random init each time, which the loaded weights must fully overwrite
         torch.manual_seed(seed)
@@ -179,8 +181,10 @@ def test_weight_file_problems_say_what_is_wrong(resnet_weights: Path, tmp_path: 
 
 def test_preprocessing_is_torchvisions_own_imagenet_recipe() -> None:
     image = Image.fromarray(np.random.default_rng(1).integers(0, 256, size=(300, 400, 3), dtype=np.uint8))
-    for weights in (torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1,
-                    torchvision.models.ResNet18_Weights.IMAGENET1K_V1):
+    for weights in (
+        torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1,
+        torchvision.models.ResNet18_Weights.IMAGENET1K_V1,
+    ):
         torch.testing.assert_close(imagenet_eval_transform(224)(image), weights.transforms()(image))
 
 

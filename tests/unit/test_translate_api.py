@@ -85,8 +85,13 @@ def test_the_objective_decides_retrieval_picks_procrustes_where_shrunk_ridge_win
 
 def cv_row(method: str, rank: float, folds: list[float]) -> dict:
     values = np.array(folds)
-    return {"method": method, "isometry_rank": rank, "mrr": values.mean(),
-            "mrr_se": values.std(ddof=1) / np.sqrt(len(values)), "mrr_folds": folds}
+    return {
+        "method": method,
+        "isometry_rank": rank,
+        "mrr": values.mean(),
+        "mrr_se": values.std(ddof=1) / np.sqrt(len(values)),
+        "mrr_folds": folds,
+    }
 
 
 def test_near_ties_go_to_the_more_isometric_candidate():
@@ -109,11 +114,19 @@ def test_among_procrustes_scalings_the_better_score_wins_a_near_tie_and_a_blend_
     """Every Procrustes scaling fits one orthogonal map to the pairs, so all rank as simple; a blend fits more."""
     rank = ESTIMATORS["procrustes"].isometry_rank
     folds = np.array([0.95, 0.93, 0.96, 0.94, 0.97])
-    rows = [cv_row("procrustes", rank(ProcrustesOptions("isotropic")), list(folds)),
-            cv_row("procrustes", rank(ProcrustesOptions("whitened", coloring=0.5)),
-                   list(folds + np.array([0.010, -0.006, 0.009, -0.004, 0.006]))),
-            cv_row("blend", ESTIMATORS["blend"].isometry_rank(BlendOptions()),
-                   list(folds + np.array([0.012, -0.010, 0.011, -0.009, 0.016])))]  # the best mean, unresolved
+    rows = [
+        cv_row("procrustes", rank(ProcrustesOptions("isotropic")), list(folds)),
+        cv_row(
+            "procrustes",
+            rank(ProcrustesOptions("whitened", coloring=0.5)),
+            list(folds + np.array([0.010, -0.006, 0.009, -0.004, 0.006])),
+        ),
+        cv_row(
+            "blend",
+            ESTIMATORS["blend"].isometry_rank(BlendOptions()),
+            list(folds + np.array([0.012, -0.010, 0.011, -0.009, 0.016])),
+        ),
+    ]  # the best mean, unresolved
     assert all(rows[2]["mrr"] - row["mrr"] < gap_se(rows[2], row, "mrr") for row in rows[:2])
     assert choose(rows, "mrr") == 1
 
@@ -128,8 +141,10 @@ def test_only_retrieval_tries_translations_that_do_not_keep_the_target_covarianc
         whitened = [row["options"] for row in t.report["auto"]["cv"] if row["options"].get("scaling") == "whitened"]
         colorings[objective] = sorted(options["coloring"] for options in whitened)
     assert colorings == {"retrieval": [0.5], "index": [1.0], "classification": [1.0], "cosine": [1.0]}
-    grids = {objective: [c for c in default_candidates(objective) if c.get("scaling") != "whitened"]
-             for objective in ("retrieval", "index")}
+    grids = {
+        objective: [c for c in default_candidates(objective) if c.get("scaling") != "whitened"]
+        for objective in ("retrieval", "index")
+    }
     assert grids["retrieval"] == grids["index"]  # the grids differ in that candidate only
 
 

@@ -18,16 +18,29 @@ def planned(source_dim: int | None) -> SimpleNamespace:
 
 
 def test_stored_vectors_go_through_the_precomputed_encoder():
-    config = load_config(TranslateConfig, None, ["source.path=c.parquet", "source.vector_column=v",
-                                                 "anchors.target=t.parquet", "output.path=o"])
+    config = load_config(
+        TranslateConfig,
+        None,
+        ["source.path=c.parquet", "source.vector_column=v", "anchors.target=t.parquet", "output.path=o"],
+    )
     assert source_encoder(config, [planned(384), planned(384)]) == EncoderConfig("precomputed", {"dim": 384})
     with pytest.raises(ValueError, match=r"different widths \[384, 768\]"):
         source_encoder(config, [planned(384), planned(768)])
 
 
 def test_a_raw_corpus_keeps_its_own_encoder():
-    config = load_config(TranslateConfig, None, ["source.path=c.jsonl", "source.format=jsonl",
-                                                 "source.text_column=text", "encoder.kind=hf_text", "encoder.model=m",
-                                                 "anchors.target=t.parquet", "anchors.source=s.parquet",
-                                                 "output.path=o"])
+    config = load_config(
+        TranslateConfig,
+        None,
+        [
+            "source.path=c.jsonl",
+            "source.format=jsonl",
+            "source.text_column=text",
+            "encoder.kind=hf_text",
+            "encoder.model=m",
+            "anchors.target=t.parquet",
+            "anchors.source=s.parquet",
+            "output.path=o",
+        ],
+    )
     assert source_encoder(config, [planned(32), planned(None)]) == config.encoder

@@ -126,8 +126,7 @@ def test_one_ridge_path_serves_every_alpha_and_gives_the_minimum_norm_solution_a
         expected = np.linalg.solve(source.T @ source + penalty * np.eye(12), source.T @ target)
         np.testing.assert_allclose(path.weights(alpha), expected, rtol=1e-9, atol=1e-12)
     deficient = source[:, :6] @ rng.normal(size=(6, 12))  # rank 6 in 12 columns: many least-squares solutions
-    np.testing.assert_allclose(F.ridge_linear(deficient, target, 0.0), np.linalg.pinv(deficient) @ target,
-                               atol=1e-8)
+    np.testing.assert_allclose(F.ridge_linear(deficient, target, 0.0), np.linalg.pinv(deficient) @ target, atol=1e-8)
 
 
 def test_tikhonov_inverse_matches_regularized_normal_equations():
@@ -210,8 +209,9 @@ def test_whitened_procrustes_matches_its_oracle(d_s, d_t, shrinkage, coloring):
     rng = np.random.default_rng(d_s * 31 + d_t)
     source, target = correlated_pair(rng, k=80, d_s=d_s, d_t=d_t, noise=0.5)
     x = rng.normal(size=(7, d_s)) + source.mean(0)
-    got = fit_translator(source, target, "procrustes", scaling="whitened", shrinkage=shrinkage,
-                         coloring=coloring).transform(x)
+    got = fit_translator(
+        source, target, "procrustes", scaling="whitened", shrinkage=shrinkage, coloring=coloring
+    ).transform(x)
     expected = whitened_procrustes_oracle(source, target, x, shrinkage, coloring)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
@@ -378,8 +378,9 @@ def test_gallery_ranks_by_brute_force_under_raw_and_centered_cosine():
 
     for center in (None, gallery.mean(0)):
         c = 0.0 if center is None else center
-        expected = [sum(cos(p, g, c) >= cos(p, gallery[r], c) for g in gallery)
-                    for p, r in zip(predicted, rows, strict=True)]
+        expected = [
+            sum(cos(p, g, c) >= cos(p, gallery[r], c) for g in gallery) for p, r in zip(predicted, rows, strict=True)
+        ]
         np.testing.assert_array_equal(S.gallery_ranks(predicted, gallery, rows, center), expected)
 
 
@@ -389,7 +390,7 @@ def test_cluster_centers_are_seeded_and_find_separated_groups():
     centers = S.cluster_centers(blobs, 4, seed=0)
     np.testing.assert_array_equal(centers, S.cluster_centers(blobs, 4, seed=0))
     assigned = S.nearest(blobs, centers)
-    assert all(len(set(assigned[i * 25:(i + 1) * 25])) == 1 for i in range(4)) and len(set(assigned)) == 4
+    assert all(len(set(assigned[i * 25 : (i + 1) * 25])) == 1 for i in range(4)) and len(set(assigned)) == 4
 
 
 def test_cross_validated_quality_of_a_fixed_method_and_of_auto():
@@ -406,7 +407,7 @@ def test_cross_validated_quality_of_a_fixed_method_and_of_auto():
     by_hand = []
     for folds in (fold_indices(source, target, 5, seed) for seed in (0, 1)):  # two partitions, 5 folds each
         for i, held_out in enumerate(folds):
-            train = np.concatenate(folds[:i] + folds[i + 1:])
+            train = np.concatenate(folds[:i] + folds[i + 1 :])
             predicted = fit_translator(source[train], target[train], "procrustes").transform(source[held_out])
             by_hand.append(np.mean(1.0 / S.gallery_ranks(predicted.astype(np.float64), target, held_out)))
     assert quality["mrr"] == pytest.approx(np.mean(by_hand), abs=1e-12)

@@ -28,19 +28,22 @@ def test_only_a_map_that_moved_makes_a_rerun_redo_the_parts(tmp_path):
     keep_translator(records, fitted)
     shards = [Shard(i, (f"file-{i}",)) for i in range(2)]
     for shard in shards:
-        out.stage(shard.name, embedding_table(["a"], fitted.transform(source[:1])), None,
-                  {"rows_out": 1, "shard": shard.key})
+        out.stage(
+            shard.name, embedding_table(["a"], fitted.transform(source[:1])), None, {"rows_out": 1, "shard": shard.key}
+        )
 
     assert translator_change(records, fit_translator(source, target, "ridge", alpha=0.1)) is None  # the same map
     last_bits = dataclasses.replace(fitted.plan, matrix=fitted.plan.matrix * (1 + 1e-6))
     assert translator_change(records, dataclasses.replace(fitted, plan=last_bits)) is None
     moved = dataclasses.replace(fitted.plan, matrix=fitted.plan.matrix * 1.01)
     assert translator_change(records, dataclasses.replace(fitted, plan=moved)).startswith("its matrix moved: ridge")
-    assert translator_change(records, dataclasses.replace(fitted, options={"alpha": 0.1, "restore_scale": False})
-                             ) is None
+    assert (
+        translator_change(records, dataclasses.replace(fitted, options={"alpha": 0.1, "restore_scale": False})) is None
+    )
     other = fit_translator(source, target, "procrustes")
-    assert translator_change(records, other).endswith("ridge {'alpha': 0.1, 'restore_scale': False} then, "
-                                                      "procrustes {'scaling': 'isotropic'} now")
+    assert translator_change(records, other).endswith(
+        "ridge {'alpha': 0.1, 'restore_scale': False} then, procrustes {'scaling': 'isotropic'} now"
+    )
 
     assert out.resume(shards) == {"part-00000", "part-00001"}  # the same map: both parts kept
     assert dataclasses.replace(out, translator=other).resume(shards) == set()  # another map: both redone

@@ -33,8 +33,9 @@ def open_store(ref: StoreRef) -> VectorStore:
     module, name, needs, packages = STORES[ref.format]
     missing = [need for need in needs if importlib.util.find_spec(need) is None]
     if missing:
-        raise ImportError(f"format {ref.format} needs {packages}: pip install 'irp-pipeline[stores]' "
-                          f"(missing: {', '.join(missing)})")
+        raise ImportError(
+            f"format {ref.format} needs {packages}: pip install 'irp-pipeline[stores]' (missing: {', '.join(missing)})"
+        )
     return getattr(importlib.import_module(module), name)(ref)
 
 

@@ -82,8 +82,14 @@ class VectorStore(Protocol):
             JSON-ready facts that :meth:`publish` needs about this shard (e.g. Lance fragment metadata).
         """
 
-    def publish(self, staged: Mapping[str, Mapping[str, Any]], provenance: Mapping[str, Any],
-                index: IndexSpec | None, run: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def publish(
+        self,
+        staged: Mapping[str, Mapping[str, Any]],
+        provenance: Mapping[str, Any],
+        index: IndexSpec | None,
+        run: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Replace the table with exactly the staged shards, in one atomic step, index built first.
 
         ``provenance`` (which carries ``publish_id``) goes into the table's metadata. When the live table already
@@ -134,16 +140,20 @@ def content_hashes(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     float32 bytes), so a later run can tell changed content from unchanged without the model."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    if pa.types.is_fixed_size_list(values.type) or pa.types.is_list(values.type) or pa.types.is_large_list(
-            values.type):
+    if pa.types.is_fixed_size_list(values.type) or pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
         from pipeline.io.tables import vectors_of
 
         return pa.array([_digest(row.tobytes()) for row in vectors_of(values)], pa.string())
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         # The text's own bytes (its UTF-8): a reader can pass invalid UTF-8 through, which str() would refuse.
         values = values.cast(pa.large_binary())
-    return pa.array([None if value is None else _digest(value if isinstance(value, bytes) else value.encode())
-                     for value in values.to_pylist()], pa.string())
+    return pa.array(
+        [
+            None if value is None else _digest(value if isinstance(value, bytes) else value.encode())
+            for value in values.to_pylist()
+        ],
+        pa.string(),
+    )
 
 
 def _digest(data: bytes) -> str:
@@ -153,5 +163,6 @@ def _digest(data: bytes) -> str:
 def publish_id(run: str, shards: Mapping[str, Any]) -> str:
     """Names one publish: the job's staging id and exactly which shards it stages (``{part: shard key}``, so a
     shard redone because its input changed makes it another publish), as a digest."""
-    return hashlib.sha256(json.dumps([run, sorted(shards.items())], sort_keys=True, default=str).encode()
-                          ).hexdigest()[:24]
+    return hashlib.sha256(json.dumps([run, sorted(shards.items())], sort_keys=True, default=str).encode()).hexdigest()[
+        :24
+    ]

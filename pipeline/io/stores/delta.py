@@ -44,11 +44,22 @@ class DeltaStore:
         filesystem.create_dir(root, recursive=True)
         path = posixpath.join(root, name)
         pq.write_table(rows, path, filesystem=filesystem, compression="zstd")
-        return {"rows": rows.num_rows, "path": name, "size": filesystem.get_file_info(path).size,
-                "modified_ms": int(time.time() * 1000), "schema": rows.schema.serialize().to_pybytes().hex()}
+        return {
+            "rows": rows.num_rows,
+            "path": name,
+            "size": filesystem.get_file_info(path).size,
+            "modified_ms": int(time.time() * 1000),
+            "schema": rows.schema.serialize().to_pybytes().hex(),
+        }
 
-    def publish(self, staged: Mapping[str, Mapping[str, Any]], provenance: Mapping[str, Any],
-                index: IndexSpec | None, run: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def publish(
+        self,
+        staged: Mapping[str, Mapping[str, Any]],
+        provenance: Mapping[str, Any],
+        index: IndexSpec | None,
+        run: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         from deltalake import DeltaTable, Schema
         from deltalake.transaction import AddAction, create_table_with_add_actions
 
@@ -58,12 +69,19 @@ class DeltaStore:
         if live is not None and self.provenance().get("publish_id") == provenance.get("publish_id"):
             return {"version": live.version(), "rows": _rows(live), "published": False}
         records = [staged[part] for part in sorted(staged)]
-        actions = [AddAction(r["path"], r["size"], {}, r["modified_ms"], True, json.dumps({"numRecords": r["rows"]}))
-                   for r in records]
+        actions = [
+            AddAction(r["path"], r["size"], {}, r["modified_ms"], True, json.dumps({"numRecords": r["rows"]}))
+            for r in records
+        ]
         arrow_schema = pa.ipc.read_schema(pa.py_buffer(bytes.fromhex(records[0]["schema"])))
-        create_table_with_add_actions(self.uri, Schema.from_arrow(arrow_schema), actions, mode="overwrite",
-                                      description=json.dumps({PROVENANCE_KEY: dict(provenance)}),
-                                      storage_options=self.options)
+        create_table_with_add_actions(
+            self.uri,
+            Schema.from_arrow(arrow_schema),
+            actions,
+            mode="overwrite",
+            description=json.dumps({PROVENANCE_KEY: dict(provenance)}),
+            storage_options=self.options,
+        )
         published = DeltaTable(self.uri, storage_options=self.options)
         return {"version": published.version(), "rows": sum(r["rows"] for r in records), "published": True}
 
@@ -90,10 +108,12 @@ class DeltaStore:
         if table is None:
             write_deltalake(self.uri, rows, mode="error", storage_options=self.options)
             return {"inserted": rows.num_rows, "updated": 0, "unchanged": 0}
-        result = (table.merge(rows, f"target.{ID_COLUMN} = source.{ID_COLUMN}", source_alias="source",
-                              target_alias="target")
-                  .when_matched_update_all(predicate=f"target.{CONTENT_HASH_COLUMN} != source.{CONTENT_HASH_COLUMN}")
-                  .when_not_matched_insert_all().execute())
+        result = (
+            table.merge(rows, f"target.{ID_COLUMN} = source.{ID_COLUMN}", source_alias="source", target_alias="target")
+            .when_matched_update_all(predicate=f"target.{CONTENT_HASH_COLUMN} != source.{CONTENT_HASH_COLUMN}")
+            .when_not_matched_insert_all()
+            .execute()
+        )
         inserted, updated = result["num_target_rows_inserted"], result["num_target_rows_updated"]
         return {"inserted": inserted, "updated": updated, "unchanged": rows.num_rows - inserted - updated}
 
@@ -109,14 +129,19 @@ class DeltaStore:
                 return {"version": None, "upserted": 0, "deleted": 0}
             write_deltalake(self.uri, rows, mode="error", storage_options=self.options)
             return {"version": self.table().version(), "upserted": rows.num_rows, "deleted": 0}
-        merger = (table.merge(rows, f"target.{ID_COLUMN} = source.{ID_COLUMN}", source_alias="source",
-                              target_alias="target").when_matched_update_all().when_not_matched_insert_all())
+        merger = (
+            table.merge(rows, f"target.{ID_COLUMN} = source.{ID_COLUMN}", source_alias="source", target_alias="target")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+        )
         if len(deletes):
-            merger = merger.when_not_matched_by_source_delete(
-                " OR ".join(sql_in_lists(f"target.{ID_COLUMN}", deletes)))
+            merger = merger.when_not_matched_by_source_delete(" OR ".join(sql_in_lists(f"target.{ID_COLUMN}", deletes)))
         result = merger.execute()
-        return {"version": self.table().version(), "deleted": result["num_target_rows_deleted"],
-                "upserted": result["num_target_rows_inserted"] + result["num_target_rows_updated"]}
+        return {
+            "version": self.table().version(),
+            "deleted": result["num_target_rows_deleted"],
+            "upserted": result["num_target_rows_inserted"] + result["num_target_rows_updated"],
+        }
 
     def delete(self, ids: Sequence[Any]) -> int:
         table = self.table()
@@ -151,8 +176,14 @@ class DeltaStore:
         names = ", ".join(f'"{name}"' for name in columns) if columns else "*"
         where = " OR ".join(sql_in_lists(f'"{self.ref.id_column}"', ids))
         read = pa.table(QueryBuilder().register("t", table).execute(f"SELECT {names} FROM t WHERE {where}").read_all())
-        return read.cast(pa.schema([pa.field(field.name, pa.string()) if pa.types.is_string_view(field.type)
-                                    else field for field in read.schema]))
+        return read.cast(
+            pa.schema(
+                [
+                    pa.field(field.name, pa.string()) if pa.types.is_string_view(field.type) else field
+                    for field in read.schema
+                ]
+            )
+        )
 
     def table(self) -> Any:
         from deltalake import DeltaTable
@@ -169,9 +200,11 @@ def delta_rows(rows: pa.Table) -> pa.Table:
     vectors = rows.column(EMBEDDING_COLUMN).combine_chunks()
     if not pa.types.is_fixed_size_list(vectors.type):
         return rows  # no rows, read back from Delta: lists already
-    as_list = pa.ListArray.from_arrays(pa.array(range(0, (len(vectors) + 1) * vectors.type.list_size,
-                                                      vectors.type.list_size), pa.int32()),
-                                       vectors.values, type=pa.list_(pa.field("element", pa.float32())))
+    as_list = pa.ListArray.from_arrays(
+        pa.array(range(0, (len(vectors) + 1) * vectors.type.list_size, vectors.type.list_size), pa.int32()),
+        vectors.values,
+        type=pa.list_(pa.field("element", pa.float32())),
+    )
     return rows.set_column(rows.schema.get_field_index(EMBEDDING_COLUMN), EMBEDDING_COLUMN, as_list)
 
 

@@ -53,13 +53,21 @@ class LanceStore:
         rows = normalize_rows(rows)
         # "overwrite": the publish replaces the table, so its fragments need not match the live schema (a model
         # upgrade publishes vectors of another width).
-        fragments = write_fragments(rows, self.uri, schema=rows.schema, mode="overwrite",
-                                    storage_options=self.options)
-        return {"rows": rows.num_rows, "fragments": [fragment.to_json() for fragment in fragments],
-                "schema": _schema_json(rows.schema)}
+        fragments = write_fragments(rows, self.uri, schema=rows.schema, mode="overwrite", storage_options=self.options)
+        return {
+            "rows": rows.num_rows,
+            "fragments": [fragment.to_json() for fragment in fragments],
+            "schema": _schema_json(rows.schema),
+        }
 
-    def publish(self, staged: Mapping[str, Mapping[str, Any]], provenance: Mapping[str, Any],
-                index: IndexSpec | None, run: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def publish(
+        self,
+        staged: Mapping[str, Mapping[str, Any]],
+        provenance: Mapping[str, Any],
+        index: IndexSpec | None,
+        run: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         import lance
         from lance.fragment import FragmentMetadata
 
@@ -67,18 +75,29 @@ class LanceStore:
         if live is not None and self.provenance().get("publish_id") == provenance.get("publish_id"):
             return {"version": live.version, "rows": live.count_rows(), "published": False}
         schema = _schema_from_json(next(iter(staged.values()))["schema"]).with_metadata(
-            {PROVENANCE_KEY: json.dumps(dict(provenance))})
-        fragments = [FragmentMetadata.from_json(json.dumps(f)) for part in sorted(staged)
-                     for f in staged[part]["fragments"]]
+            {PROVENANCE_KEY: json.dumps(dict(provenance))}
+        )
+        fragments = [
+            FragmentMetadata.from_json(json.dumps(f)) for part in sorted(staged) for f in staged[part]["fragments"]
+        ]
         if live is None:
             live = lance.write_dataset(schema.empty_table(), self.uri, storage_options=self.options)
-        aside = lance.LanceDataset.commit(self.uri, lance.LanceOperation.Overwrite(schema, fragments),
-                                          read_version=live.version, detached=True, storage_options=self.options)
+        aside = lance.LanceDataset.commit(
+            self.uri,
+            lance.LanceOperation.Overwrite(schema, fragments),
+            read_version=live.version,
+            detached=True,
+            storage_options=self.options,
+        )
         rows = aside.count_rows()
         if index is not None:
             aside = self._index_aside(aside, index, rows)
-        published = lance.LanceDataset.commit(self.uri, lance.LanceOperation.Restore(aside.version),
-                                              read_version=live.version, storage_options=self.options)
+        published = lance.LanceDataset.commit(
+            self.uri,
+            lance.LanceOperation.Restore(aside.version),
+            read_version=live.version,
+            storage_options=self.options,
+        )
         return {"version": published.version, "rows": rows, "published": True}
 
     def _index_aside(self, aside: Any, index: IndexSpec, rows: int) -> Any:
@@ -86,16 +105,27 @@ class LanceStore:
         import lance
 
         if rows < PQ_TRAINING_ROWS:
-            raise ValueError(f"{self.ref.describe()}: an {index.kind} index needs at least {PQ_TRAINING_ROWS} rows "
-                             f"to train, the table has {rows}; drop the index block for a table this small")
+            raise ValueError(
+                f"{self.ref.describe()}: an {index.kind} index needs at least {PQ_TRAINING_ROWS} rows "
+                f"to train, the table has {rows}; drop the index block for a table this small"
+            )
         dim = aside.schema.field(EMBEDDING_COLUMN).type.list_size
         built = aside.create_index_uncommitted(
-            EMBEDDING_COLUMN, LANCE_INDEX_TYPES[index.kind], name=INDEX_NAME, metric=LANCE_METRICS[index.metric],
+            EMBEDDING_COLUMN,
+            LANCE_INDEX_TYPES[index.kind],
+            name=INDEX_NAME,
+            metric=LANCE_METRICS[index.metric],
             num_partitions=index.num_partitions or ivf_partitions(rows),
             num_sub_vectors=index.num_sub_vectors or sub_vectors(dim),
-            fragment_ids=[fragment.fragment_id for fragment in aside.get_fragments()])
-        return lance.LanceDataset.commit(self.uri, lance.LanceOperation.CreateIndex([built], []),
-                                         read_version=aside.version, detached=True, storage_options=self.options)
+            fragment_ids=[fragment.fragment_id for fragment in aside.get_fragments()],
+        )
+        return lance.LanceDataset.commit(
+            self.uri,
+            lance.LanceOperation.CreateIndex([built], []),
+            read_version=aside.version,
+            detached=True,
+            storage_options=self.options,
+        )
 
     def check_staged(self, part: str, staged: Mapping[str, Any], run: str) -> str | None:
         """Staged Lance fragments are removed only by a publish or :meth:`discard`: trusted."""
@@ -117,9 +147,12 @@ class LanceStore:
         if dataset is None:
             lance.write_dataset(rows, self.uri, storage_options=self.options)
             return {"inserted": rows.num_rows, "updated": 0, "unchanged": 0}
-        result = (dataset.merge_insert(ID_COLUMN)
-                  .when_matched_update_all(f"target.{CONTENT_HASH_COLUMN} != source.{CONTENT_HASH_COLUMN}")
-                  .when_not_matched_insert_all().execute(rows))
+        result = (
+            dataset.merge_insert(ID_COLUMN)
+            .when_matched_update_all(f"target.{CONTENT_HASH_COLUMN} != source.{CONTENT_HASH_COLUMN}")
+            .when_not_matched_insert_all()
+            .execute(rows)
+        )
         inserted, updated = int(result["num_inserted_rows"]), int(result["num_updated_rows"])
         return {"inserted": inserted, "updated": updated, "unchanged": rows.num_rows - inserted - updated}
 
@@ -139,8 +172,11 @@ class LanceStore:
         if len(deletes):
             builder = builder.when_not_matched_by_source_delete(" OR ".join(sql_in_lists(ID_COLUMN, deletes)))
         result = builder.execute(rows)
-        return {"version": self.dataset().version, "deleted": int(result["num_deleted_rows"]),
-                "upserted": int(result["num_inserted_rows"]) + int(result["num_updated_rows"])}
+        return {
+            "version": self.dataset().version,
+            "deleted": int(result["num_deleted_rows"]),
+            "upserted": int(result["num_inserted_rows"]) + int(result["num_updated_rows"]),
+        }
 
     def delete(self, ids: Sequence[Any]) -> int:
         dataset = self.dataset()

@@ -38,21 +38,33 @@ def beside(path: str) -> str:
     where = rest if sep else path.rstrip("/")
     parent, name = posixpath.split(where)
     if not name:
-        raise ValueError(f"output.path {path!r} names no folder to keep the job's records beside; give "
-                         "output.records")
+        raise ValueError(f"output.path {path!r} names no folder to keep the job's records beside; give output.records")
     folder = posixpath.join(parent, RECORDS_DIR, name) if parent else posixpath.join(RECORDS_DIR, name)
     return f"{protocol}{sep}{folder}"
 
 
 def output_store(output: OutputConfig) -> StoreRef:
     """The table an output block publishes, with its records folder (a Parquet directory stages parts there)."""
-    return StoreRef(output.format, output.path, output.table or "", output.dsn or "", output.storage_options,
-                    records=records_of(output))
+    return StoreRef(
+        output.format,
+        output.path,
+        output.table or "",
+        output.dsn or "",
+        output.storage_options,
+        records=records_of(output),
+    )
 
 
 def source_store(source: SourceConfig) -> StoreRef | None:
     """The store table a source block reads, or None for files."""
     if not source.is_store:
         return None
-    return StoreRef(source.format, source.path, source.table or "", source.dsn or "", source.storage_options,
-                    source.id_column, source.content_column or "embedding")
+    return StoreRef(
+        source.format,
+        source.path,
+        source.table or "",
+        source.dsn or "",
+        source.storage_options,
+        source.id_column,
+        source.content_column or "embedding",
+    )

@@ -81,8 +81,12 @@ class ParquetStore:
         if table is None:
             raise FileNotFoundError(f"{self.ref.describe()}: {name} vanished while it was read")
         if ids is not None:
-            table = table.filter(pc.is_in(table.column(ID_COLUMN).cast(pa.string()),
-                                          value_set=pa.array([str(value) for value in ids], pa.string())))
+            table = table.filter(
+                pc.is_in(
+                    table.column(ID_COLUMN).cast(pa.string()),
+                    value_set=pa.array([str(value) for value in ids], pa.string()),
+                )
+            )
         return table if columns is None else table.select(list(columns))
 
     # -- staged writes ---------------------------------------------------------------------------------------
@@ -98,12 +102,21 @@ class ParquetStore:
         for folder in (self.staging(run), self.table):
             if folder.exists(f"{part}.parquet"):
                 rows = _row_count(folder, f"{part}.parquet")
-                return None if rows == staged.get("rows") else (
-                    f"{part}.parquet holds {rows} rows, not the {staged.get('rows')} staged")
+                return (
+                    None
+                    if rows == staged.get("rows")
+                    else (f"{part}.parquet holds {rows} rows, not the {staged.get('rows')} staged")
+                )
         return f"{part}.parquet is missing ({staged.get('rows')} rows staged)"
 
-    def publish(self, staged: Mapping[str, Mapping[str, Any]], provenance: Mapping[str, Any],
-                index: IndexSpec | None, run: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def publish(
+        self,
+        staged: Mapping[str, Mapping[str, Any]],
+        provenance: Mapping[str, Any],
+        index: IndexSpec | None,
+        run: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Make exactly the ``staged`` parts the table (see the module docstring); nothing when the table already
         carries ``provenance["publish_id"]``.
 
@@ -111,8 +124,10 @@ class ParquetStore:
         run (a rerun that redid other shards, or a swap cut short), and stays as it is.
         """
         if index is not None:
-            raise ValueError(f"{self.ref.describe()}: a Parquet directory has no vector index; drop the index block "
-                             "(or publish to lancedb or pgvector)")
+            raise ValueError(
+                f"{self.ref.describe()}: a Parquet directory has no vector index; drop the index block "
+                "(or publish to lancedb or pgvector)"
+            )
         live = self.manifest() if self.exists() else {}
         rows = sum(int(record.get("rows", 0)) for record in staged.values())
         waiting = [name for name in staged if self.staging(run).exists(f"{name}.parquet")]
@@ -121,8 +136,12 @@ class ParquetStore:
         if live and live.get("provenance", {}).get("publish_id") == provenance.get("publish_id") and not waiting:
             return {"version": live.get("version"), "rows": rows, "published": False}
         version = int(live.get("version", 0)) + 1
-        manifest = {**dict(details or {}), "provenance": dict(provenance), "version": version,
-                    "parts": {name: int(staged[name].get("rows", 0)) for name in sorted(staged)}}
+        manifest = {
+            **dict(details or {}),
+            "provenance": dict(provenance),
+            "version": version,
+            "parts": {name: int(staged[name].get("rows", 0)) for name in sorted(staged)},
+        }
         self._swap(run, {name: True for name in staged}, manifest)
         return {"version": version, "rows": rows, "published": True}
 
@@ -159,11 +178,15 @@ class ParquetStore:
         if stored is None:
             self.merge(rows, [])
             return {"inserted": rows.num_rows, "updated": 0, "unchanged": 0}
-        known = dict(zip(stored.column(ID_COLUMN).to_pylist(), stored.column(CONTENT_HASH_COLUMN).to_pylist(),
-                         strict=True))
+        known = dict(
+            zip(stored.column(ID_COLUMN).to_pylist(), stored.column(CONTENT_HASH_COLUMN).to_pylist(), strict=True)
+        )
         ids, hashes = rows.column(ID_COLUMN).to_pylist(), rows.column(CONTENT_HASH_COLUMN).to_pylist()
-        changed = [i for i, (key, value) in enumerate(zip(ids, hashes, strict=True)) if known.get(key, value) != value
-                   or key not in known]
+        changed = [
+            i
+            for i, (key, value) in enumerate(zip(ids, hashes, strict=True))
+            if known.get(key, value) != value or key not in known
+        ]
         if changed:
             self.merge(rows.take(pa.array(changed)), [])
         inserted = sum(ids[i] not in known for i in changed)
@@ -228,5 +251,3 @@ class ParquetStore:
 def _row_count(folder: Folder, name: str) -> int:
     with folder.fs.open(folder.path(name), "rb") as f:
         return pq.ParquetFile(f).metadata.num_rows
-
-

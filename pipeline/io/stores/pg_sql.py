@@ -146,11 +146,17 @@ def id_type_for(arrow_type: pa.DataType) -> str:
     return "bigint" if pa.types.is_integer(arrow_type) else "text"
 
 
-def copy_rows(cur: psycopg.Cursor, target: sql.Composable, columns: Sequence[str], types: Sequence[str],
-              rows: Iterable[Sequence[Any]]) -> None:
+def copy_rows(
+    cur: psycopg.Cursor,
+    target: sql.Composable,
+    columns: Sequence[str],
+    types: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+) -> None:
     """Binary ``COPY target (columns) FROM STDIN``: about 16x faster than text COPY for vectors."""
     statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT BINARY)").format(
-        target, sql.SQL(", ").join(map(sql.Identifier, columns)))
+        target, sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
     with cur.copy(statement) as copy:
         copy.set_types(list(types))
         for row in rows:
@@ -159,10 +165,13 @@ def copy_rows(cur: psycopg.Cursor, target: sql.Composable, columns: Sequence[str
 
 def column_types(conn: psycopg.Connection, table: TableName) -> dict[str, str]:
     """``{column: SQL type}`` as ``format_type`` writes it (``vector(384)``, ``bigint``); empty when missing."""
-    return dict(conn.execute(
-        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-        "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-        [regclass_text(conn, table)]).fetchall())
+    return dict(
+        conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            [regclass_text(conn, table)],
+        ).fetchall()
+    )
 
 
 def regclass_text(conn: psycopg.Connection, table: TableName) -> str:
@@ -196,9 +205,17 @@ def _column_to_arrow(sql_type: str, values: list[Any]) -> pa.Array:
     return pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), dim)
 
 
-_SCALAR_TYPES = {"text": pa.string(), "character varying": pa.string(), "bigint": pa.int64(), "integer": pa.int32(),
-                 "smallint": pa.int16(), "real": pa.float32(), "double precision": pa.float64(),
-                 "boolean": pa.bool_(), "bytea": pa.binary()}
+_SCALAR_TYPES = {
+    "text": pa.string(),
+    "character varying": pa.string(),
+    "bigint": pa.int64(),
+    "integer": pa.int32(),
+    "smallint": pa.int16(),
+    "real": pa.float32(),
+    "double precision": pa.float64(),
+    "boolean": pa.bool_(),
+    "bytea": pa.binary(),
+}
 
 
 def index_statement(index: IndexSpec, table: TableName, name: str, dim: int, rows: int) -> sql.Composed:
@@ -220,14 +237,17 @@ def index_statement(index: IndexSpec, table: TableName, name: str, dim: int, row
         target = sql.SQL("(embedding::halfvec({}))").format(sql.SQL(str(int(dim))))
         opclass = f"halfvec_{_OPCLASS[index.metric]}"
     else:
-        raise ValueError(f"pgvector cannot index {dim}-dimensional vectors (at most {HALFVEC_INDEX_MAX_DIM} as "
-                         f"halfvec); publish PostgreSQL table {table} without an index")
+        raise ValueError(
+            f"pgvector cannot index {dim}-dimensional vectors (at most {HALFVEC_INDEX_MAX_DIM} as "
+            f"halfvec); publish PostgreSQL table {table} without an index"
+        )
     if index.kind == "hnsw":
         options = f"m = {int(index.m)}, ef_construction = {int(index.ef_construction)}"
     else:
         options = f"lists = {int(index.num_partitions or max(1, round(math.sqrt(rows))))}"
     return sql.SQL("CREATE INDEX {} ON {} USING {} ({} {}) WITH ({})").format(
-        sql.Identifier(name), table.ident(), sql.SQL(index.kind), target, sql.SQL(opclass), sql.SQL(options))
+        sql.Identifier(name), table.ident(), sql.SQL(index.kind), target, sql.SQL(opclass), sql.SQL(options)
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,8 +284,7 @@ class Batch:
 
     def records(self, id_type: str, *extra: Sequence[Any]) -> Iterator[tuple]:
         """``(n,)`` rows for :func:`copy_rows`: :attr:`columns`, then one value of each ``extra`` column."""
-        return zip(coerce_ids(self.ids, id_type), self.vectors, self.hashes, *self.facts.values(), *extra,
-                   strict=True)
+        return zip(coerce_ids(self.ids, id_type), self.vectors, self.hashes, *self.facts.values(), *extra, strict=True)
 
 
 def batch_of(rows: pa.Table) -> Batch:
@@ -278,8 +297,13 @@ def batch_of(rows: pa.Table) -> Batch:
     if vectors.shape[1] < 1:
         raise ValueError("store rows need vectors of at least one dimension")
     facts = {name: rows.column(name).to_pylist() for name in ROW_FACTS if name in rows.column_names}
-    return Batch(ids, big_endian(vectors), rows.column(CONTENT_HASH_COLUMN).to_pylist(), facts,
-                 id_type_for(rows.schema.field(ID_COLUMN).type))
+    return Batch(
+        ids,
+        big_endian(vectors),
+        rows.column(CONTENT_HASH_COLUMN).to_pylist(),
+        facts,
+        id_type_for(rows.schema.field(ID_COLUMN).type),
+    )
 
 
 def coerce_ids(ids: list[Any], id_type: str) -> list[Any]:

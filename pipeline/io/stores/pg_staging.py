@@ -61,21 +61,40 @@ def create_staging(db: psycopg.Connection, staging: TableName, batch: Batch) -> 
     """
     with db.transaction():
         lock(db, f"irp-stage:{staging}")
-        db.execute(sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} (id {} NOT NULL, embedding vector({}) NOT NULL, content_hash text{}, "
-            "{} text NOT NULL)").format(staging.ident(), sql.SQL(batch.id_type), sql.SQL(str(batch.dim)),
-                                        _fact_ddl(batch), sql.Identifier(PART_COLUMN)))
+        db.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (id {} NOT NULL, embedding vector({}) NOT NULL, content_hash text{}, "
+                "{} text NOT NULL)"
+            ).format(
+                staging.ident(),
+                sql.SQL(batch.id_type),
+                sql.SQL(str(batch.dim)),
+                _fact_ddl(batch),
+                sql.Identifier(PART_COLUMN),
+            )
+        )
         # restaging a part deletes its old rows: without this index every stage would scan the whole table
-        db.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
-            sql.Identifier(short_name(staging.name, "_part")), staging.ident(), sql.Identifier(PART_COLUMN)))
+        db.execute(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                sql.Identifier(short_name(staging.name, "_part")), staging.ident(), sql.Identifier(PART_COLUMN)
+            )
+        )
 
 
 def create_table(db: psycopg.Connection, table: TableName, batch: Batch) -> None:
     """Create the live table for ``batch``'s layout when missing (a first nightly run), keyed on ``id``."""
-    db.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (id {} CONSTRAINT {} PRIMARY KEY, "
-                       "embedding vector({}) NOT NULL, content_hash text{})").format(
-        table.ident(), sql.SQL(batch.id_type), sql.Identifier(pkey_name(table.name)), sql.SQL(str(batch.dim)),
-        _fact_ddl(batch)))
+    db.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (id {} CONSTRAINT {} PRIMARY KEY, "
+            "embedding vector({}) NOT NULL, content_hash text{})"
+        ).format(
+            table.ident(),
+            sql.SQL(batch.id_type),
+            sql.Identifier(pkey_name(table.name)),
+            sql.SQL(str(batch.dim)),
+            _fact_ddl(batch),
+        )
+    )
 
 
 def _fact_ddl(batch: Batch) -> sql.Composable:
@@ -89,8 +108,10 @@ def check_layout(types: Mapping[str, str], batch: Batch, table: TableName) -> No
     has = [name for name in ROW_FACTS if name in types]
     missing, extra = [name for name in has if name not in batch.facts], [n for n in batch.facts if n not in has]
     if missing or extra:
-        raise ValueError(f"rows for PostgreSQL table {table} must carry its fact columns {has} and no others: "
-                         f"missing {missing}, extra {extra}")
+        raise ValueError(
+            f"rows for PostgreSQL table {table} must carry its fact columns {has} and no others: "
+            f"missing {missing}, extra {extra}"
+        )
     dim = vector_dim(types.get(EMBEDDING_COLUMN, ""))
     if dim is not None and dim != batch.dim:
         raise ValueError(f"rows for PostgreSQL table {table} have {batch.dim}-dimensional vectors; it holds {dim}")
@@ -102,14 +123,18 @@ def load_temp(cur: psycopg.Cursor, name: str, batch: Batch, id_type: str) -> sql
     Why not COPY into the live table: rows that already exist must update, which only INSERT ... ON CONFLICT does.
     """
     temp = sql.Identifier(name)
-    cur.execute(sql.SQL("CREATE TEMP TABLE {} (id {}, embedding vector({}), content_hash text{}) ON COMMIT DROP")
-                .format(temp, sql.SQL(id_type), sql.SQL(str(batch.dim)), _fact_ddl(batch)))
+    cur.execute(
+        sql.SQL("CREATE TEMP TABLE {} (id {}, embedding vector({}), content_hash text{}) ON COMMIT DROP").format(
+            temp, sql.SQL(id_type), sql.SQL(str(batch.dim)), _fact_ddl(batch)
+        )
+    )
     copy_rows(cur, temp, batch.columns, batch.types(id_type), batch.records(id_type))
     return temp
 
 
-def write_rows(cur: psycopg.Cursor, table: TableName, temp: sql.Identifier, columns: Sequence[str],
-               only_changed: bool) -> list[bool]:
+def write_rows(
+    cur: psycopg.Cursor, table: TableName, temp: sql.Identifier, columns: Sequence[str], only_changed: bool
+) -> list[bool]:
     """``INSERT`` the rows of ``temp`` into ``table``, an existing id's row replaced by its new one, or only when
     its ``content_hash`` differs (``only_changed``).
 
@@ -120,13 +145,17 @@ def write_rows(cur: psycopg.Cursor, table: TableName, temp: sql.Identifier, colu
         ValueError: ``temp`` holds one id twice.
     """
     names = sql.SQL(", ").join(map(sql.Identifier, columns))
-    updates = sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name))
-                                 for name in columns if name != ID_COLUMN)
+    updates = sql.SQL(", ").join(
+        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name)) for name in columns if name != ID_COLUMN
+    )
     where = sql.SQL(" WHERE t.content_hash IS DISTINCT FROM EXCLUDED.content_hash" if only_changed else "")
     try:
-        cur.execute(sql.SQL("INSERT INTO {} AS t ({}) SELECT {} FROM {} ON CONFLICT (id) DO UPDATE SET {}{} "
-                            "RETURNING (xmax = 0) AS inserted").format(table.ident(), names, names, temp, updates,
-                                                                      where))
+        cur.execute(
+            sql.SQL(
+                "INSERT INTO {} AS t ({}) SELECT {} FROM {} ON CONFLICT (id) DO UPDATE SET {}{} "
+                "RETURNING (xmax = 0) AS inserted"
+            ).format(table.ident(), names, names, temp, updates, where)
+        )
     except psycopg.errors.CardinalityViolation:
         raise ValueError(f"a batch written to PostgreSQL table {table} repeats an id") from None
     return [row[0] for row in cur.fetchall()]
@@ -134,8 +163,10 @@ def write_rows(cur: psycopg.Cursor, table: TableName, temp: sql.Identifier, colu
 
 def delete_ids(cur: psycopg.Cursor, table: TableName, id_type: str, ids: Sequence[Any]) -> int:
     """``DELETE`` the rows of ``ids`` from ``table``, whose id column is ``id_type``; returns how many went."""
-    cur.execute(sql.SQL("DELETE FROM {} WHERE id = ANY(%s::{}[])").format(table.ident(), sql.SQL(id_type)),
-                [coerce_ids(list(ids), id_type)])
+    cur.execute(
+        sql.SQL("DELETE FROM {} WHERE id = ANY(%s::{}[])").format(table.ident(), sql.SQL(id_type)),
+        [coerce_ids(list(ids), id_type)],
+    )
     return cur.rowcount
 
 
@@ -144,8 +175,14 @@ def transaction_id(db: psycopg.Connection) -> int:
     return int(db.execute("SELECT pg_current_xact_id()::text::bigint & 4294967295").fetchone()[0])
 
 
-def go_live(db: psycopg.Connection, staging: TableName, table: TableName, staged: Mapping[str, Mapping[str, Any]],
-            provenance: Mapping[str, Any], index: IndexSpec | None) -> int:
+def go_live(
+    db: psycopg.Connection,
+    staging: TableName,
+    table: TableName,
+    staged: Mapping[str, Mapping[str, Any]],
+    provenance: Mapping[str, Any],
+    index: IndexSpec | None,
+) -> int:
     """The publish steps, in the caller's transaction: keep only the ``staged`` parts, key the table on ``id``,
     build ``index``, then swap the staging table in for ``table`` with ``provenance`` as its comment.
 
@@ -172,10 +209,14 @@ def keep_parts(db: psycopg.Connection, staging: TableName, staged: Mapping[str, 
         RuntimeError: a part's stage record says ``rows`` but the staging table holds another count.
     """
     part = sql.Identifier(PART_COLUMN)
-    counts = dict(db.execute(sql.SQL("SELECT {0}, count(*) FROM {1} GROUP BY {0}").format(
-        part, staging.ident())).fetchall())
-    wrong = {name: (record.get("rows"), counts.get(name, 0)) for name, record in staged.items()
-             if record.get("rows") is not None and record.get("rows") != counts.get(name, 0)}
+    counts = dict(
+        db.execute(sql.SQL("SELECT {0}, count(*) FROM {1} GROUP BY {0}").format(part, staging.ident())).fetchall()
+    )
+    wrong = {
+        name: (record.get("rows"), counts.get(name, 0))
+        for name, record in staged.items()
+        if record.get("rows") is not None and record.get("rows") != counts.get(name, 0)
+    }
     if wrong:
         example = ", ".join(f"{name}: {want} staged, {got} found" for name, (want, got) in sorted(wrong.items())[:3])
         raise RuntimeError(f"staging table {staging} does not hold what was staged ({example})")
@@ -192,13 +233,18 @@ def add_primary_key(db: psycopg.Connection, staging: TableName, table: TableName
         ValueError: a duplicate id; the message names ``table`` and one such id (never the DSN).
     """
     try:
-        db.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY (id)").format(
-            staging.ident(), sql.Identifier(pkey_name(staging.name))))
+        db.execute(
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY (id)").format(
+                staging.ident(), sql.Identifier(pkey_name(staging.name))
+            )
+        )
     except psycopg.errors.UniqueViolation as exc:
         match = _DUPLICATE_KEY.search(exc.diag.message_detail or "")
         example = match.group(1) if match else "unknown"
-        raise ValueError(f"duplicate ids across the staged shards of PostgreSQL table {table}: e.g. id "
-                         f"{example!r}; every id must be staged by exactly one part") from None
+        raise ValueError(
+            f"duplicate ids across the staged shards of PostgreSQL table {table}: e.g. id "
+            f"{example!r}; every id must be staged by exactly one part"
+        ) from None
 
 
 def swap(db: psycopg.Connection, staging: TableName, table: TableName, provenance: Mapping[str, Any]) -> None:
@@ -209,10 +255,16 @@ def swap(db: psycopg.Connection, staging: TableName, table: TableName, provenanc
     """
     db.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table.ident()))
     db.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(staging.ident(), sql.Identifier(table.name)))
-    db.execute(sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
-        table.ident(), sql.Identifier(pkey_name(staging.name)), sql.Identifier(pkey_name(table.name))))
-    db.execute(sql.SQL("ALTER INDEX IF EXISTS {} RENAME TO {}").format(
-        staging.sibling(index_name(staging.name)).ident(), sql.Identifier(index_name(table.name))))
+    db.execute(
+        sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
+            table.ident(), sql.Identifier(pkey_name(staging.name)), sql.Identifier(pkey_name(table.name))
+        )
+    )
+    db.execute(
+        sql.SQL("ALTER INDEX IF EXISTS {} RENAME TO {}").format(
+            staging.sibling(index_name(staging.name)).ident(), sql.Identifier(index_name(table.name))
+        )
+    )
     comment = json.dumps({PROVENANCE_KEY: dict(provenance)}, sort_keys=True, default=str)
     db.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(table.ident(), sql.Literal(comment)))
 
@@ -230,6 +282,7 @@ def read_provenance(db: psycopg.Connection, table: TableName) -> dict[str, Any]:
 
 def published_version(db: psycopg.Connection, table: TableName) -> int | None:
     """The (32-bit) id of the transaction that last renamed ``table`` into place, i.e. published it."""
-    row = db.execute("SELECT xmin::text::bigint FROM pg_class WHERE oid = to_regclass(%s)",
-                     [regclass_text(db, table)]).fetchone()
+    row = db.execute(
+        "SELECT xmin::text::bigint FROM pg_class WHERE oid = to_regclass(%s)", [regclass_text(db, table)]
+    ).fetchone()
     return int(row[0]) if row else None

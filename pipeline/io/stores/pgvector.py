@@ -134,7 +134,8 @@ class PgVectorStore:
         if ids is not None:
             where, params = sql.SQL(" WHERE {} = ANY(%s)").format(key), [list(ids)]
         query = sql.SQL("SELECT {} FROM {}{} ORDER BY {}").format(
-            sql.SQL(", ").join(map(sql.Identifier, names)), self._name.ident(), where, key)
+            sql.SQL(", ").join(map(sql.Identifier, names)), self._name.ident(), where, key
+        )
         return to_arrow(names, [types[name] for name in names], self._fetch(query, params))
 
     def _types_or_raise(self) -> dict[str, str]:
@@ -170,10 +171,16 @@ class PgVectorStore:
         types = column_types(db, staging)
         check_layout(types, batch, staging)
         with db.transaction(), db.cursor() as cur:
-            cur.execute(sql.SQL("DELETE FROM {} WHERE {} = %s").format(staging.ident(), sql.Identifier(PART_COLUMN)),
-                        [part])
-            copy_rows(cur, staging.ident(), (*batch.columns, PART_COLUMN), (*batch.types(types[ID_COLUMN]), "text"),
-                      batch.records(types[ID_COLUMN], [part] * len(batch.ids)))
+            cur.execute(
+                sql.SQL("DELETE FROM {} WHERE {} = %s").format(staging.ident(), sql.Identifier(PART_COLUMN)), [part]
+            )
+            copy_rows(
+                cur,
+                staging.ident(),
+                (*batch.columns, PART_COLUMN),
+                (*batch.types(types[ID_COLUMN]), "text"),
+                batch.records(types[ID_COLUMN], [part] * len(batch.ids)),
+            )
         return {"rows": len(batch.ids), "dim": batch.dim}
 
     def check_staged(self, part: str, staged: Mapping[str, Any], run: str) -> str | None:
@@ -184,8 +191,14 @@ class PgVectorStore:
         """Drop the run's staging table, if any."""
         self._db().execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._staging(run).ident()))
 
-    def publish(self, staged: Mapping[str, Mapping[str, Any]], provenance: Mapping[str, Any],
-                index: IndexSpec | None, run: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def publish(
+        self,
+        staged: Mapping[str, Mapping[str, Any]],
+        provenance: Mapping[str, Any],
+        index: IndexSpec | None,
+        run: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Swap in exactly the ``staged`` parts of ``run``, index built first, in one transaction.
 
         Returns:
@@ -260,8 +273,7 @@ class PgVectorStore:
                 upserted = len(write_rows(cur, self._name, temp, batch.columns, only_changed=False))
             deleted = self._delete(cur, deletes)
             version = transaction_id(db)
-        log.info("merged into %s: %d upserted, %d deleted, version %s", self.ref.describe(), upserted, deleted,
-                 version)
+        log.info("merged into %s: %d upserted, %d deleted, version %s", self.ref.describe(), upserted, deleted, version)
         return {"version": version, "upserted": upserted, "deleted": deleted}
 
     def _write_lock(self) -> None:
@@ -298,9 +310,11 @@ class PgVectorStore:
         if rows_per_shard < 1:
             raise ValueError(f"rows_per_shard must be positive, not {rows_per_shard}")
         db = self._db()
-        row = db.execute("SELECT pg_relation_size(oid) / current_setting('block_size')::bigint, relpages, "
-                         "reltuples FROM pg_class WHERE oid = to_regclass(%s)", [regclass_text(db, self._name)]
-                         ).fetchone()
+        row = db.execute(
+            "SELECT pg_relation_size(oid) / current_setting('block_size')::bigint, relpages, "
+            "reltuples FROM pg_class WHERE oid = to_regclass(%s)",
+            [regclass_text(db, self._name)],
+        ).fetchone()
         if row is None:
             raise LookupError(f"PostgreSQL table {self._name} does not exist")
         pages, stat_pages, tuples = int(row[0]), int(row[1]), float(row[2])
@@ -312,8 +326,12 @@ class PgVectorStore:
         step = pages if per_page <= 0 else max(1, int(rows_per_shard / per_page))
         return [(start, min(start + step, pages)) for start in range(0, pages, step)]
 
-    def read_pages(self, pages: Sequence[int], id_column: str | Sequence[str] = ID_COLUMN,
-                   content_column: str | None = EMBEDDING_COLUMN) -> pa.Table:
+    def read_pages(
+        self,
+        pages: Sequence[int],
+        id_column: str | Sequence[str] = ID_COLUMN,
+        content_column: str | None = EMBEDDING_COLUMN,
+    ) -> pa.Table:
         """The rows on heap pages ``[start, end)`` (a TID range scan on PostgreSQL 14+), in physical order.
 
         Args:
@@ -331,6 +349,7 @@ class PgVectorStore:
         types = self._types_or_raise()
         check_columns(names, types, self._name)
         query = sql.SQL("SELECT {} FROM {} WHERE ctid >= %s::tid AND ctid < %s::tid").format(
-            sql.SQL(", ").join(map(sql.Identifier, names)), self._name.ident())
+            sql.SQL(", ").join(map(sql.Identifier, names)), self._name.ident()
+        )
         rows = self._fetch(query, [f"({start},0)", f"({end},0)"])
         return to_arrow(names, [types[name] for name in names], rows)

@@ -30,11 +30,13 @@ def normalize_rows(rows: pa.Table) -> pa.Table:
         raise ValueError(f"store rows need the columns {list(STORE_COLUMNS)}; missing {missing}")
     column = rows.column(EMBEDDING_COLUMN).combine_chunks()
     # No rows (a night of deletes only) have no width to check; they keep their layout.
-    return pa.table({
-        ID_COLUMN: rows.column(ID_COLUMN).combine_chunks(),
-        EMBEDDING_COLUMN: embedding_array(vectors_of(column)) if rows.num_rows else column,
-        **{name: _as_text(rows, name) for name in (CONTENT_HASH_COLUMN, *ROW_FACTS) if name in rows.column_names},
-    })
+    return pa.table(
+        {
+            ID_COLUMN: rows.column(ID_COLUMN).combine_chunks(),
+            EMBEDDING_COLUMN: embedding_array(vectors_of(column)) if rows.num_rows else column,
+            **{name: _as_text(rows, name) for name in (CONTENT_HASH_COLUMN, *ROW_FACTS) if name in rows.column_names},
+        }
+    )
 
 
 def _as_text(rows: pa.Table, name: str) -> pa.Array:
@@ -55,4 +57,4 @@ def sql_literal(value: Any) -> str:
 def sql_in_lists(column: str, ids: Sequence[Any]) -> Iterator[str]:
     """``column IN (...)`` predicates over ``ids``, at most :data:`IDS_PER_PREDICATE` ids each."""
     for start in range(0, len(ids), IDS_PER_PREDICATE):
-        yield f"{column} IN ({', '.join(sql_literal(value) for value in ids[start:start + IDS_PER_PREDICATE])})"
+        yield f"{column} IN ({', '.join(sql_literal(value) for value in ids[start : start + IDS_PER_PREDICATE])})"

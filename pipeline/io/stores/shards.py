@@ -39,8 +39,10 @@ def plan_store_shards(store: StoreRef, chunk_rows: int, parquet_shards: Any) -> 
     elif store.format == "lancedb":
         shards = _lance_shards(handle, chunk_rows)
     else:
-        shards = [Shard(i, (f"{PG_SHARD_PREFIX}{store.table}",), rows=tuple(pages))
-                  for i, pages in enumerate(handle.plan_pages(chunk_rows))]
+        shards = [
+            Shard(i, (f"{PG_SHARD_PREFIX}{store.table}",), rows=tuple(pages))
+            for i, pages in enumerate(handle.plan_pages(chunk_rows))
+        ]
     if not shards:
         raise ValueError(f"{store.describe()}: the table has no rows; there is nothing to translate")
     return shards
@@ -49,19 +51,26 @@ def plan_store_shards(store: StoreRef, chunk_rows: int, parquet_shards: Any) -> 
 def _delta_shards(handle: Any, parquet_shards: Any) -> list[Shard]:
     table = handle.table()
     if "deletionVectors" in (table.protocol().reader_features or []):
-        raise ValueError(f"{handle.ref.describe()}: the table uses deletion vectors, so its files still hold deleted "
-                         "rows; rewrite it first (OPTIMIZE with deletion vectors purged) to read it by file")
+        raise ValueError(
+            f"{handle.ref.describe()}: the table uses deletion vectors, so its files still hold deleted "
+            "rows; rewrite it first (OPTIMIZE with deletion vectors purged) to read it by file"
+        )
     return parquet_shards(sorted(table.file_uris()), f"delta-v{table.version()}")
 
 
 def _lance_shards(handle: Any, chunk_rows: int) -> list[Shard]:
     """One shard per fragment, or per ``chunk_rows`` of a large one; empty fragments give none."""
     dataset = handle.dataset()
-    pieces = [(fragment.fragment_id, start, min(start + chunk_rows, rows))
-              for fragment in dataset.get_fragments() for rows in [fragment.count_rows()]
-              for start in range(0, rows, chunk_rows)]
-    return [Shard(i, (handle.uri,), fragment, rows=(start, stop), version=f"lance-v{dataset.version}")
-            for i, (fragment, start, stop) in enumerate(pieces)]
+    pieces = [
+        (fragment.fragment_id, start, min(start + chunk_rows, rows))
+        for fragment in dataset.get_fragments()
+        for rows in [fragment.count_rows()]
+        for start in range(0, rows, chunk_rows)
+    ]
+    return [
+        Shard(i, (handle.uri,), fragment, rows=(start, stop), version=f"lance-v{dataset.version}")
+        for i, (fragment, start, stop) in enumerate(pieces)
+    ]
 
 
 def read_store_shard(store: StoreRef, shard: Shard, columns: list[str]) -> pa.Table:

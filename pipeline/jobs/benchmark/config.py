@@ -7,8 +7,18 @@ import dataclasses
 from pipeline.packaged import list_packaged_models
 
 # The benchmark's sections, in the order they run (pipeline.jobs.benchmark.job.SECTIONS holds their code).
-BENCHMARK_SECTIONS = ("embed", "translate", "bucketing", "actors", "memory", "lancedb_write", "delta_write",
-                      "pgvector_write", "query_translation", "soak")
+BENCHMARK_SECTIONS = (
+    "embed",
+    "translate",
+    "bucketing",
+    "actors",
+    "memory",
+    "lancedb_write",
+    "delta_write",
+    "pgvector_write",
+    "query_translation",
+    "soak",
+)
 ON_REQUEST = ("pgvector_write", "soak")  # run only when named in `sections`: they need a dsn, or take long
 
 
@@ -55,19 +65,36 @@ class BenchmarkConfig:
 
     def chosen_sections(self) -> tuple[str, ...]:
         """The sections to run: those asked for, or all but those that need what was not given."""
-        return self.sections or tuple(name for name in BENCHMARK_SECTIONS if name not in ON_REQUEST
-                                      or (name == "pgvector_write" and self.dsn))
+        return self.sections or tuple(
+            name for name in BENCHMARK_SECTIONS if name not in ON_REQUEST or (name == "pgvector_write" and self.dsn)
+        )
 
     def problems(self) -> list[str]:
-        found = [] if self.model in list_packaged_models() else [
-            f"model: {self.model!r} is not a packaged model; choose from {list_packaged_models()}"]
-        found += [f"{key}: must be >= {low}" for key, low in (("texts", 8), ("translate_rows", 1000),
-                                                             ("rows_per_shard", 100), ("actors", 1), ("max_length", 8),
-                                                             ("memory_file_mb", 1), ("store_rows", 1000),
-                                                             ("queries", 1), ("soak_rows", 1000))
-                  if getattr(self, key) < low]
-        found += [f"sections: unknown section {name!r}; choose from {list(BENCHMARK_SECTIONS)}"
-                  for name in self.sections if name not in BENCHMARK_SECTIONS]
+        found = (
+            []
+            if self.model in list_packaged_models()
+            else [f"model: {self.model!r} is not a packaged model; choose from {list_packaged_models()}"]
+        )
+        found += [
+            f"{key}: must be >= {low}"
+            for key, low in (
+                ("texts", 8),
+                ("translate_rows", 1000),
+                ("rows_per_shard", 100),
+                ("actors", 1),
+                ("max_length", 8),
+                ("memory_file_mb", 1),
+                ("store_rows", 1000),
+                ("queries", 1),
+                ("soak_rows", 1000),
+            )
+            if getattr(self, key) < low
+        ]
+        found += [
+            f"sections: unknown section {name!r}; choose from {list(BENCHMARK_SECTIONS)}"
+            for name in self.sections
+            if name not in BENCHMARK_SECTIONS
+        ]
         if "pgvector_write" in self.sections and not self.dsn:
             found.append("dsn: the pgvector_write section needs a PostgreSQL with pgvector to write to")
         return found + ([] if len(self.dims) == 2 else ["dims: give [source width, target width]"])

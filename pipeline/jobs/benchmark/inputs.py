@@ -28,8 +28,9 @@ def vector_corpus(work: Path, rows: int, rows_per_shard: int, dim: int) -> Path:
     return path
 
 
-def translate_job(config: BenchmarkConfig, work: Path, corpus: Path, fmt: str = "parquet",
-                  output: OutputConfig | None = None) -> Summary:
+def translate_job(
+    config: BenchmarkConfig, work: Path, corpus: Path, fmt: str = "parquet", output: OutputConfig | None = None
+) -> Summary:
     """The translate_corpus job with ridge on random anchors (``1000 x dims``), into ``output`` (default Parquet)."""
     rng = np.random.default_rng(1)
     d_s, d_t = config.dims
@@ -37,9 +38,15 @@ def translate_job(config: BenchmarkConfig, work: Path, corpus: Path, fmt: str = 
     pq.write_table(embedding_table(list(range(1000)), source), work / "anchors_source.parquet")
     target = source @ rng.normal(size=(d_s, d_t)).astype(np.float32)
     pq.write_table(embedding_table(list(range(1000)), target), work / "anchors_target.parquet")
-    return run_translate(TranslateConfig(
-        source=SourceConfig(str(corpus), format=fmt, vector_column="embedding"),
-        anchors=AnchorsConfig(target=str(work / "anchors_target.parquet"), source=str(work / "anchors_source.parquet")),
-        output=output or OutputConfig(str(work / "out"), overwrite=True), translator=TranslatorConfig("ridge"),
-        execution=ExecutionConfig(actors=config.actors),
-    ), say=lambda line: None)
+    return run_translate(
+        TranslateConfig(
+            source=SourceConfig(str(corpus), format=fmt, vector_column="embedding"),
+            anchors=AnchorsConfig(
+                target=str(work / "anchors_target.parquet"), source=str(work / "anchors_source.parquet")
+            ),
+            output=output or OutputConfig(str(work / "out"), overwrite=True),
+            translator=TranslatorConfig("ridge"),
+            execution=ExecutionConfig(actors=config.actors),
+        ),
+        say=lambda line: None,
+    )

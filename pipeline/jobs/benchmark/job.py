@@ -49,8 +49,12 @@ def run(config: BenchmarkConfig, say: Callable[[str], None] = print) -> list[str
     work = Path(config.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     warm_up(ExecutionConfig())  # Ray's start-up (Ray Data's too) is paid once here, outside every timed section
-    results = {"title": "CPU benchmark: our jobs against bare baselines", "machine": machine_info(),
-               "config": config_snapshot(config), "sections": {}}
+    results = {
+        "title": "CPU benchmark: our jobs against bare baselines",
+        "machine": machine_info(),
+        "config": config_snapshot(config),
+        "sections": {},
+    }
     texts = benchmark_texts(config.texts)
     for name, measure in SECTIONS.items():
         if name not in config.chosen_sections():
@@ -61,6 +65,7 @@ def run(config: BenchmarkConfig, say: Callable[[str], None] = print) -> list[str
     output = Path(config.output)
     lines = write_reports(output, results)
     return [*lines, f"\nwritten: {output.with_suffix('.md')} and {output.with_suffix('.json')}"]
+
 
 def main(argv: list[str] | None = None) -> int:
     from pipeline.jobs.entry import run_configured_job
@@ -81,13 +86,18 @@ def bench_embed(config: BenchmarkConfig, work: Path, texts: list[str]) -> dict[s
     reference = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
     bare_seconds = time.perf_counter() - start
     ours = vectors_of(table.sort_by("id").column("embedding"))
-    return section("texts/s", summary.rows_per_second, len(texts) / bare_seconds,
-                   f"embed job, {config.actors} actors, end to end", "SentenceTransformer.encode",
-                   min_cosine_to_baseline=float(np.min(np.sum(ours * reference, axis=1))),
-                   worker_seconds=dict(summary.stage_seconds),
-                   # Without the job's fixed costs (actors start, models load): rows over the actors' own time,
-                   # the model's stage only (reading, tokenizing and writing run in CPU tasks beside it).
-                   actors_own_texts_per_s=len(texts) / (_actor_seconds(summary) / config.actors))
+    return section(
+        "texts/s",
+        summary.rows_per_second,
+        len(texts) / bare_seconds,
+        f"embed job, {config.actors} actors, end to end",
+        "SentenceTransformer.encode",
+        min_cosine_to_baseline=float(np.min(np.sum(ours * reference, axis=1))),
+        worker_seconds=dict(summary.stage_seconds),
+        # Without the job's fixed costs (actors start, models load): rows over the actors' own time,
+        # the model's stage only (reading, tokenizing and writing run in CPU tasks beside it).
+        actors_own_texts_per_s=len(texts) / (_actor_seconds(summary) / config.actors),
+    )
 
 
 def bench_translate(config: BenchmarkConfig, work: Path, texts: list[str]) -> dict[str, Any]:
@@ -100,10 +110,14 @@ def bench_translate(config: BenchmarkConfig, work: Path, texts: list[str]) -> di
     widened = np.resize(vectors, (len(vectors), config.dims[1]))  # the output's shape; no translation, bare IO
     pq.write_table(embedding_table(table.column("id"), widened), work / "bare_copy.parquet", compression="zstd")
     bare_seconds = time.perf_counter() - start
-    return section("rows/s", summary.rows_per_second, config.translate_rows / bare_seconds,
-                   f"translate_corpus job, one task per core, {config.translate_rows} x {config.dims[0]} "
-                   f"-> {config.dims[1]}", f"pyarrow read_table + write_table of {config.dims[1]}-d rows",
-                   worker_seconds=dict(summary.stage_seconds))
+    return section(
+        "rows/s",
+        summary.rows_per_second,
+        config.translate_rows / bare_seconds,
+        f"translate_corpus job, one task per core, {config.translate_rows} x {config.dims[0]} -> {config.dims[1]}",
+        f"pyarrow read_table + write_table of {config.dims[1]}-d rows",
+        worker_seconds=dict(summary.stage_seconds),
+    )
 
 
 def bench_bucketing(config: BenchmarkConfig, work: Path, texts: list[str]) -> dict[str, Any]:
@@ -122,9 +136,14 @@ def bench_bucketing(config: BenchmarkConfig, work: Path, texts: list[str]) -> di
     start = time.perf_counter()
     fixed = fixed_size_batches(encoder, tokenizer, texts, batch_size=64)
     fixed_seconds = time.perf_counter() - start
-    return section("texts/s", len(texts) / ours_seconds, len(texts) / fixed_seconds,
-                   f"token budget {encoder.spec.token_budget}, length-sorted, bucket {encoder.bucket}",
-                   "64 rows per batch, input order", max_abs_difference=float(np.max(np.abs(ours - fixed))))
+    return section(
+        "texts/s",
+        len(texts) / ours_seconds,
+        len(texts) / fixed_seconds,
+        f"token budget {encoder.spec.token_budget}, length-sorted, bucket {encoder.bucket}",
+        "64 rows per batch, input order",
+        max_abs_difference=float(np.max(np.abs(ours - fixed))),
+    )
 
 
 def bench_actors(config: BenchmarkConfig, work: Path, texts: list[str]) -> dict[str, Any]:
@@ -146,9 +165,14 @@ def bench_memory(config: BenchmarkConfig, work: Path, texts: list[str]) -> dict[
         summary = translate_job(config, work / label, corpus, "jsonl")
         peaks[label] = max(worker["peak_rss_mb"] for worker in summary.workers)
         task_peaks[label] = summary.task_peaks()
-    return section("MB peak RSS per actor", peaks["large"], peaks["small"],
-                   f"one {files['large']:g} MB JSONL file", f"one {files['small']:g} MB JSONL file",
-                   prepare_and_write_task_peaks_mb=task_peaks)
+    return section(
+        "MB peak RSS per actor",
+        peaks["large"],
+        peaks["small"],
+        f"one {files['large']:g} MB JSONL file",
+        f"one {files['small']:g} MB JSONL file",
+        prepare_and_write_task_peaks_mb=task_peaks,
+    )
 
 
 def _actor_seconds(summary: Summary) -> float:
@@ -175,8 +199,13 @@ def fixed_size_batches(encoder: Any, tokenizer: Any, texts: list[str], batch_siz
     out = []
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
-            batch = tokenizer(texts[start : start + batch_size], padding=True, truncation=True,
-                              max_length=encoder.max_length, return_tensors="pt")
+            batch = tokenizer(
+                texts[start : start + batch_size],
+                padding=True,
+                truncation=True,
+                max_length=encoder.max_length,
+                return_tensors="pt",
+            )
             hidden = encoder.model(**batch).last_hidden_state.float()
             mask = batch["attention_mask"].unsqueeze(-1).float()
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
@@ -207,8 +236,9 @@ def _embed_job(config: BenchmarkConfig, work: Path, texts: list[str], actors: in
     pq.write_table(pa.table({"id": list(range(len(texts))), "text": texts}), source, row_group_size=rows_per_group)
     encoder = EncoderConfig("hf_text", {"model": f"packaged:{config.model}", "max_length": config.max_length})
     output = OutputConfig(str(work / "out"), overwrite=True)
-    summary = run_embed(EmbedConfig(SourceConfig(str(source), text_column="text"), encoder, output,
-                                    ExecutionConfig(actors=actors)))
+    summary = run_embed(
+        EmbedConfig(SourceConfig(str(source), text_column="text"), encoder, output, ExecutionConfig(actors=actors))
+    )
     return summary, pq.read_table(work / "out", columns=["id", "embedding"])
 
 

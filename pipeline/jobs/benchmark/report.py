@@ -20,34 +20,62 @@ def machine_info() -> dict[str, Any]:
     import torch
 
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return {"cpu_count": os.cpu_count(), "device": device, "python": platform.python_version(),
-            "torch": torch.__version__, "ray": _version("ray"), "transformers": _version("transformers"),
-            "platform": platform.platform(), "date": time.strftime("%Y-%m-%d")}
+    return {
+        "cpu_count": os.cpu_count(),
+        "device": device,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "ray": _version("ray"),
+        "transformers": _version("transformers"),
+        "platform": platform.platform(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
 
 
 def section(unit: str, ours: float, baseline: float, ours_what: str, baseline_what: str, **extra: Any) -> dict:
-    return {"unit": unit, "ours": float(ours), "baseline": float(baseline), "ours_what": ours_what,
-            "baseline_what": baseline_what, **extra}
+    return {
+        "unit": unit,
+        "ours": float(ours),
+        "baseline": float(baseline),
+        "ours_what": ours_what,
+        "baseline_what": baseline_what,
+        **extra,
+    }
 
 
 def ratio_line(name: str, figures: dict[str, Any]) -> str:
     ratio = figures["ours"] / figures["baseline"]
-    return (f"{name}: {figures['ours']:.1f} vs {figures['baseline']:.1f} {figures['unit']} -> ratio {ratio:.2f} "
-            f"({figures['ours_what']} / {figures['baseline_what']})")
+    return (
+        f"{name}: {figures['ours']:.1f} vs {figures['baseline']:.1f} {figures['unit']} -> ratio {ratio:.2f} "
+        f"({figures['ours_what']} / {figures['baseline_what']})"
+    )
 
 
 def markdown(results: dict[str, Any]) -> list[str]:
     """The sections as a Markdown table, then the machine."""
     machine = results["machine"]
     return [
-        f"# {results.get('title', 'Speed against bare baselines')}", "",
-        ("Each row measures our path and a bare baseline one after the other, on the same data, in the same run; "
-         "ratio = ours / baseline (above 1: ours is higher)."), "",
-        "| section | ours | baseline | unit | ratio |", "|---|---|---|---|---|",
-        *((f"| {name} | {s['ours']:.1f} ({s['ours_what']}) | {s['baseline']:.1f} ({s['baseline_what']}) | "
-           f"{s['unit']} | {s['ours'] / s['baseline']:.2f} |") for name, s in results["sections"].items()),
-        "", (f"Machine: {machine['cpu_count']} CPU cores, {machine['device']}, Python {machine['python']}, "
-             f"torch {machine['torch']}, ray {machine['ray']}; {machine['date']}."),
+        f"# {results.get('title', 'Speed against bare baselines')}",
+        "",
+        (
+            "Each row measures our path and a bare baseline one after the other, on the same data, in the same run; "
+            "ratio = ours / baseline (above 1: ours is higher)."
+        ),
+        "",
+        "| section | ours | baseline | unit | ratio |",
+        "|---|---|---|---|---|",
+        *(
+            (
+                f"| {name} | {s['ours']:.1f} ({s['ours_what']}) | {s['baseline']:.1f} ({s['baseline_what']}) | "
+                f"{s['unit']} | {s['ours'] / s['baseline']:.2f} |"
+            )
+            for name, s in results["sections"].items()
+        ),
+        "",
+        (
+            f"Machine: {machine['cpu_count']} CPU cores, {machine['device']}, Python {machine['python']}, "
+            f"torch {machine['torch']}, ray {machine['ray']}; {machine['date']}."
+        ),
     ]
 
 

@@ -49,8 +49,12 @@ class Watcher(threading.Thread):
             command = " ".join(process.info["cmdline"] or [])
             if command.startswith("ray::") and "Agent" not in command and process.info["memory_info"] is not None:
                 workers.append(process.info["memory_info"].rss / (1 << 20))
-        return {"s": round(time.perf_counter() - self.started, 1), "rows": rows,
-                "worker_rss_mb": round(max(workers, default=0.0)), "workers_rss_mb": round(sum(workers))}
+        return {
+            "s": round(time.perf_counter() - self.started, 1),
+            "rows": rows,
+            "worker_rss_mb": round(max(workers, default=0.0)),
+            "workers_rss_mb": round(sum(workers)),
+        }
 
     def finish(self) -> list[dict[str, float]]:
         self.stopped.set()
@@ -85,8 +89,17 @@ def bench_soak(config: BenchmarkConfig, work: Path, texts: list[str]) -> dict[st
     samples = watcher.finish()
     rates = per_minute(samples) or [round(summary.rows_per_second, 1)]  # a run under a minute: one rate
     memory = [sample["worker_rss_mb"] for sample in samples if sample["worker_rss_mb"]] or [0]
-    return section("rows/s", rates[-1], rates[0], "last minute", "first minute", rows=summary.rows_out,
-                   seconds=round(summary.seconds, 1), startup_seconds=startup_seconds(samples),
-                   rows_per_second=round(summary.rows_per_second, 1),
-                   rows_per_second_each_minute=rates,
-                   worker_rss_mb_first_last_max=[memory[0], memory[-1], max(memory)], samples=samples)
+    return section(
+        "rows/s",
+        rates[-1],
+        rates[0],
+        "last minute",
+        "first minute",
+        rows=summary.rows_out,
+        seconds=round(summary.seconds, 1),
+        startup_seconds=startup_seconds(samples),
+        rows_per_second=round(summary.rows_per_second, 1),
+        rows_per_second_each_minute=rates,
+        worker_rss_mb_first_last_max=[memory[0], memory[-1], max(memory)],
+        samples=samples,
+    )

@@ -46,11 +46,20 @@ def store_write(fmt: str) -> Callable[[BenchmarkConfig, Path, list[str]], dict[s
         started = time.perf_counter()
         read = pq.read_table(corpus)
         widened = np.resize(vectors_of(read.column("embedding")), (read.num_rows, d_target))
-        BARE_WRITES[fmt](pa.table({"id": read.column("id"), "embedding": embedding_array(widened)}), work,
-                         f"{table}_bare", config.dsn)
+        BARE_WRITES[fmt](
+            pa.table({"id": read.column("id"), "embedding": embedding_array(widened)}),
+            work,
+            f"{table}_bare",
+            config.dsn,
+        )
         bare = rows / (time.perf_counter() - started)
-        return section("rows/s", ours, bare, f"translate_corpus into {fmt}, {rows} x {d_source} -> {d_target}, "
-                       "staged by the write tasks, one publish", f"pyarrow read + {BARE_NAMES[fmt]}")
+        return section(
+            "rows/s",
+            ours,
+            bare,
+            f"translate_corpus into {fmt}, {rows} x {d_source} -> {d_target}, staged by the write tasks, one publish",
+            f"pyarrow read + {BARE_NAMES[fmt]}",
+        )
 
     return measure
 
@@ -89,8 +98,11 @@ def _copy_bare(rows: pa.Table, work: Path, table: str, dsn: str | None) -> None:
 
 
 BARE_WRITES = {"lancedb": _lancedb_bare, "delta": _parquet_bare, "pgvector": _copy_bare}
-BARE_NAMES = {"lancedb": "lancedb create_table", "delta": "pyarrow write_table (zstd)",
-              "pgvector": "one binary COPY (psycopg + pgvector)"}
+BARE_NAMES = {
+    "lancedb": "lancedb create_table",
+    "delta": "pyarrow write_table (zstd)",
+    "pgvector": "one binary COPY (psycopg + pgvector)",
+}
 
 
 def bench_query_translation(config: BenchmarkConfig, work: Path, texts: list[str]) -> dict[str, Any]:
@@ -112,9 +124,14 @@ def bench_query_translation(config: BenchmarkConfig, work: Path, texts: list[str
     for query in queries:
         query[None] @ matrix
     bare = len(queries) / (time.perf_counter() - started)
-    return section("queries/s", ours, bare, f"FittedTranslator.transform, one {d_new}-d query at a time -> "
-                   f"{d_old} ({1e6 / ours:.1f} us per query)", f"numpy q @ W ({1e6 / bare:.1f} us per query)",
-                   microseconds_per_query=1e6 / ours)
+    return section(
+        "queries/s",
+        ours,
+        bare,
+        f"FittedTranslator.transform, one {d_new}-d query at a time -> {d_old} ({1e6 / ours:.1f} us per query)",
+        f"numpy q @ W ({1e6 / bare:.1f} us per query)",
+        microseconds_per_query=1e6 / ours,
+    )
 
 
 STORE_SECTIONS: dict[str, Callable[[BenchmarkConfig, Path, list[str]], dict[str, Any]]] = {

@@ -49,14 +49,17 @@ class DemoTables:
     @classmethod
     def under(cls, root: str) -> DemoTables:
         root = root.rstrip("/")
-        return cls(corpus=f"{root}/inputs/corpus.parquet", anchor_set=f"{root}/inputs/anchor_set.parquet",
-                   heldout=f"{root}/inputs/heldout.parquet", database=f"{root}/lancedb",
-                   heldout_titles=f"{root}/heldout_titles_target")
+        return cls(
+            corpus=f"{root}/inputs/corpus.parquet",
+            anchor_set=f"{root}/inputs/anchor_set.parquet",
+            heldout=f"{root}/inputs/heldout.parquet",
+            database=f"{root}/lancedb",
+            heldout_titles=f"{root}/heldout_titles_target",
+        )
 
     def table(self, name: str, index: bool = True) -> OutputConfig:
         """A LanceDB table of the demo's database, published with an IVF-PQ index."""
-        return OutputConfig(self.database, format="lancedb", table=name,
-                            index=IndexSpec("ivf_pq") if index else None)
+        return OutputConfig(self.database, format="lancedb", table=name, index=IndexSpec("ivf_pq") if index else None)
 
 
 OLD, MIGRATED, NATIVE = "bbc_old", "bbc_migrated", "bbc_native_heldout"
@@ -71,27 +74,47 @@ def run(config: DemoConfig, say: Callable[[str], None] = print) -> list[str]:
     split = make_split(len(corpus.ids), config.anchors, config.test, seed=config.seed)
     tables = DemoTables.under(config.output)
     write_inputs(tables, corpus, split)
-    say(f"BBC News: {len(corpus.ids)} articles in {len(corpus.label_names)} classes; {config.anchors} anchor "
-        f"articles, {config.test} held-out articles (seed {config.seed}); tables under {config.output}/")
+    say(
+        f"BBC News: {len(corpus.ids)} articles in {len(corpus.label_names)} classes; {config.anchors} anchor "
+        f"articles, {config.test} held-out articles (seed {config.seed}); tables under {config.output}/"
+    )
     source_encoder = _packaged_encoder(config.source_model)
     target_encoder = _packaged_encoder(config.target_model, max_length=config.target_max_length)
 
     say(f"\n[1/3] embed: the corpus with {config.source_model} into LanceDB table {OLD}, the old vector store")
     _report(say, run_embed(EmbedConfig(_texts(tables.corpus), source_encoder, tables.table(OLD), config.execution)))
-    say(f"\n[2/3] translate_corpus: {OLD} into {config.target_model} space as table {MIGRATED}; the job embeds "
-        f"the {config.anchors} anchor articles with {config.target_model}, nothing else")
-    _report(say, run_translate(TranslateConfig(
-        source=SourceConfig(tables.database, format="lancedb", table=OLD, vector_column="embedding"),
-        anchors=AnchorsConfig(set=_texts(tables.anchor_set), target_encoder=target_encoder),
-        output=tables.table(MIGRATED), translator=config.translator, execution=config.execution,
-    ), say=lambda line: say(f"      {line}")))
-    say(f"\n[3/3] embed: the {config.test} held-out articles and their titles with {config.target_model} "
-        "(ground truth and queries for scoring)")
-    _report(say, run_embed(EmbedConfig(_texts(tables.heldout), target_encoder, tables.table(NATIVE),
-                                       config.execution)))
-    _report(say, run_embed(EmbedConfig(_texts(tables.heldout, "title"), target_encoder,
-                                       OutputConfig(tables.heldout_titles), config.execution)))
+    say(
+        f"\n[2/3] translate_corpus: {OLD} into {config.target_model} space as table {MIGRATED}; the job embeds "
+        f"the {config.anchors} anchor articles with {config.target_model}, nothing else"
+    )
+    _report(
+        say,
+        run_translate(
+            TranslateConfig(
+                source=SourceConfig(tables.database, format="lancedb", table=OLD, vector_column="embedding"),
+                anchors=AnchorsConfig(set=_texts(tables.anchor_set), target_encoder=target_encoder),
+                output=tables.table(MIGRATED),
+                translator=config.translator,
+                execution=config.execution,
+            ),
+            say=lambda line: say(f"      {line}"),
+        ),
+    )
+    say(
+        f"\n[3/3] embed: the {config.test} held-out articles and their titles with {config.target_model} "
+        "(ground truth and queries for scoring)"
+    )
+    _report(say, run_embed(EmbedConfig(_texts(tables.heldout), target_encoder, tables.table(NATIVE), config.execution)))
+    _report(
+        say,
+        run_embed(
+            EmbedConfig(
+                _texts(tables.heldout, "title"), target_encoder, OutputConfig(tables.heldout_titles), config.execution
+            )
+        ),
+    )
     return score_lines(tables, corpus, config)
+
 
 def main(argv: list[str] | None = None) -> int:
     from pipeline.jobs.entry import run_configured_job
@@ -104,11 +127,19 @@ def write_inputs(tables: DemoTables, corpus: Any, split: Any) -> None:
 
     Unchanged bytes keep the files' stamps, so a rerun of the demo resumes its jobs instead of redoing them.
     """
-    for url, rows in ((tables.corpus, np.arange(len(corpus.ids))), (tables.anchor_set, split.anchors),
-                      (tables.heldout, split.test)):
-        table = pa.table({"id": [corpus.ids[i] for i in rows], "text": [corpus.texts[i] for i in rows],
-                          "title": [title_and_body(corpus.texts[i])[0] for i in rows],
-                          "label": [corpus.label_names[corpus.labels[i]] for i in rows]})
+    for url, rows in (
+        (tables.corpus, np.arange(len(corpus.ids))),
+        (tables.anchor_set, split.anchors),
+        (tables.heldout, split.test),
+    ):
+        table = pa.table(
+            {
+                "id": [corpus.ids[i] for i in rows],
+                "text": [corpus.texts[i] for i in rows],
+                "title": [title_and_body(corpus.texts[i])[0] for i in rows],
+                "label": [corpus.label_names[corpus.labels[i]] for i in rows],
+            }
+        )
         buffer = io.BytesIO()
         pq.write_table(table, buffer, row_group_size=ROWS_PER_SHARD)
         fs, path = fsspec.core.url_to_fs(url)
@@ -133,26 +164,37 @@ def score_lines(tables: DemoTables, corpus: Any, config: DemoConfig) -> list[str
     order = {value: row for row, value in enumerate(translated_ids)}
     translated = translated[[order[value] for value in test_ids]]  # align with the truth rows
     title_ids, titles, _ = read_embeddings(tables.heldout_titles)
-    recall = {name: indexed_recall(ref, titles, title_ids, k=10, among=test_ids)
-              for name, ref in (("migrated", migrated), ("native", native))}
+    recall = {
+        name: indexed_recall(ref, titles, title_ids, k=10, among=test_ids)
+        for name, ref in (("migrated", migrated), ("native", native))
+    }
     decoder = train_logistic(anchors, np.array([label_of[i] for i in anchor_ids]))
-    scores = score_translation(translated, truth, np.array([label_of[i] for i in test_ids]), decoder,
-                               anchors.mean(axis=0))
+    scores = score_translation(
+        translated, truth, np.array([label_of[i] for i in test_ids]), decoder, anchors.mean(axis=0)
+    )
     target = config.target_model
     return [
         "",
         f"Result on {len(test_ids)} held-out articles ({provenance['method']} {provenance['translator_options']}):",
         f"  {target}'s decoder (logistic regression on its {len(anchor_ids)} anchor vectors):",
-        (f"    native accuracy {scores['native_accuracy']:.3f}, on translated vectors "
-         f"{scores['stitched_accuracy']:.3f} -> ratio {scores['accuracy_ratio']:.3f}"),
-        (f"  {target}'s index: each translated article finds its own {target} vector "
-         f"top-1 {scores['top1']:.3f}, top-10 {scores['top10']:.3f} (among {len(test_ids)})"),
+        (
+            f"    native accuracy {scores['native_accuracy']:.3f}, on translated vectors "
+            f"{scores['stitched_accuracy']:.3f} -> ratio {scores['accuracy_ratio']:.3f}"
+        ),
+        (
+            f"  {target}'s index: each translated article finds its own {target} vector "
+            f"top-1 {scores['top1']:.3f}, top-10 {scores['top10']:.3f} (among {len(test_ids)})"
+        ),
         f"  centered cosine to the true vectors {scores['centered_cosine']:.3f}",
-        (f"  Recall@10 of {target}'s title queries through the tables' IVF-PQ index (the same {len(title_ids)} "
-         f"articles): migrated table {recall['migrated']:.3f}, native table {recall['native']:.3f} -> ratio "
-         f"{recall['migrated'] / max(recall['native'], 1e-9):.3f}"),
-        (f"LanceDB {tables.database}: old table {OLD}, migrated table {MIGRATED} (with its index), native "
-         f"{NATIVE}; job records and anchors under {tables.database}/_irp/"),
+        (
+            f"  Recall@10 of {target}'s title queries through the tables' IVF-PQ index (the same {len(title_ids)} "
+            f"articles): migrated table {recall['migrated']:.3f}, native table {recall['native']:.3f} -> ratio "
+            f"{recall['migrated'] / max(recall['native'], 1e-9):.3f}"
+        ),
+        (
+            f"LanceDB {tables.database}: old table {OLD}, migrated table {MIGRATED} (with its index), native "
+            f"{NATIVE}; job records and anchors under {tables.database}/_irp/"
+        ),
     ]
 
 
@@ -166,6 +208,8 @@ def _packaged_encoder(name: str, max_length: int | None = None) -> EncoderConfig
 
 
 def _report(say: Callable[[str], None], summary: Summary) -> None:
-    say(f"      -> {', '.join(summary.outputs)}: {summary.rows_out} rows, {summary.rows_quarantined} quarantined, "
+    say(
+        f"      -> {', '.join(summary.outputs)}: {summary.rows_out} rows, {summary.rows_quarantined} quarantined, "
         f"{summary.seconds:.0f} s ({summary.rows_per_second:.1f} rows/s; {summary.shards_skipped} of "
-        f"{summary.shards} shards already done)")
+        f"{summary.shards} shards already done)"
+    )

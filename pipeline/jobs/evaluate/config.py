@@ -76,11 +76,15 @@ class RetrievalSetConfig:
     anchor_passages: bool = False
 
     def problems(self) -> list[str]:
-        found = [f"{key}: needs a text_column or image_column to embed" for key in ("queries", "documents")
-                 if getattr(self, key).modality == "vector"]
+        found = [
+            f"{key}: needs a text_column or image_column to embed"
+            for key in ("queries", "documents")
+            if getattr(self, key).modality == "vector"
+        ]
         if self.anchor_passages and self.documents.modality != "text":
-            found.append("anchor_passages: paragraphs are cut from text documents; these are "
-                         f"{self.documents.modality}s")
+            found.append(
+                f"anchor_passages: paragraphs are cut from text documents; these are {self.documents.modality}s"
+            )
         return found
 
 
@@ -88,14 +92,20 @@ def _default_translators() -> dict[str, TranslatorConfig]:
     # Whitened Procrustes as each objective's grid holds it (fully colored for index, half for retrieval), so the
     # table says what auto's choosing costs or gains against fixing that candidate; `auto (index)` is what the
     # jobs that write translated tables fit.
-    return {"irp (defaults)": TranslatorConfig("irp"), "irp (paper's plain pinv)": TranslatorConfig(
-        "irp", {"delta": None, "subspaces": 1}), "procrustes": TranslatorConfig("procrustes"),
+    return {
+        "irp (defaults)": TranslatorConfig("irp"),
+        "irp (paper's plain pinv)": TranslatorConfig("irp", {"delta": None, "subspaces": 1}),
+        "procrustes": TranslatorConfig("procrustes"),
         "procrustes (whitened)": TranslatorConfig("procrustes", {"scaling": "whitened"}),
-        "procrustes (whitened, half coloring)": TranslatorConfig("procrustes", {"scaling": "whitened",
-                                                                                  "coloring": 0.5}),
-        "ridge": TranslatorConfig("ridge"), "blend": TranslatorConfig("blend"), "auto": TranslatorConfig("auto"),
+        "procrustes (whitened, half coloring)": TranslatorConfig(
+            "procrustes", {"scaling": "whitened", "coloring": 0.5}
+        ),
+        "ridge": TranslatorConfig("ridge"),
+        "blend": TranslatorConfig("blend"),
+        "auto": TranslatorConfig("auto"),
         "auto (index)": TranslatorConfig("auto", {"objective": "index"}),
-        "auto (cosine)": TranslatorConfig("auto", {"objective": "cosine"})}
+        "auto (cosine)": TranslatorConfig("auto", {"objective": "cosine"}),
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,14 +152,21 @@ class EvaluateConfig:
     def problems(self) -> list[str]:
         found = [] if len(self.spaces) == 2 else [f"spaces: name exactly two, got {list(self.spaces)}"]
         if self.anchor_tables and set(self.anchor_tables) != set(self.spaces):
-            found.append(f"anchor_tables: name one table per space {sorted(self.spaces)}, "
-                         f"got {sorted(self.anchor_tables)}")
+            found.append(
+                f"anchor_tables: name one table per space {sorted(self.spaces)}, got {sorted(self.anchor_tables)}"
+            )
         if any(space.encoder is not None for space in self.spaces.values()) and self.corpus is None:
             found.append("corpus: required when a space embeds it (encoder)")
         if self.retrieval is not None and any(space.encoder is None for space in self.spaces.values()):
             found.append("retrieval: every space needs an encoder, to embed the queries and documents")
-        found += [f"decoders: unknown decoder {name!r}; choose from {list_decoders()}"
-                  for name in self.decoders if name not in list_decoders()]
-        found += [f"{key}: must be >= {low}" for key, low in (("anchors", 3), ("test", 2), ("draws", 1))
-                  if getattr(self, key) < low]
+        found += [
+            f"decoders: unknown decoder {name!r}; choose from {list_decoders()}"
+            for name in self.decoders
+            if name not in list_decoders()
+        ]
+        found += [
+            f"{key}: must be >= {low}"
+            for key, low in (("anchors", 3), ("test", 2), ("draws", 1))
+            if getattr(self, key) < low
+        ]
         return found

@@ -41,14 +41,23 @@ def run(config: EvaluateConfig, say: Callable[[str], None] = print) -> list[str]
     labels = load_labels(config, ids)
     plan = EvaluationPlan(
         methods={label: (t.method, dict(t.options)) for label, t in config.translators.items()},
-        anchors=config.anchors, test=config.test, draws=config.draws, anchor_sweep=config.anchor_sweep,
-        deltas=config.deltas, subspaces=config.subspaces, decoders=config.decoders, decoupled=config.decoupled,
+        anchors=config.anchors,
+        test=config.test,
+        draws=config.draws,
+        anchor_sweep=config.anchor_sweep,
+        deltas=config.deltas,
+        subspaces=config.subspaces,
+        decoders=config.decoders,
+        decoupled=config.decoupled,
         seed=config.seed,
     )
     pools = load_anchor_pools(config)
     retrieval_set = load_retrieval_set(config, say) if config.retrieval is not None else None
-    passages = (load_passages(config, retrieval_set[0], say)
-                if retrieval_set is not None and config.retrieval.anchor_passages else None)
+    passages = (
+        load_passages(config, retrieval_set[0], say)
+        if retrieval_set is not None and config.retrieval.anchor_passages
+        else None
+    )
     rows, migration_rows, directions = [], [], []
     for source, target in ((names[0], names[1]), (names[1], names[0])):
         direction = f"{source} → {target}"
@@ -58,9 +67,14 @@ def run(config: EvaluateConfig, say: Callable[[str], None] = print) -> list[str]
         if retrieval_set is not None:
             _, documents, queries = retrieval_set
             pieces = None if passages is None else Passages(passages[0], passages[1][source], passages[1][target])
-            migration_rows += evaluate_migration((documents[source], documents[target]),
-                                                 (queries[source], queries[target]), plan, direction,
-                                                 config.retrieval.anchor_queries, pieces)
+            migration_rows += evaluate_migration(
+                (documents[source], documents[target]),
+                (queries[source], queries[target]),
+                plan,
+                direction,
+                config.retrieval.anchor_queries,
+                pieces,
+            )
         directions.append(direction)
         say(f"evaluated {direction}: {config.draws} draws in {time.perf_counter() - started:.0f} s")
     return write_report(config, rows, migration_rows, directions, len(ids), vectors)
@@ -89,11 +103,15 @@ def load_retrieval_set(
     tables = {}
     for name in config.spaces:
         for part in ("documents", "queries"):
-            tables[(name, part)] = read_table(embedded(config, getattr(config.retrieval, part),
-                                                       posixpath.join(name, part), f"{name} {part}", say))
+            tables[(name, part)] = read_table(
+                embedded(config, getattr(config.retrieval, part), posixpath.join(name, part), f"{name} {part}", say)
+            )
     ids, vectors = aligned(tables, config.test)
-    return (ids, {name: vectors[(name, "documents")] for name in config.spaces},
-            {name: vectors[(name, "queries")] for name in config.spaces})
+    return (
+        ids,
+        {name: vectors[(name, "documents")] for name in config.spaces},
+        {name: vectors[(name, "queries")] for name in config.spaces},
+    )
 
 
 def load_passages(
@@ -102,8 +120,10 @@ def load_passages(
     """``(owners (m,), {space: (m, d)})``: the retrieval documents' paragraphs, embedded by every space, and the
     row of each one's document in ``document_ids``; a paragraph some space set aside is left out."""
     source = write_passages(config.retrieval.documents, posixpath.join(config.work_dir, "_paragraphs"))
-    tables = {name: read_table(embedded(config, source, posixpath.join(name, "passages"), f"{name} paragraphs", say))
-              for name in config.spaces}
+    tables = {
+        name: read_table(embedded(config, source, posixpath.join(name, "passages"), f"{name} paragraphs", say))
+        for name in config.spaces
+    }
     shared = shared_ids(tables)
     kept, owners = owners_in(shared, document_ids)
     return owners, {name: np.stack([table[shared[i]] for i in kept]) for name, table in tables.items()}
@@ -115,8 +135,10 @@ def embedded(config: EvaluateConfig, source: Any, where: str, what: str, say: Ca
     url = posixpath.join(config.work_dir, where)
     # work_dir is this job's cache: embeddings of a changed corpus or encoder replace the old ones.
     summary = run_embed(EmbedConfig(source, space.encoder, OutputConfig(url, overwrite=True), config.execution))
-    say(f"{what}: {summary.rows_out} rows embedded ({summary.shards_skipped} of {summary.shards} shards already "
-        f"done) -> {url}")
+    say(
+        f"{what}: {summary.rows_out} rows embedded ({summary.shards_skipped} of {summary.shards} shards already "
+        f"done) -> {url}"
+    )
     return url
 
 
@@ -136,8 +158,10 @@ def by_id(ids: list[Any], vectors: np.ndarray, url: str) -> dict[Any, np.ndarray
     table = dict(zip(ids, vectors, strict=True))
     if len(table) != len(ids):
         repeated = len(ids) - len(table)
-        raise ValueError(f"{url}: {repeated} ids repeat (a table read from a folder takes every part under it; "
-                         "keep each embedding table in a folder of its own)")
+        raise ValueError(
+            f"{url}: {repeated} ids repeat (a table read from a folder takes every part under it; "
+            "keep each embedding table in a folder of its own)"
+        )
     return table
 
 
@@ -173,7 +197,8 @@ def load_labels(config: EvaluateConfig, ids: list[Any]) -> np.ndarray:
 
     labels = config.labels
     table = ds.dataset(resolve_path(labels.path), format=labels.format).to_table(
-        columns=[labels.id_column, labels.label_column])
+        columns=[labels.id_column, labels.label_column]
+    )
     ids_in_table, label_values = (table.column(name).to_pylist() for name in (labels.id_column, labels.label_column))
     label_of = dict(zip(ids_in_table, label_values, strict=True))
     missing = [i for i in ids if i not in label_of]
@@ -182,8 +207,14 @@ def load_labels(config: EvaluateConfig, ids: list[Any]) -> np.ndarray:
     return np.array([label_of[i] for i in ids])
 
 
-def write_report(config: EvaluateConfig, rows: list[dict[str, Any]], migration_rows: list[dict[str, Any]],
-                 directions: list[str], n_items: int, vectors: dict[str, np.ndarray]) -> list[str]:
+def write_report(
+    config: EvaluateConfig,
+    rows: list[dict[str, Any]],
+    migration_rows: list[dict[str, Any]],
+    directions: list[str],
+    n_items: int,
+    vectors: dict[str, np.ndarray],
+) -> list[str]:
     """Markdown, plots and JSON into ``config.output``; returns the report's lines."""
     output = Path(config.output)
     output.mkdir(parents=True, exist_ok=True)
@@ -194,42 +225,62 @@ def write_report(config: EvaluateConfig, rows: list[dict[str, Any]], migration_r
     lines = [
         "# Translation quality: every estimator, both directions",
         "",
-        (f"{n_items} labeled items in two spaces ({dims}); {config.test} held-out test items; "
-         f"{config.anchors} anchors drawn from the train split, {config.draws} draws (mean ± std over draws). "
-         "Decoders are trained once on the target's own train embeddings and applied to translated test vectors; "
-         "ratios are stitched / native. Top-k and MRR: retrieval of each test item's own target vector among all "
-         "test items under raw cosine, as a vector store ranks. `decoupled irp`: sender and receiver fitted "
-         "separately, the receiver's inverse on its own unpaired train vectors. Made by `python -m jobs.evaluate` "
-         "(pipeline/jobs/evaluate.py)."),
+        (
+            f"{n_items} labeled items in two spaces ({dims}); {config.test} held-out test items; "
+            f"{config.anchors} anchors drawn from the train split, {config.draws} draws (mean ± std over draws). "
+            "Decoders are trained once on the target's own train embeddings and applied to translated test vectors; "
+            "ratios are stitched / native. Top-k and MRR: retrieval of each test item's own target vector among all "
+            "test items under raw cosine, as a vector store ranks. `decoupled irp`: sender and receiver fitted "
+            "separately, the receiver's inverse on its own unpaired train vectors. Made by `python -m jobs.evaluate` "
+            "(pipeline/jobs/evaluate.py)."
+        ),
     ]
     for direction in directions:
         lines += ["", f"## {direction}", "", *main_table(summary, direction, config.decoders)]
     if migration:
-        lines += ["", "## A migrated index: new-model queries against old documents", "",
-                  migration_intro(config)]
+        lines += ["", "## A migrated index: new-model queries against old documents", "", migration_intro(config)]
         for direction in directions:
             lines += ["", f"### {direction}", "", *migration_table(migration, direction)]
-    lines += ["", "## Accuracy against the number of anchors", "", "![anchors](anchors.png)",
-              "", "## IRP against δ (pruning) and ω (subspaces)", "", "![irp grid](irp_grid.png)"]
+    lines += [
+        "",
+        "## Accuracy against the number of anchors",
+        "",
+        "![anchors](anchors.png)",
+        "",
+        "## IRP against δ (pruning) and ω (subspaces)",
+        "",
+        "![irp grid](irp_grid.png)",
+    ]
     (output / "report.md").write_text("\n".join(lines) + "\n")
-    write_json(output / "report.json", {"summary": summary, "rows": rows, "migration": migration,
-                                        "migration_rows": migration_rows})
+    write_json(
+        output / "report.json",
+        {"summary": summary, "rows": rows, "migration": migration, "migration_rows": migration_rows},
+    )
     return [*lines, "", f"written: {output / 'report.md'}, report.json, anchors.png, irp_grid.png"]
 
 
 def migration_intro(config: EvaluateConfig) -> str:
     queries, documents = config.retrieval.queries, config.retrieval.documents
-    return (f"Queries ({queries.path}, `{queries.text_column or queries.image_column}`) embedded by the new "
-            f"model search {config.test} held-out documents ({documents.path}, "
-            f"`{documents.text_column or documents.image_column}`); each query has one relevant document. "
-            "Recall@k and MRR under raw cosine, mean ± std over the draws, and their ratios to `native` (the "
-            "index re-embedded by the new model). `corpus translated`: the documents' old vectors translated "
-            "into the new space. `queries translated`: the queries translated into the old space by the reverse "
-            "translator, fitted on the same anchors, against the untouched old index. `no migration`: old-model "
-            f"queries against the old index. {config.anchors} anchor documents per draw, from outside the "
-            "held-out set." + (" `+ queries`: the same translator fitted on the anchor documents and their "
-                               f"queries ({2 * config.anchors} pairs from the same {config.anchors} items)."
-                               if config.retrieval.anchor_queries else "")
-            + (" `+ passages`: fitted on the anchor documents and their own paragraphs (blank-line separated, at "
-               f"least {MIN_PASSAGE_CHARS} characters; pipeline/io/passages.py), no queries."
-               if config.retrieval.anchor_passages else ""))
+    return (
+        f"Queries ({queries.path}, `{queries.text_column or queries.image_column}`) embedded by the new "
+        f"model search {config.test} held-out documents ({documents.path}, "
+        f"`{documents.text_column or documents.image_column}`); each query has one relevant document. "
+        "Recall@k and MRR under raw cosine, mean ± std over the draws, and their ratios to `native` (the "
+        "index re-embedded by the new model). `corpus translated`: the documents' old vectors translated "
+        "into the new space. `queries translated`: the queries translated into the old space by the reverse "
+        "translator, fitted on the same anchors, against the untouched old index. `no migration`: old-model "
+        f"queries against the old index. {config.anchors} anchor documents per draw, from outside the "
+        "held-out set."
+        + (
+            " `+ queries`: the same translator fitted on the anchor documents and their "
+            f"queries ({2 * config.anchors} pairs from the same {config.anchors} items)."
+            if config.retrieval.anchor_queries
+            else ""
+        )
+        + (
+            " `+ passages`: fitted on the anchor documents and their own paragraphs (blank-line separated, at "
+            f"least {MIN_PASSAGE_CHARS} characters; pipeline/io/passages.py), no queries."
+            if config.retrieval.anchor_passages
+            else ""
+        )
+    )

@@ -61,8 +61,14 @@ class AnchorPool:
     target: np.ndarray
 
 
-def evaluate_direction(source: np.ndarray, target: np.ndarray, labels: np.ndarray, plan: EvaluationPlan,
-                       direction: str, pool: AnchorPool | None = None) -> list[dict[str, Any]]:
+def evaluate_direction(
+    source: np.ndarray,
+    target: np.ndarray,
+    labels: np.ndarray,
+    plan: EvaluationPlan,
+    direction: str,
+    pool: AnchorPool | None = None,
+) -> list[dict[str, Any]]:
     """All result rows for translating ``source: (n, d_s)`` into ``target: (n, d_t)`` (rows aligned, labeled).
 
     Anchors are drawn from ``pool`` when given, else from the train split of the set itself.
@@ -77,8 +83,9 @@ def evaluate_direction(source: np.ndarray, target: np.ndarray, labels: np.ndarra
         pool = AnchorPool(source[split.train], target[split.train])
     if len(pool.source) < plan.anchors:
         raise ValueError(f"{len(pool.source)} anchor candidates cannot give {plan.anchors} anchors per draw")
-    decoders = {name: train_decoder(name, target[split.train], labels[split.train], seed=plan.seed)
-                for name in plan.decoders}
+    decoders = {
+        name: train_decoder(name, target[split.train], labels[split.train], seed=plan.seed) for name in plan.decoders
+    }
     rows = []
     for draw in range(plan.draws):
         rng = np.random.default_rng([plan.seed, draw])
@@ -90,11 +97,22 @@ def evaluate_direction(source: np.ndarray, target: np.ndarray, labels: np.ndarra
             anchors = AnchorPool(pool.source[chosen], pool.target[chosen])
             translated = _translate(anchors, source[split.test], target[split.train], method, options)
             for decoder_name, decoder in decoders.items():
-                scores = score_translation(translated, target[split.test], labels[split.test], decoder,
-                                           anchors.target.mean(axis=0))
-                rows.append({"direction": direction, "experiment": experiment, "draw": draw, "label": label,
-                             "method": method, "options": dict(options), "n_anchors": n_anchors,
-                             "decoder": decoder_name, **scores})
+                scores = score_translation(
+                    translated, target[split.test], labels[split.test], decoder, anchors.target.mean(axis=0)
+                )
+                rows.append(
+                    {
+                        "direction": direction,
+                        "experiment": experiment,
+                        "draw": draw,
+                        "label": label,
+                        "method": method,
+                        "options": dict(options),
+                        "n_anchors": n_anchors,
+                        "decoder": decoder_name,
+                        **scores,
+                    }
+                )
     return rows
 
 
@@ -112,12 +130,12 @@ def _runs(plan: EvaluationPlan, n_train: int) -> Iterator[tuple[str, str, int, s
         for subspaces in plan.subspaces:
             if delta is None and subspaces > 1:
                 continue  # without pruning every subset is the whole anchor set
-            yield "irp_grid", f"δ={delta}, ω={subspaces}", plan.anchors, "irp", {"delta": delta,
-                                                                                    "subspaces": subspaces}
+            yield "irp_grid", f"δ={delta}, ω={subspaces}", plan.anchors, "irp", {"delta": delta, "subspaces": subspaces}
 
 
-def _translate(anchors: AnchorPool, test: np.ndarray, receiver_samples: np.ndarray, method: str,
-               options: Mapping[str, Any]) -> np.ndarray:
+def _translate(
+    anchors: AnchorPool, test: np.ndarray, receiver_samples: np.ndarray, method: str, options: Mapping[str, Any]
+) -> np.ndarray:
     """``test: (m, d_s)`` translated into ``(m, d_t)`` by ``method`` fitted on ``anchors``."""
     if method == DECOUPLED:
         # Each side sees only its own space: the receiver fits its inverse on its own train vectors, unpaired.

@@ -38,17 +38,19 @@ def main_table(summary: Sequence[dict[str, Any]], direction: str, decoders: Sequ
     entries = [e for e in summary if e["direction"] == direction and e["experiment"] == "main"]
     labels = list(dict.fromkeys(e["label"] for e in entries))
     ratio_columns = [f"{figure} ({decoder})" for decoder in decoders for figure in ("acc. ratio", "F1 ratio")]
-    lines = ["| translator | centered cos | cos | MSE | top-1 | top-10 | MRR | " + " | ".join(ratio_columns) + " |",
-             "|---" * (7 + len(ratio_columns)) + "|"]
+    lines = [
+        "| translator | centered cos | cos | MSE | top-1 | top-10 | MRR | " + " | ".join(ratio_columns) + " |",
+        "|---" * (7 + len(ratio_columns)) + "|",
+    ]
     for label in labels:
         by_decoder = {e["decoder"]: e for e in entries if e["label"] == label}
         first = by_decoder[decoders[0]]
-        cells = [_cell(first[f], scientific=f == "mse") for f in ("centered_cosine", "cosine", "mse", "top1", "top10",
-                                                                   "mrr")]
+        cells = [
+            _cell(first[f], scientific=f == "mse") for f in ("centered_cosine", "cosine", "mse", "top1", "top10", "mrr")
+        ]
         cells += [_cell(by_decoder[d][f]) for d in decoders for f in ("accuracy_ratio", "macro_f1_ratio")]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    natives = ", ".join(f"{d} {next(e for e in entries if e['decoder'] == d)['native_accuracy']:.3f}"
-                        for d in decoders)
+    natives = ", ".join(f"{d} {next(e for e in entries if e['decoder'] == d)['native_accuracy']:.3f}" for d in decoders)
     return [*lines, "", f"Native accuracy of the target's decoders on the test rows: {natives}."]
 
 
@@ -57,11 +59,14 @@ def migration_table(summary: Sequence[dict[str, Any]], direction: str) -> list[s
     entries = [e for e in summary if e["direction"] == direction]
     bounds = [e for e in entries if e["label"] == "-"]
     ordered = sorted(bounds, key=lambda e: e["strategy"] != "native") + [e for e in entries if e["label"] != "-"]
-    lines = ["| translator | strategy | Recall@1 | Recall@10 | MRR | R@10 / native | MRR / native |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| translator | strategy | Recall@1 | Recall@10 | MRR | R@10 / native | MRR / native |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for e in ordered:
-        cells = [_cell(e[f]) for f in ("recall1", "recall10", "mrr")] + [_cell(e[f"{f}_ratio"]) for f in
-                                                                           ("recall10", "mrr")]
+        cells = [_cell(e[f]) for f in ("recall1", "recall10", "mrr")] + [
+            _cell(e[f"{f}_ratio"]) for f in ("recall10", "mrr")
+        ]
         lines.append(f"| {e['label']} | {e['strategy']} | " + " | ".join(cells) + " |")
     return lines
 
@@ -96,13 +101,22 @@ def plot_irp_grid(summary: Sequence[dict[str, Any]], directions: Sequence[str], 
 
 
 def _entries(summary: Sequence[dict[str, Any]], direction: str, experiment: str) -> list[dict[str, Any]]:
-    return [e for e in summary if e["direction"] == direction and e["experiment"] == experiment
-            and e["decoder"] == "logistic"]
+    return [
+        e
+        for e in summary
+        if e["direction"] == direction and e["experiment"] == experiment and e["decoder"] == "logistic"
+    ]
 
 
 def _errorbar(axis: Any, xs: Sequence[float], entries: Sequence[dict[str, Any]], label: str) -> None:
-    axis.errorbar(xs, [e["accuracy_ratio"]["mean"] for e in entries],
-                  yerr=[e["accuracy_ratio"]["std"] for e in entries], marker="o", capsize=3, label=label)
+    axis.errorbar(
+        xs,
+        [e["accuracy_ratio"]["mean"] for e in entries],
+        yerr=[e["accuracy_ratio"]["std"] for e in entries],
+        marker="o",
+        capsize=3,
+        label=label,
+    )
 
 
 def _panels(directions: Sequence[str], path: Path, draw: Any) -> None:

@@ -49,8 +49,12 @@ class Passages:
 
 
 def evaluate_migration(
-    documents: tuple[np.ndarray, np.ndarray], queries: tuple[np.ndarray, np.ndarray], plan: EvaluationPlan,
-    direction: str, anchor_queries: bool = False, passages: Passages | None = None,
+    documents: tuple[np.ndarray, np.ndarray],
+    queries: tuple[np.ndarray, np.ndarray],
+    plan: EvaluationPlan,
+    direction: str,
+    anchor_queries: bool = False,
+    passages: Passages | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of every strategy for every translator of ``plan`` (but the decoupled form), over its draws.
 
@@ -71,8 +75,10 @@ def evaluate_migration(
     (source_docs, target_docs), (source_queries, target_queries) = documents, queries
     split = make_split(len(source_docs), 0, plan.test, seed=plan.seed)
     test = split.test
-    bounds = {NATIVE: retrieval_metrics(target_queries[test], target_docs[test]),
-              NO_MIGRATION: retrieval_metrics(source_queries[test], source_docs[test])}
+    bounds = {
+        NATIVE: retrieval_metrics(target_queries[test], target_docs[test]),
+        NO_MIGRATION: retrieval_metrics(source_queries[test], source_docs[test]),
+    }
     rows = []
     for draw in range(plan.draws):
         rows += [{"direction": direction, "label": "-", "strategy": s, "draw": draw, **m} for s, m in bounds.items()]
@@ -89,13 +95,17 @@ def evaluate_migration(
                     CORPUS: retrieval_metrics(target_queries[test], forward.transform(source_docs[test])),
                     QUERIES: retrieval_metrics(backward.transform(target_queries[test]), source_docs[test]),
                 }
-                rows += [{"direction": direction, "label": label + suffix, "strategy": s, "draw": draw, **m}
-                         for s, m in strategies.items()]
+                rows += [
+                    {"direction": direction, "label": label + suffix, "strategy": s, "draw": draw, **m}
+                    for s, m in strategies.items()
+                ]
     return rows
 
 
 def anchor_pairs(
-    anchors: np.ndarray, documents: tuple[np.ndarray, np.ndarray], queries: tuple[np.ndarray, np.ndarray] | None,
+    anchors: np.ndarray,
+    documents: tuple[np.ndarray, np.ndarray],
+    queries: tuple[np.ndarray, np.ndarray] | None,
     passages: Passages | None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Label suffix -> ``(source (k, d_s), target (k, d_t))`` anchor pairs: the anchor documents alone, and with
@@ -103,12 +113,16 @@ def anchor_pairs(
     source_docs, target_docs = documents
     pairs = {"": (source_docs[anchors], target_docs[anchors])}
     if queries is not None:
-        pairs[QUERY_ANCHORS] = (np.concatenate([source_docs[anchors], queries[0][anchors]]),
-                                np.concatenate([target_docs[anchors], queries[1][anchors]]))
+        pairs[QUERY_ANCHORS] = (
+            np.concatenate([source_docs[anchors], queries[0][anchors]]),
+            np.concatenate([target_docs[anchors], queries[1][anchors]]),
+        )
     if passages is not None:
         theirs = np.isin(passages.owners, anchors)
-        pairs[PASSAGE_ANCHORS] = (np.concatenate([source_docs[anchors], passages.source[theirs]]),
-                                  np.concatenate([target_docs[anchors], passages.target[theirs]]))
+        pairs[PASSAGE_ANCHORS] = (
+            np.concatenate([source_docs[anchors], passages.source[theirs]]),
+            np.concatenate([target_docs[anchors], passages.target[theirs]]),
+        )
     return pairs
 
 

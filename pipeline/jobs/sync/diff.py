@@ -52,8 +52,9 @@ def diff(export: pa.Table, store: pa.Table, full: bool, deletes: pa.Array | None
     # A flag column on each side says where a row came from (a hash may itself be null).
     left = export.select([ID, HASH]).append_column("in_export", pa.array(np.ones(export.num_rows, bool)))
     right = store.select([ID, HASH]).append_column("in_store", pa.array(np.ones(store.num_rows, bool)))
-    joined = left.join(right, keys=ID, join_type="full outer", left_suffix="_export", right_suffix="_store",
-                       coalesce_keys=True)
+    joined = left.join(
+        right, keys=ID, join_type="full outer", left_suffix="_export", right_suffix="_store", coalesce_keys=True
+    )
     ids = joined.column(ID)
     in_export, in_store = pc.is_valid(joined.column("in_export")), pc.is_valid(joined.column("in_store"))
     both = pc.and_(in_export, in_store)
@@ -84,5 +85,7 @@ def _require_unique_ids(export: pa.Table) -> None:
     counts = pc.value_counts(ids).flatten()
     repeated = pc.filter(counts[0], pc.greater(counts[1], 1))
     if len(repeated):
-        raise ValueError(f"the export repeats {len(repeated)} id(s), e.g. {repeated[:3].to_pylist()}: each id must "
-                         "appear once, or the store could not say which row is current")
+        raise ValueError(
+            f"the export repeats {len(repeated)} id(s), e.g. {repeated[:3].to_pylist()}: each id must "
+            "appear once, or the store could not say which row is current"
+        )

@@ -78,20 +78,30 @@ def run_sync(config: SyncConfig, say: Callable[[str], None] = print) -> SyncSumm
     stored_space = store.provenance().get("space") if store.exists() else None
     upgrading = stored_space is not None and stored_space != space
     if upgrading and config.upgrade is None:
-        raise ValueError(f"{ref.describe()} holds vectors of {stored_space}, not {space}. To move the store to the "
-                         "new model, add an upgrade block (upgrade: {anchors: 1000}): the run translates every row "
-                         "into the new space, and backfill.rows_per_run re-encodes them natively over the next "
-                         "nights. The store was left as it is")
+        raise ValueError(
+            f"{ref.describe()} holds vectors of {stored_space}, not {space}. To move the store to the "
+            "new model, add an upgrade block (upgrade: {anchors: 1000}): the run translates every row "
+            "into the new space, and backfill.rows_per_run re-encodes them natively over the next "
+            "nights. The store was left as it is"
+        )
     start(config.execution, say)
     facts = {"space": space, "origin": "native", "run": run_name}
     if store.exists():
         summary = _night(config, store, shards, run_name, records, facts, stored_space if upgrading else None, say)
     else:
         summary = _first_night(config, run_name, facts, say)
-    runs.write_json(f"{run_name}.json", {
-        "run": run_name, "counts": dict(summary.counts), "published": dict(summary.published),
-        "seconds": dict(summary.seconds), "share_translated": summary.share_translated,
-        "translator": dict(summary.translator), "config": config_snapshot(config)})
+    runs.write_json(
+        f"{run_name}.json",
+        {
+            "run": run_name,
+            "counts": dict(summary.counts),
+            "published": dict(summary.published),
+            "seconds": dict(summary.seconds),
+            "share_translated": summary.share_translated,
+            "translator": dict(summary.translator),
+            "config": config_snapshot(config),
+        },
+    )
     records.remove()  # the night is published: its scratch has done its work
     return summary
 
@@ -100,53 +110,86 @@ def run_id(config: SyncConfig, shard_keys: list[str]) -> str:
     """Names a night by what it reads: the export's shards (files and their stamps), the encoder, the mode and the
     store; the same export run twice is the same run."""
     snapshot = config_snapshot(config)
-    what = {"shards": hashlib.sha256(json.dumps(shard_keys).encode()).hexdigest(), "encoder": snapshot["encoder"],
-            "mode": config.mode, "partitions": config.partitions, "store": output_store(config.store).describe()}
+    what = {
+        "shards": hashlib.sha256(json.dumps(shard_keys).encode()).hexdigest(),
+        "encoder": snapshot["encoder"],
+        "mode": config.mode,
+        "partitions": config.partitions,
+        "store": output_store(config.store).describe(),
+    }
     return fingerprint(what)[:16]
 
 
-def _first_night(config: SyncConfig, run_name: str, facts: Mapping[str, str],
-                 say: Callable[[str], None]) -> SyncSummary:
+def _first_night(
+    config: SyncConfig, run_name: str, facts: Mapping[str, str], say: Callable[[str], None]
+) -> SyncSummary:
     """No table yet: embed every row into the store, published whole with its index."""
     started = time.perf_counter()
-    provenance = {"space": facts["space"], "encoder": {"kind": config.encoder.kind, **config.encoder.options},
-                  "job_fingerprint": run_name, "package_version": __version__}
+    provenance = {
+        "space": facts["space"],
+        "encoder": {"kind": config.encoder.kind, **config.encoder.options},
+        "job_fingerprint": run_name,
+        "package_version": __version__,
+    }
     planned = Output.of(config.store, provenance, config_snapshot(config), content_hash=True, row_facts=facts)
     say(f"{planned.describe()}: no table yet; embedding every row of the export")
     result = run_shard_job(config.source, config.encoder, config.execution, [planned])
     manifest = planned.records.read_json("manifest.json") or {}
-    counts = {"new": result.rows_out + result.rows_quarantined, "encoded": result.rows_out,
-              "quarantined": result.rows_quarantined}
-    return SyncSummary(run_name, planned.describe(), counts, manifest.get("published", {}),
-                       {"embed and publish": time.perf_counter() - started}, share_translated=0.0)
+    counts = {
+        "new": result.rows_out + result.rows_quarantined,
+        "encoded": result.rows_out,
+        "quarantined": result.rows_quarantined,
+    }
+    return SyncSummary(
+        run_name,
+        planned.describe(),
+        counts,
+        manifest.get("published", {}),
+        {"embed and publish": time.perf_counter() - started},
+        share_translated=0.0,
+    )
 
 
-def _night(config: SyncConfig, store: VectorStore, shards: list, run_name: str, records: Folder,
-           facts: Mapping[str, str], upgrade_from: str | None, say: Callable[[str], None]) -> SyncSummary:
+def _night(
+    config: SyncConfig,
+    store: VectorStore,
+    shards: list,
+    run_name: str,
+    records: Folder,
+    facts: Mapping[str, str],
+    upgrade_from: str | None,
+    say: Callable[[str], None],
+) -> SyncSummary:
     """Diff tonight against the store, encode the new and changed rows (and the picked ones), then merge them
     with the deletes, or, upgrading from another model's space, translate and publish the whole store."""
     ref = store.ref
     seconds: dict[str, float] = {}
     wanted = config.upgrade.anchors if upgrade_from and config.upgrade else config.backfill.rows_per_run
-    found = scan(config, ref, store, shards, records, run_name, wanted, "native" if upgrade_from else "translated",
-                 seconds)
+    found = scan(
+        config, ref, store, shards, records, run_name, wanted, "native" if upgrade_from else "translated", seconds
+    )
     if found.landed:  # this run's rows are in the store: an earlier attempt (or the same export) published it
         say(f"{ref.describe()}: {found.landed} rows of run {run_name} are already published; nothing more to do")
-        return SyncSummary(run_name, ref.describe(), {}, {"found_in_store": True}, seconds, True,
-                           translated_share(store))
-    say(f"{ref.describe()}: " + ", ".join(f"{key} {value}" for key, value in found.counts.items())
-        + (f"; {len(found.picked)} {'anchors' if upgrade_from else 'translated rows to backfill'}" if found.picked
-           else ""))
+        return SyncSummary(
+            run_name, ref.describe(), {}, {"found_in_store": True}, seconds, True, translated_share(store)
+        )
+    say(
+        f"{ref.describe()}: "
+        + ", ".join(f"{key} {value}" for key, value in found.counts.items())
+        + (
+            f"; {len(found.picked)} {'anchors' if upgrade_from else 'translated rows to backfill'}"
+            if found.picked
+            else ""
+        )
+    )
     encoded = encode_listed(config, records, facts, found.picked, seconds)
     counts = {**found.counts, **encoded.counts}
     picked = counts.pop("picked")
     if upgrade_from:
-        upgrade = upgrade_store(config, store, records, facts, upgrade_from, found.picked, encoded.rows, seconds,
-                                say)
+        upgrade = upgrade_store(config, store, records, facts, upgrade_from, found.picked, encoded.rows, seconds, say)
         counts.update(anchors=picked, translated=upgrade.translated)
         published, translator = dict(upgrade.published), dict(upgrade.translator)
     else:
         counts["backfilled"] = picked
         published, translator = merge_night(store, records, encoded.rows, seconds), {}
-    return SyncSummary(run_name, ref.describe(), counts, published, seconds, False, translated_share(store),
-                       translator)
+    return SyncSummary(run_name, ref.describe(), counts, published, seconds, False, translated_share(store), translator)

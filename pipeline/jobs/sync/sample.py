@@ -20,8 +20,14 @@ Candidate = tuple[int, Any]  # (rank, id)
 
 def id_ranks(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """``(n,)`` uint64: a 64-bit BLAKE2b of each id's text; salted by nothing, so stable everywhere."""
-    return np.fromiter((int.from_bytes(hashlib.blake2b(str(value).encode(), digest_size=8).digest(), "big")
-                        for value in ids.to_pylist()), dtype=np.uint64, count=len(ids))
+    return np.fromiter(
+        (
+            int.from_bytes(hashlib.blake2b(str(value).encode(), digest_size=8).digest(), "big")
+            for value in ids.to_pylist()
+        ),
+        dtype=np.uint64,
+        count=len(ids),
+    )
 
 
 def lowest(ids: pa.Array | pa.ChunkedArray, k: int) -> list[Candidate]:

@@ -37,8 +37,17 @@ class Scan:
     landed: int
 
 
-def scan(config: SyncConfig, ref: StoreRef, store: VectorStore, shards: list[Shard], records: Folder,
-         run_name: str, wanted: int, origin: str, seconds: dict[str, float]) -> Scan:
+def scan(
+    config: SyncConfig,
+    ref: StoreRef,
+    store: VectorStore,
+    shards: list[Shard],
+    records: Folder,
+    run_name: str,
+    wanted: int,
+    origin: str,
+    seconds: dict[str, float],
+) -> Scan:
     """Hash, diff, and pick ``wanted`` unchanged rows of ``origin``; files go under the run's folder.
 
     The picked ids are written to ``diff/picked.parquet`` as rows to ``encode``, so the encode step reads them
@@ -48,20 +57,49 @@ def scan(config: SyncConfig, ref: StoreRef, store: VectorStore, shards: list[Sha
     for folder in ("export", "store", "diff", "translate"):  # a rerun scans again: the store may have moved since
         records.remove(folder)
     op_column = config.op_column if config.mode == "changes" else None
-    run_tasks(hash_export_shard, [{"source": config.source, "shard": shard, "partitions": config.partitions,
-                                   "run": records.url, "op_column": op_column} for shard in shards], config.execution)
+    run_tasks(
+        hash_export_shard,
+        [
+            {
+                "source": config.source,
+                "shard": shard,
+                "partitions": config.partitions,
+                "run": records.url,
+                "op_column": op_column,
+            }
+            for shard in shards
+        ],
+        config.execution,
+    )
     facts = tuple(fact for fact in ("origin", "run") if fact in store_columns(store))
     stored = plan_shards(ref.path, ref.format, chunk_rows=config.execution.chunk_rows, store=ref)
-    hashed = run_tasks(hash_store_shard, [{"store": ref, "shard": shard, "partitions": config.partitions,
-                                           "run": records.url, "facts": facts, "run_name": run_name}
-                                          for shard in stored], config.execution)
+    hashed = run_tasks(
+        hash_store_shard,
+        [
+            {
+                "store": ref,
+                "shard": shard,
+                "partitions": config.partitions,
+                "run": records.url,
+                "facts": facts,
+                "run_name": run_name,
+            }
+            for shard in stored
+        ],
+        config.execution,
+    )
     seconds["hash"] = time.perf_counter() - started
     landed = sum(part["landed"] for part in hashed)
     if landed:
         return Scan({}, [], landed)
-    partials = run_tasks(diff_partition, [{"partition": p, "run": records.url, "full": config.mode == "full",
-                                           "offer": wanted, "offer_origin": origin}
-                                          for p in range(config.partitions)], config.execution)
+    partials = run_tasks(
+        diff_partition,
+        [
+            {"partition": p, "run": records.url, "full": config.mode == "full", "offer": wanted, "offer_origin": origin}
+            for p in range(config.partitions)
+        ],
+        config.execution,
+    )
     counts = {key: sum(partial[key] for partial in partials) for key in DIFF_COUNTS}
     picked = pick((partial["offer"] for partial in partials), wanted)
     if picked:
@@ -81,4 +119,3 @@ def translated_share(store: VectorStore) -> float | None:
         return None
     origins = store.read(columns=["origin"]).column("origin")
     return float((origins.to_numpy(zero_copy_only=False) == "translated").mean()) if len(origins) else 0.0
-

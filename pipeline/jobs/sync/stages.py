@@ -28,8 +28,9 @@ from pipeline.jobs.sync.sample import lowest
 ENCODE, DELETE = "encode", "delete"
 
 
-def hash_export_shard(source: SourceConfig, shard: Shard, partitions: int, run: str,
-                      op_column: str | None) -> dict[str, int]:
+def hash_export_shard(
+    source: SourceConfig, shard: Shard, partitions: int, run: str, op_column: str | None
+) -> dict[str, int]:
     """Hash the content of one export shard and file its ``(id, content_hash, delete)`` rows by id partition.
 
     Args:
@@ -37,16 +38,25 @@ def hash_export_shard(source: SourceConfig, shard: Shard, partitions: int, run: 
     """
     columns = [source.id_column, source.content_column, *([op_column] if op_column else [])]
     table = read_source(source, shard, columns)
-    marked = (pc.fill_null(pc.equal(table.column(op_column), "delete"), False) if op_column
-              else pa.array(np.zeros(table.num_rows, bool)))
-    rows = pa.table({"id": table.column(source.id_column), CONTENT_HASH_COLUMN:
-                     content_hashes(table.column(source.content_column)), "delete": marked})
+    marked = (
+        pc.fill_null(pc.equal(table.column(op_column), "delete"), False)
+        if op_column
+        else pa.array(np.zeros(table.num_rows, bool))
+    )
+    rows = pa.table(
+        {
+            "id": table.column(source.id_column),
+            CONTENT_HASH_COLUMN: content_hashes(table.column(source.content_column)),
+            "delete": marked,
+        }
+    )
     file_by_partition(rows, partitions, Folder(run), "export", shard.name)
     return {"rows": rows.num_rows}
 
 
-def hash_store_shard(store: StoreRef, shard: Shard, partitions: int, run: str, facts: tuple[str, ...],
-                     run_name: str) -> dict[str, int]:
+def hash_store_shard(
+    store: StoreRef, shard: Shard, partitions: int, run: str, facts: tuple[str, ...], run_name: str
+) -> dict[str, int]:
     """File one store shard's ``(id, content_hash, *facts)`` rows by id partition.
 
     Args:
@@ -60,8 +70,9 @@ def hash_store_shard(store: StoreRef, shard: Shard, partitions: int, run: str, f
     return {"rows": table.num_rows, "landed": landed or 0}
 
 
-def diff_partition(partition: int, run: str, full: bool, offer: int = 0,
-                   offer_origin: str | None = None) -> dict[str, object]:
+def diff_partition(
+    partition: int, run: str, full: bool, offer: int = 0, offer_origin: str | None = None
+) -> dict[str, object]:
     """Diff one partition of tonight's export against the store's; write the ids to encode and to delete.
 
     Args:
@@ -81,13 +92,20 @@ def diff_partition(partition: int, run: str, full: bool, offer: int = 0,
     upserts = export.filter(pc.invert(export.column("delete")))
     found = diff(upserts, store, full, export.filter(export.column("delete")).column("id").combine_chunks())
     to_encode = pa.concat_arrays([found.new, found.changed]).sort()
-    actions = pa.table({"id": pa.concat_arrays([to_encode, found.deleted]),
-                        "action": [ENCODE] * len(to_encode) + [DELETE] * len(found.deleted)})
+    actions = pa.table(
+        {
+            "id": pa.concat_arrays([to_encode, found.deleted]),
+            "action": [ENCODE] * len(to_encode) + [DELETE] * len(found.deleted),
+        }
+    )
     folder.write_table(f"diff/{name}.parquet", actions)
     kept = store.filter(pc.is_in(store.column("id"), value_set=found.unchanged))
     origin = kept.column("origin") if "origin" in kept.column_names else pa.nulls(kept.num_rows, pa.string())
-    offered = kept.column("id") if offer_origin is None else kept.filter(
-        pc.fill_null(pc.equal(origin, offer_origin), offer_origin == "native")).column("id")
+    offered = (
+        kept.column("id")
+        if offer_origin is None
+        else kept.filter(pc.fill_null(pc.equal(origin, offer_origin), offer_origin == "native")).column("id")
+    )
     return {**found.counts(), "offer": lowest(offered, offer)}
 
 
@@ -123,5 +141,10 @@ def stage_native_part(encoded: str, part: str, natives: Output) -> dict[str, int
 
 def _empty(id_type: pa.DataType, *flags: str) -> pa.Table:
     """No rows, in the layout of the partition files (a partition one side does not have)."""
-    return pa.table({"id": pa.array([], id_type), CONTENT_HASH_COLUMN: pa.array([], pa.string()),
-                     **{flag: pa.array([], pa.bool_()) for flag in flags}})
+    return pa.table(
+        {
+            "id": pa.array([], id_type),
+            CONTENT_HASH_COLUMN: pa.array([], pa.string()),
+            **{flag: pa.array([], pa.bool_()) for flag in flags},
+        }
+    )

@@ -12,8 +12,18 @@ from pipeline.translate.auto import cv_name
 # Row counts of a night. ``encoded`` counts the new and changed rows encoded natively; ``anchors`` the rows a model
 # upgrade embedded to fit its translator; ``translated`` the rows it translated; ``backfilled`` the translated rows
 # re-encoded natively; ``encoded_before`` the encode shards a killed attempt had finished and this one reused.
-COUNTS = ("new", "changed", "unchanged", "deleted", "encoded", "quarantined", "anchors", "translated", "backfilled",
-          "encoded_before")
+COUNTS = (
+    "new",
+    "changed",
+    "unchanged",
+    "deleted",
+    "encoded",
+    "quarantined",
+    "anchors",
+    "translated",
+    "backfilled",
+    "encoded_before",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +65,8 @@ def describe_translator(translator: Mapping[str, Any]) -> str:
     """``procrustes {scaling: isotropic}, 2 x 5-fold CV on 1000 anchors: MRR 0.91, top-1 0.86, centered cosine
     0.71``."""
     quality = translator["quality"]
-    return (f"{translator['method']} {json.dumps(translator['options'], sort_keys=True)}, {cv_name(quality)} "
-            f"on {translator['anchors']} anchors: MRR {quality['mrr']:.3f}, top-1 {quality['top1']:.3f}, "
-            f"centered cosine {quality['centered_cosine']:.3f}")
+    return (
+        f"{translator['method']} {json.dumps(translator['options'], sort_keys=True)}, {cv_name(quality)} "
+        f"on {translator['anchors']} anchors: MRR {quality['mrr']:.3f}, top-1 {quality['top1']:.3f}, "
+        f"centered cosine {quality['centered_cosine']:.3f}"
+    )

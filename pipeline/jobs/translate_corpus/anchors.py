@@ -35,7 +35,10 @@ def anchor_folder(target: TargetConfig) -> str:
 
 
 def embed_anchor_set(
-    config: TranslateConfig, target: TargetConfig, say: Callable[[str], None], embedded: dict[str, TableRef],
+    config: TranslateConfig,
+    target: TargetConfig,
+    say: Callable[[str], None],
+    embedded: dict[str, TableRef],
 ) -> PairedAnchors:
     """Embed the anchor set in the target space (and in the source space, for a raw corpus), then pair.
 
@@ -53,11 +56,14 @@ def embed_anchor_set(
         key = json.dumps(config_snapshot(EmbedConfig(items, encoder, OutputConfig(""))), sort_keys=True)
         if key in embedded:
             return embedded[key]
-        output = OutputConfig(f"{folder}/{where}", overwrite=target.output.overwrite,
-                              storage_options=target.output.storage_options)
+        output = OutputConfig(
+            f"{folder}/{where}", overwrite=target.output.overwrite, storage_options=target.output.storage_options
+        )
         summary = run_embed(EmbedConfig(items, encoder, output, config.execution))
-        say(f"anchor {what} embedded in the {posixpath.basename(where)} space: {summary.rows_out} rows, "
-            f"{summary.rows_quarantined} quarantined ({summary.seconds:.0f} s) -> {output.path}")
+        say(
+            f"anchor {what} embedded in the {posixpath.basename(where)} space: {summary.rows_out} rows, "
+            f"{summary.rows_quarantined} quarantined ({summary.seconds:.0f} s) -> {output.path}"
+        )
         embedded[key] = TableRef(output.path, output.storage_options)
         return embedded[key]
 
@@ -70,13 +76,16 @@ def embed_anchor_set(
     if not anchors.passages:
         return paired
     passages = write_passages(anchors.set, f"{folder}/passages/texts", target.output.storage_options)
-    passage_pairs = load_paired_anchors(embed(passages, "passages/target", anchors.target_encoder, "paragraphs"),
-                                        embed(passages, "passages/source", config.encoder, "paragraphs"))
+    passage_pairs = load_paired_anchors(
+        embed(passages, "passages/target", anchors.target_encoder, "paragraphs"),
+        embed(passages, "passages/source", config.encoder, "paragraphs"),
+    )
     return paired.extended(passage_pairs)
 
 
 def corpus_ref(config: TranslateConfig) -> TableRef:
     """The corpus as an embedding table, to take the anchors' source vectors out of."""
     source = config.source
-    return TableRef(source.path, source.storage_options, source.id_column, source.vector_column or "embedding",
-                    source_store(source))
+    return TableRef(
+        source.path, source.storage_options, source.id_column, source.vector_column or "embedding", source_store(source)
+    )

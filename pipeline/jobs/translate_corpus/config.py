@@ -47,8 +47,10 @@ class AnchorsConfig:
         if self.set is not None and self.set.modality == "vector":
             return ["set: anchor items need a text_column or image_column to embed"]
         if self.passages and (self.set is None or self.set.modality != "text" or self.source is not None):
-            return ["passages: paragraphs are cut from an anchor set of texts and embedded by both models; give "
-                    "a set with a text_column and no source table"]
+            return [
+                "passages: paragraphs are cut from an anchor set of texts and embedded by both models; give "
+                "a set with a text_column and no source table"
+            ]
         return [*package_path_problems("target", self.target), *package_path_problems("source", self.source)]
 
 
@@ -100,8 +102,10 @@ class TranslateConfig:
         if not self.targets:
             assert self.anchors is not None and self.output is not None  # problems() refuses a config without
             return {"target": TargetConfig(self.anchors, self.output, self.translator)}
-        return {name: dataclasses.replace(target, translator=target.translator or self.translator)
-                for name, target in self.targets.items()}
+        return {
+            name: dataclasses.replace(target, translator=target.translator or self.translator)
+            for name, target in self.targets.items()
+        }
 
     def problems(self) -> list[str]:
         found = self._shape_problems()
@@ -116,20 +120,26 @@ class TranslateConfig:
         for name, target in self.target_list().items():
             where = f"targets.{name}.anchors" if self.targets else "anchors"
             if target.anchors.source is None and target.anchors.set is None and self.source.modality != "vector":
-                found.append(f"{where}.source: required unless the corpus holds the source vectors "
-                             "(vector_column) or the job embeds an anchor set")
+                found.append(
+                    f"{where}.source: required unless the corpus holds the source vectors "
+                    "(vector_column) or the job embeds an anchor set"
+                )
             if target.anchors.passages and self.encoder is None:
-                found.append(f"{where}.passages: the source model must embed the paragraphs too, and a corpus of "
-                             "stored vectors names none; add them to the anchor set as rows of their own, with a "
-                             "source table of their old vectors")
+                found.append(
+                    f"{where}.passages: the source model must embed the paragraphs too, and a corpus of "
+                    "stored vectors names none; add them to the anchor set as rows of their own, with a "
+                    "source table of their old vectors"
+                )
         outputs = [target.output.place for target in self.target_list().values()]
         outputs += [self.source_output.place] if self.source_output else []
         if len(set(outputs)) != len(outputs):
             key = "targets" if self.targets else "source_output.path"
             named = [place.table or place.path for place in outputs]
             found.append(f"{key}: every output needs its own path (or table); got {named}")
-        places = {f"targets.{name}.output" if self.targets else "output": target.output.place
-                  for name, target in self.target_list().items()}
+        places = {
+            f"targets.{name}.output" if self.targets else "output": target.output.place
+            for name, target in self.target_list().items()
+        }
         if self.source_output is not None:
             places["source_output"] = self.source_output.place
         return found + overlap_problems(self.source.place, places)
@@ -138,5 +148,8 @@ class TranslateConfig:
         if self.targets:
             given = [key for key in ("anchors", "output") if getattr(self, key) is not None]
             return [f"{key}: give it per target under targets.<name>, not beside targets" for key in given]
-        return [f"{key}: required (or name several targets under targets)" for key in ("anchors", "output")
-                if getattr(self, key) is None]
+        return [
+            f"{key}: required (or name several targets under targets)"
+            for key in ("anchors", "output")
+            if getattr(self, key) is None
+        ]

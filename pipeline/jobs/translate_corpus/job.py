@@ -44,12 +44,14 @@ def run_translate(config: TranslateConfig, say: Callable[[str], None] = print) -
     """Plan every target (anchors, fit), then encode each shard once and write every output."""
     embedded: dict[str, TableRef] = {}  # anchor sets already embedded by this job, shared between targets
     shared = {key: value for key, value in config_snapshot(config).items() if key in ("source", "encoder")}
-    outputs = [plan_target(config, name, target, shared, say, embedded)
-               for name, target in config.target_list().items()]
+    outputs = [
+        plan_target(config, name, target, shared, say, embedded) for name, target in config.target_list().items()
+    ]
     if config.source_output is not None:
         assert config.encoder is not None  # TranslateConfig.problems: only a raw corpus writes its source vectors
-        outputs.append(embedding_output(EmbedConfig(config.source, config.encoder, config.source_output,
-                                                    config.execution)))
+        outputs.append(
+            embedding_output(EmbedConfig(config.source, config.encoder, config.source_output, config.execution))
+        )
     return run_shard_job(config.source, source_encoder(config, outputs), config.execution, outputs)
 
 
@@ -63,14 +65,20 @@ def source_encoder(config: TranslateConfig, outputs: list[Output]) -> EncoderCon
         return config.encoder
     widths = {output.translator.source_dim for output in outputs if output.translator is not None}
     if len(widths) != 1:
-        raise ValueError(f"the targets' source anchors have different widths {sorted(widths)}; every target "
-                         "translates the same source vectors, so their source anchor tables must share one width")
+        raise ValueError(
+            f"the targets' source anchors have different widths {sorted(widths)}; every target "
+            "translates the same source vectors, so their source anchor tables must share one width"
+        )
     return EncoderConfig("precomputed", {"dim": widths.pop()})
 
 
 def plan_target(
-    config: TranslateConfig, name: str, target: TargetConfig, shared: Mapping[str, Any],
-    say: Callable[[str], None], embedded: dict[str, TableRef] | None = None,
+    config: TranslateConfig,
+    name: str,
+    target: TargetConfig,
+    shared: Mapping[str, Any],
+    say: Callable[[str], None],
+    embedded: dict[str, TableRef] | None = None,
 ) -> Output:
     """Get the target's paired anchors, fit its translator, and describe its output.
 
@@ -89,11 +97,13 @@ def plan_target(
     else:
         anchor_set = target.anchors.set
         assert anchor_set is not None
-        snapshot["anchor_set_inputs"] = inputs_fingerprint(anchor_set.path, anchor_set.format,
-                                                           dict(anchor_set.storage_options))
+        snapshot["anchor_set_inputs"] = inputs_fingerprint(
+            anchor_set.path, anchor_set.format, dict(anchor_set.storage_options)
+        )
     job_fingerprint = fingerprint(snapshot)
     Records(records_of(target.output), target.output.storage_options).refuse_foreign(
-        job_fingerprint, target.output.overwrite, target.output.path or str(target.output.table))
+        job_fingerprint, target.output.overwrite, target.output.path or str(target.output.table)
+    )
     if anchors is None:
         anchors = embed_anchor_set(config, target, say, {} if embedded is None else embedded)
     say(f"{name}: {len(anchors.ids)} anchors paired on id ({anchors.unmatched} ids in only one table)")
@@ -110,8 +120,7 @@ def plan_target(
         "job_fingerprint": job_fingerprint,
         "package_version": __version__,
     }
-    return Output.of(target.output, provenance, {**snapshot, "anchors_fingerprint": anchors.fingerprint},
-                     translator)
+    return Output.of(target.output, provenance, {**snapshot, "anchors_fingerprint": anchors.fingerprint}, translator)
 
 
 def _source_space(config: TranslateConfig) -> str:

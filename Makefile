@@ -19,14 +19,18 @@ $(STAMP): pyproject.toml .ci/constraints.txt
 
 setup: $(STAMP)
 
+# Formatting, lint rules (pyproject.toml) and the type checker over pipeline/: each must pass in CI.
 lint: setup
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test: setup
 	$(OFFLINE) $(PY) -m pytest
 
+# The pure tests: no Ray, no PostgreSQL, no real models (a test that starts Ray unmarked fails).
 test-fast: setup
-	$(OFFLINE) $(PY) -m pytest -m "not real and not slow"
+	$(OFFLINE) $(PY) -m pytest -m "not ray and not pg and not real and not slow and not gpu"
 
 demo: setup
 	$(OFFLINE) $(PY) -m jobs.demo --config configs/demo.yaml

@@ -1,6 +1,11 @@
 """Fixtures shared by every test layer: a tiny random-weight BERT that loads in milliseconds, offline; a real
 local Ray (loopback only); and a private PostgreSQL with pgvector for the store tests. The servers start once per
-session and stop after it."""
+session and stop after it.
+
+Markers follow what a test needs: the ``local_ray`` fixture marks it ``ray``, ``pg_dsn`` marks it ``pg``, the
+packaged BBC embeddings mark it ``real``; a test that starts Ray another way (a subprocess, a cluster of its own)
+says ``pytest.mark.ray`` itself, and one that starts Ray in this process without the marker fails, so
+``make test-fast`` (no ray, pg, real, slow or gpu) never starts a cluster."""
 
 from __future__ import annotations
 
@@ -14,7 +19,12 @@ import pytest
 # Imported before ray itself: importing ray_pool pins Ray to loopback, a switch Ray reads when it is imported.
 from pipeline.engine.ray_pool import LOOPBACK
 
-from tests.stores.pg_server import running_postgres
+from tests.support.pg_server import running_postgres
+
+# The hostile-input tally (printed at the end of a run) and the packaged BBC embeddings, cached across runs.
+pytest_plugins = ["tests.support.tally", "tests.support.bbc"]
+
+MARKED_BY_FIXTURE = {"local_ray": "ray", "pg_dsn": "pg", "bbc_embeddings": "real"}
 
 TINY_WORDS = "the a cat dog sat on mat and ran far away quick brown fox jumps over lazy river stone".split()
 TINY_SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -102,3 +112,24 @@ def pg_dsn() -> Iterator[str]:
 def pg_table_name() -> str:
     """A table name no other test uses, so tests share the server but never a table."""
     return f"t_{uuid.uuid4().hex[:12]}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, marker in MARKED_BY_FIXTURE.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
+
+
+@pytest.fixture(autouse=True)
+def ray_only_where_marked(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every job joins or starts Ray through ``ray_pool.connect``: a test not marked ``ray`` that gets there fails
+    with its name, instead of quietly starting a cluster in the fast suite."""
+    if request.node.get_closest_marker("ray") is not None:
+        return
+    from pipeline.engine import ray_pool
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"{request.node.nodeid} starts Ray but is not marked ray (add pytest.mark.ray)")
+
+    monkeypatch.setattr(ray_pool, "connect", refuse)

@@ -18,7 +18,7 @@ from typing import Any
 __all__ = ["TokenizerFiles", "read_tokenizer_files"]
 
 # tokenizer_class -> whether it makes token_type_ids (its model_input_names). Each was checked to give the ids
-# AutoTokenizer gives (tests/unit/test_hf_tokenizer.py).
+# AutoTokenizer gives (tests/encoders/test_hf_tokenizer.py).
 WORDPIECE_FAMILIES: dict[str, bool] = {
     "BertTokenizer": True,
     "BertTokenizerFast": True,

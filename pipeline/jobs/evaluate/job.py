@@ -232,7 +232,7 @@ def write_report(
             "ratios are stitched / native. Top-k and MRR: retrieval of each test item's own target vector among all "
             "test items under raw cosine, as a vector store ranks. `decoupled irp`: sender and receiver fitted "
             "separately, the receiver's inverse on its own unpaired train vectors. Made by `python -m jobs.evaluate` "
-            "(pipeline/jobs/evaluate.py)."
+            "(pipeline/jobs/evaluate/)."
         ),
     ]
     for direction in directions:

@@ -1,5 +1,5 @@
 """Every rule that sets a row aside, in one place: bad ids, content that cannot be encoded, outputs that are not
-vectors. A rejected row goes to the output's ``_quarantine/`` with its reason; every other row is kept.
+vectors. A rejected row goes to the quarantine in the output's records with its reason; every other row is kept.
 
 The rules are applied per shard inside an actor, before (ids, content) and after (outputs) the model runs. The
 content checks themselves live with the encoders (:mod:`pipeline.encoders.inputs`, image decoding in

@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipeline.config import OutputConfig
+from pipeline.io.records import SHARDS_DIR
+from pipeline.io.stores.layout import records_of
 from pipeline.jobs.benchmark.config import BenchmarkConfig
 from pipeline.jobs.benchmark.inputs import translate_job, vector_corpus
 from pipeline.jobs.benchmark.report import section
@@ -26,9 +29,9 @@ class Watcher(threading.Thread):
     resident memory of Ray's worker processes (the actors, and the tasks that translate stored vectors whole):
     the largest one, and all of them together."""
 
-    def __init__(self, output: Path) -> None:
+    def __init__(self, shards: Path) -> None:
         super().__init__(daemon=True)
-        self.output, self.samples, self.stopped = output, [], threading.Event()
+        self.shards, self.samples, self.stopped = shards, [], threading.Event()
         self.started = time.perf_counter()
 
     def run(self) -> None:
@@ -39,7 +42,7 @@ class Watcher(threading.Thread):
         import psutil
 
         rows = 0
-        for path in (self.output / "_shards").glob("part-*.json"):
+        for path in self.shards.glob("part-*.json"):
             try:
                 rows += json.loads(path.read_text())["rows_out"]
             except (OSError, ValueError):
@@ -82,8 +85,10 @@ def bench_soak(config: BenchmarkConfig, work: Path, texts: list[str]) -> dict[st
     """Throughput of the last minute against the first, with the whole timeline and the actors' memory."""
     corpus = vector_corpus(work, config.soak_rows, config.rows_per_shard, config.dims[0])
     os.sync()  # the corpus's gigabytes reach the disk now, not while the first minutes are measured
-    shutil.rmtree(work / "out", ignore_errors=True)  # an earlier run's records would count as rows written
-    watcher = Watcher(work / "out")
+    records = Path(records_of(OutputConfig(str(work / "out"))))
+    for folder in (work / "out", records):  # an earlier run's records would count as rows written
+        shutil.rmtree(folder, ignore_errors=True)
+    watcher = Watcher(records / SHARDS_DIR)
     watcher.start()
     summary = translate_job(config, work, corpus)
     samples = watcher.finish()

@@ -69,7 +69,7 @@ def _mpnet_part(index: int) -> Path:
     suffix = f"input/all-mpnet-base-v2.zip.{index:03d}"
     for f in dist.files or ():
         if str(f).endswith(suffix):
-            path = Path(dist.locate_file(f))
+            path = Path(str(dist.locate_file(f)))  # a SimplePath to the stubs; a pathlib.Path for a wheel
             if path.is_file():
                 return path
     raise ValueError(

@@ -21,7 +21,9 @@ from pipeline.config.blocks import (
     ExecutionConfig,
     IndexSpec,
     OutputConfig,
+    OutputFormat,
     SourceConfig,
+    SourceFormat,
 )
 from pipeline.config.loader import ConfigError, load_config
 from pipeline.config.paths import PACKAGE_SCHEME, Place, overlap_problems, package_path_problems
@@ -39,8 +41,10 @@ __all__ = [
     "ExecutionConfig",
     "IndexSpec",
     "OutputConfig",
+    "OutputFormat",
     "Place",
     "SourceConfig",
+    "SourceFormat",
     "load_config",
     "overlap_problems",
     "package_path_problems",

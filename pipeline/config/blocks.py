@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pipeline.config.paths import Place, package_path_problems
 
@@ -24,8 +24,10 @@ CHUNK_ROWS = 65_536
 MAX_IMAGE_PIXELS = 64_000_000
 
 FILE_FORMATS = ("parquet", "jsonl", "csv", "text", "images")
-STORE_FORMATS = ("delta", "lancedb", "pgvector")  # tables in a store of their own, not a folder of files
+STORE_FORMATS: Final = ("delta", "lancedb", "pgvector")  # tables in a store of their own, not a folder of files
 OUTPUT_FORMATS = ("parquet", *STORE_FORMATS)  # what an output (or a nightly store) can be
+SourceFormat = Literal["parquet", "jsonl", "csv", "text", "images", "delta", "lancedb", "pgvector"]
+OutputFormat = Literal["parquet", "delta", "lancedb", "pgvector"]  # OUTPUT_FORMATS, as a type
 # The vector index each store can publish a table with.
 INDEX_KINDS: dict[str, tuple[str, ...]] = {"lancedb": ("ivf_pq", "ivf_hnsw_sq"), "pgvector": ("hnsw", "ivfflat")}
 TEXT_FOLDER_COLUMNS = ("text", "title", "body")  # what a folder of text files offers (pipeline.io.sources)
@@ -92,7 +94,7 @@ class SourceConfig:
     """
 
     path: str = ""
-    format: Literal["parquet", "jsonl", "csv", "text", "images", "delta", "lancedb", "pgvector"] = "parquet"
+    format: SourceFormat = "parquet"
     table: str | None = None
     dsn: str | None = dataclasses.field(default=None, repr=False)
     id_column: str = "id"
@@ -172,7 +174,7 @@ class OutputConfig:
     """
 
     path: str = ""
-    format: Literal["parquet", "delta", "lancedb", "pgvector"] = "parquet"
+    format: OutputFormat = "parquet"
     table: str | None = None
     dsn: str | None = dataclasses.field(default=None, repr=False)
     index: IndexSpec | None = None

@@ -14,7 +14,7 @@ GPU's 86k/s).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -202,7 +202,7 @@ def pack(ragged: Ragged, rows: np.ndarray, length: int, pad_values: Mapping[str,
     return out
 
 
-def prefetched(fn: Callable[[T], R], items: Sequence[T], *, ahead: bool = True) -> Iterator[R]:
+def prefetched(fn: Callable[[T], R], items: Sequence[T], *, ahead: bool = True) -> Generator[R, None, None]:
     """Yield ``fn(item)`` for each item in order, computing the next result in a background thread meanwhile.
 
     Used to tokenize the next chunk while the model encodes this one: the fast tokenizer releases the GIL for

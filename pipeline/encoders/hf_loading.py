@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import AutoModel
 
 from pipeline.encoders.specs import PRECISIONS, resolve_precision
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 TORCH_DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -28,7 +31,7 @@ def torch_dtype(precision: str, device: str) -> torch.dtype:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.") from e
 
 
-def load_model(spec: Any, dtype: torch.dtype) -> tuple[torch.nn.Module, str]:
+def load_model(spec: Any, dtype: torch.dtype) -> tuple[PreTrainedModel, str]:
     """Load the bare encoder in ``dtype`` on the spec's device, with SDPA attention where it exists, else eager.
 
     Asking for SDPA and falling back on the ValueError is the one check that stays true as transformers adds

@@ -74,7 +74,7 @@ def _read(url: str) -> bytes:
         return f.read()
 
 
-def load_image(item: ImageItem, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+def load_image(item: ImageItem | None, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     """Decode one item into a fully loaded RGB image.
 
     Args:
@@ -98,6 +98,7 @@ def load_image(item: ImageItem, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Ima
             raise ValueError(f"PIL image cannot be loaded: {_why(e)}") from e
     if isinstance(item, os.PathLike):
         item = os.fspath(item)
+    data: bytes | bytearray | memoryview
     if isinstance(item, str):
         if not item:
             raise ValueError("empty path")

@@ -86,7 +86,7 @@ def _as_float32_matrix(vectors: object, dim: int) -> np.ndarray | None:
         array = vectors if isinstance(vectors, np.ndarray) else np.asarray(vectors)
         if array.dtype == object and array.ndim == 1 and len(array):
             # Arrow's list<float> arrives as an object array of row arrays; stacking it is one C loop.
-            array = np.stack(array)
+            array = np.stack(list(array))  # stack iterates its argument into a list of rows anyway
     except (ValueError, TypeError):  # ragged rows or nulls: numpy refuses to build one array from them
         return None
     if array.ndim != 2 or array.shape[1] != dim or not _is_real(array):

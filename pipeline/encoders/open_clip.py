@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import open_clip
@@ -40,6 +40,16 @@ __all__ = [
     "load_open_clip",
     "preprocess_overrides",
 ]
+
+
+class CLIPModel(Protocol):
+    """What the encoders use of an open_clip model (a ``torch.nn.Module``; open_clip ships no type information)."""
+
+    training: bool
+
+    def encode_image(self, image: torch.Tensor) -> torch.Tensor: ...
+
+    def encode_text(self, text: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -143,7 +153,7 @@ def preprocess_overrides(model: str, tag: str | None) -> dict[str, Any]:
     return {arg: cfg[key] for key, arg in keys.items() if key in cfg}
 
 
-def load_open_clip(spec: OpenCLIPSpec) -> tuple[torch.nn.Module, Callable[[Image.Image], torch.Tensor], int]:
+def load_open_clip(spec: OpenCLIPSpec) -> tuple[CLIPModel, Callable[[Image.Image], torch.Tensor], int]:
     """Build the model with its weights, in eval mode on ``spec.device``.
 
     Returns:
@@ -155,7 +165,8 @@ def load_open_clip(spec: OpenCLIPSpec) -> tuple[torch.nn.Module, Callable[[Image
     """
     require_cuda_for(spec.precision, spec.device)
     precision = resolve_precision(spec.precision, spec.device)
-    is_file = spec.pretrained is not None and os.path.isfile(spec.pretrained)
+    checkpoint = spec.pretrained if spec.pretrained is not None and os.path.isfile(spec.pretrained) else None
+    is_file = checkpoint is not None
     model, _, preprocess = open_clip.create_model_and_transforms(
         spec.model,
         pretrained=None if is_file else spec.pretrained,
@@ -167,10 +178,8 @@ def load_open_clip(spec: OpenCLIPSpec) -> tuple[torch.nn.Module, Callable[[Image
         weights_only=True,
         **preprocess_overrides(spec.model, spec.tag),
     )
-    if is_file:
-        load_weights_into(
-            model, load_state_dict_file(spec.pretrained), f"open_clip {spec.model} from {spec.pretrained!r}"
-        )
+    if checkpoint is not None:
+        load_weights_into(model, load_state_dict_file(checkpoint), f"open_clip {spec.model} from {checkpoint!r}")
     # open_clip returns the model in training mode, where dropout and patch dropout would make vectors random.
     model.eval()
     config = open_clip.get_model_config(spec.model)

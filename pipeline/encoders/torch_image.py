@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -46,6 +46,7 @@ __all__ = [
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 @dataclass(frozen=True)
@@ -68,15 +69,29 @@ def _cut_classifier(model: nn.Module) -> Backbone:
     # to its last Linear is pre-logit (Dropout for MobileNetV2/EfficientNet, Linear+Hardswish for MobileNetV3).
     # MobileNetV2 pools with F.adaptive_avg_pool2d inside forward() rather than a module, so the pool is rebuilt
     # here; it is the same operation.
-    head = model.classifier[-1]
-    features = nn.Sequential(model.features, nn.AdaptiveAvgPool2d(1), nn.Flatten(1), *model.classifier[:-1])
+    classifier = _child(model, "classifier", nn.Sequential)
+    head = classifier[-1]
+    if not isinstance(head, nn.Linear):
+        raise TypeError(f"{type(model).__name__}.classifier ends in a {type(head).__name__}, not a Linear")
+    features = nn.Sequential(
+        _child(model, "features", nn.Module), nn.AdaptiveAvgPool2d(1), nn.Flatten(1), *classifier[:-1]
+    )
     return Backbone(features=features, head=head, dim=head.in_features)
 
 
 def _cut_fc(model: nn.Module) -> Backbone:
     # ResNets: every child up to and including avgpool, then flatten; fc is the head.
     body = [child for name, child in model.named_children() if name != "fc"]
-    return Backbone(features=nn.Sequential(*body, nn.Flatten(1)), head=model.fc, dim=model.fc.in_features)
+    head = _child(model, "fc", nn.Linear)
+    return Backbone(features=nn.Sequential(*body, nn.Flatten(1)), head=head, dim=head.in_features)
+
+
+def _child(model: nn.Module, name: str, kind: type[ModuleT]) -> ModuleT:
+    """``model.<name>``, checked to be a ``kind`` (torch types a module's attributes as Tensor | Module)."""
+    child = getattr(model, name)
+    if not isinstance(child, kind):
+        raise TypeError(f"{type(model).__name__}.{name} is a {type(child).__name__}, not a {kind.__name__}")
+    return child
 
 
 # torchvision builder name -> how to cut the built model. Plain dict: add a line to support another architecture.

@@ -15,8 +15,9 @@ from __future__ import annotations
 import functools
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -59,7 +60,10 @@ class ChunkPreparer:
     def __call__(self, shard: Shard) -> PreparedChunk:
         source = self.source
         started = time.perf_counter()
-        columns = [source.id_column, source.content_column]
+        content_column = source.content_column
+        if content_column is None:  # a checked config names exactly one content column
+            raise ValueError("the source names no content column (text_column, image_column or vector_column)")
+        columns = [source.id_column, content_column]
         if self.with_hashes and source.content_hash_column:
             columns.append(source.content_hash_column)
         try:
@@ -83,7 +87,7 @@ class ChunkPreparer:
         ids, unnamed = quarantine.readable_ids(table.column(source.id_column).combine_chunks())
         hashes = self._hashes(table)
         items, bad = quarantine.prepare_content(
-            table.column(source.content_column), source.modality, self.source_dim, source.max_image_pixels
+            table.column(content_column), source.modality, self.source_dim, source.max_image_pixels
         )
         del table
         bad.update({**quarantine.id_problems(ids), **unnamed})
@@ -94,7 +98,7 @@ class ChunkPreparer:
         items = quarantine.take(items, keep)
         tokenizer = self._tokenizer()
         if tokenizer is not None and len(keep):
-            items = tokenizer.tokenize(items)
+            items = tokenizer.tokenize(cast(Sequence[str], items))  # a tokenizer only for text: a list of str
         seconds = {"read": read - started, "prepare": time.perf_counter() - read}
         return PreparedChunk(shard, ids, keep, items, bad, seconds, self._info(), hashes=hashes, unreadable=unreadable)
 

@@ -50,7 +50,7 @@ def id_problems(ids: pa.Array) -> Reasons:
 
 def prepare_content(
     column: pa.ChunkedArray, modality: str, dim: int | None, max_pixels: int | None = None
-) -> tuple[Sequence[Any], Reasons]:
+) -> tuple[Sequence[Any] | np.ndarray, Reasons]:
     """A shard's content ready for its encoder, plus the rows that cannot be encoded.
 
     Args:
@@ -88,9 +88,10 @@ def not_utf8(values: Sequence[bytes | None], what: str) -> Reasons:
     """The values that are not valid UTF-8, each with the first offending byte and its offset."""
     bad: Reasons = {}
     for row, value in enumerate(values):
+        if value is None:
+            continue
         try:
-            if value is not None:
-                value.decode("utf-8")
+            value.decode("utf-8")
         except UnicodeDecodeError as e:
             bad[row] = f"{what} is not valid UTF-8 (byte 0x{value[e.start]:02x} at offset {e.start})"
     return bad
@@ -133,7 +134,7 @@ def kept(n: int, bad: Mapping[int, str]) -> np.ndarray:
     return np.setdiff1d(np.arange(n, dtype=np.int64), np.fromiter(bad, dtype=np.int64, count=len(bad)))
 
 
-def take(items: Sequence[Any], rows: np.ndarray) -> Sequence[Any]:
+def take(items: Sequence[Any] | np.ndarray, rows: np.ndarray) -> Sequence[Any] | np.ndarray:
     """``items[rows]`` for a matrix or a list."""
     if isinstance(items, np.ndarray):
         return items[rows]

@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import pyarrow as pa
 
@@ -38,6 +38,9 @@ from pipeline.io.sources import Shard
 # Ray reads this switch when it is imported, so it is set here, before any import of ray.
 LOOPBACK = "127.0.0.1"
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+if TYPE_CHECKING:  # a type only: ray itself is imported in the functions that use it, after the switch above
+    from ray.data import TaskPoolStrategy
 
 # Actors that die in a row while loading their model (killed, out of memory) and are replaced; one more fails the
 # job with the error, so a model that cannot load at all is not retried for ever.
@@ -132,6 +135,15 @@ def whole_chunk_tasks(execution: ExecutionConfig) -> int:
     return size
 
 
+class _TaskOptions(TypedDict):
+    """``map_batches`` arguments of the CPU task stages (prepare, write, and whole chunks of stored vectors)."""
+
+    batch_size: int
+    batch_format: str
+    num_cpus: float
+    compute: TaskPoolStrategy
+
+
 def _prepare(batch: pa.Table, preparer: ChunkPreparer) -> pa.Table:
     """The prepare stage as a Ray Data task: shard rows in, one prepared-chunk row out per shard."""
     shards = batch.column("shard").to_pylist()
@@ -195,7 +207,7 @@ def run_shards(shards: list[Shard], job: ShardJob, execution: ExecutionConfig) -
         [{"shard": shard_to_json(shard)} for shard in shards], override_num_blocks=len(shards)
     )
     actors = min(execution.actors, len(shards))
-    tasks = {
+    tasks: _TaskOptions = {
         "batch_size": 1,
         "batch_format": "pyarrow",
         "num_cpus": execution.cpus_per_task,
@@ -206,11 +218,14 @@ def run_shards(shards: list[Shard], job: ShardJob, execution: ExecutionConfig) -
         # cost more than the work itself (a third of a bare pyarrow copy's rate, against 0.7 or more in one
         # process). Each task does a whole chunk; as many run at once as the cores hold.
         tasks["compute"] = TaskPoolStrategy(size=whole_chunk_tasks(execution))
-        results = dataset.map_batches(_whole, fn_kwargs={"job": job}, **tasks)
+        # Ray types fn as a function of the batch alone, not knowing fn_kwargs supplies its other arguments.
+        results = dataset.map_batches(_whole, fn_kwargs={"job": job}, **tasks)  # type: ignore[arg-type]
         for row in results.iter_rows():
             yield ShardResult(**json.loads(row["result"]))
         return
-    prepared = dataset.map_batches(_prepare, fn_kwargs={"preparer": preparer_for(job)}, **tasks)
+    # As above: Ray's type of fn leaves out the arguments fn_kwargs supplies.
+    preparer = preparer_for(job)
+    prepared = dataset.map_batches(_prepare, fn_kwargs={"preparer": preparer}, **tasks)  # type: ignore[arg-type]
     encoded = prepared.map_batches(
         _EncodeStage,
         fn_constructor_kwargs={"job": job},
@@ -222,7 +237,8 @@ def run_shards(shards: list[Shard], job: ShardJob, execution: ExecutionConfig) -
     )
     # The write tasks need no translator: each holds only where its outputs go.
     outputs = [dataclasses.replace(output, translator=None) for output in job.outputs]
-    for row in encoded.map_batches(_write, fn_kwargs={"outputs": outputs}, **tasks).iter_rows():
+    written = encoded.map_batches(_write, fn_kwargs={"outputs": outputs}, **tasks)  # type: ignore[arg-type]  # as above
+    for row in written.iter_rows():
         yield ShardResult(**json.loads(row["result"]))
 
 

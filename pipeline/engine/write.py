@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import partial
 
 from pipeline.engine.chunks import EncodedChunk
 from pipeline.engine.job import ShardResult
@@ -27,9 +28,12 @@ def write_chunk(chunk: EncodedChunk, outputs: Sequence[Output]) -> ShardResult:
     for output, part in zip(outputs, chunk.parts, strict=True):
         # The id type is recorded so the driver can keep one id type in the whole table.
         counts = {**chunk.counts, "shard": chunk.shard.key, "id_type": str(part.schema.field("id").type)}
-        with_retries(lambda o=output, p=part, c=counts: o.stage(name, p, chunk.quarantine, c))
+        with_retries(partial(output.stage, name, part, chunk.quarantine, counts))
     seconds = {**chunk.seconds, "write": time.perf_counter() - started}
     release_memory()
     info = process_info()
     worker = {**chunk.info, "write_pid": info["pid"], "write_peak_rss_mb": info["peak_rss_mb"]}
-    return ShardResult(name, **chunk.counts, seconds=seconds, worker=worker)
+    rows = chunk.counts
+    return ShardResult(
+        name, rows["rows_in"], rows["rows_out"], rows["rows_quarantined"], seconds=seconds, worker=worker
+    )

@@ -185,9 +185,10 @@ class Output:
         rows = int(counts.get("rows_quarantined", 0))
         records = self.records
         if rows:
-            if not records.exists(records.quarantine_file(name)):
+            quarantined = records.read_table(records.quarantine_file(name), ["id"])  # None when it is not there
+            if quarantined is None:
                 return f"its quarantine file is missing ({rows} rows recorded)"
-            found = records.read_table(records.quarantine_file(name), ["id"]).num_rows
+            found = quarantined.num_rows
             if found != rows:
                 return f"its quarantine file holds {found} rows, not the {rows} recorded"
         return self.store().check_staged(name, counts.get("staged") or {}, self.run)

@@ -26,11 +26,14 @@ def write_passages(
     its actors. A file is rewritten only when its content changes, so a rerun's ``embed`` finds its inputs as
     they were and reuses what it embedded; a file a longer set left behind is removed.
     """
+    text_column = documents.text_column
+    if text_column is None:
+        raise ValueError("documents must be a text source (text_column) to be cut into passages")
     ids, texts = [], []
     for shard in plan_source(documents):
-        table = read_source(documents, shard, [documents.id_column, documents.text_column])
+        table = read_source(documents, shard, [documents.id_column, text_column])
         ids += table.column(documents.id_column).to_pylist()
-        texts += table.column(documents.text_column).to_pylist()
+        texts += table.column(text_column).to_pylist()
     lines = [json.dumps({"id": i, "text": t}) for i, t in zip(*passage_rows(ids, texts), strict=True)]
     files = {
         f"part-{n:05d}.jsonl": ("\n".join(lines[start : start + PASSAGES_PER_FILE]) + "\n").encode()

@@ -103,6 +103,8 @@ def plan_shards(
             fs, _, _ = fsspec.get_fs_token_paths(files[0] if files else path, storage_options=storage_options)
             return _parquet_shards(fs, [fs._strip_protocol(f) for f in files], chunk_rows, lambda _: version)
 
+        if store is None:
+            raise ValueError(f"a {fmt} source is planned from its store table; none was given")
         return plan_store_shards(store, chunk_rows, delta_files)
     fs, root, files = _list_files(resolve_path(path), fmt, storage_options or {})
     stamps = {f: _stamp(fs.info(f)) for f in files}
@@ -181,8 +183,12 @@ def read_shard(
     if fmt in ("lancedb", "pgvector"):
         from pipeline.io.stores.shards import read_store_shard
 
+        if store is None:
+            raise ValueError(f"a {fmt} shard is read from its store table; none was given")
         return read_store_shard(store, shard, columns)
     if fmt in ("parquet", "delta"):  # a Delta shard is a row group of one of the table's Parquet files
+        if shard.row_group is None:
+            raise ValueError(f"{fmt} shard {shard.name} names no row group; it was not planned by plan_shards")
         with fsspec.open(shard.files[0], "rb", **options) as f:
             parquet = pq.ParquetFile(f)
             present = None if columns is None else [c for c in columns if c in parquet.schema_arrow.names]

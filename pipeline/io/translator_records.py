@@ -53,7 +53,7 @@ def _plan_difference(before: AffinePlan, now: AffinePlan) -> str | None:
         return f"plan settings {before.flags()} against {now.flags()}"
     for name, was in before.arrays().items():
         is_now = now.arrays()[name]
-        scale = max(float(np.abs(was).max(initial=0.0)), np.finfo(np.float32).tiny)
+        scale = max(float(np.abs(was).max(initial=0.0)), float(np.finfo(np.float32).tiny))
         if was.shape != is_now.shape or float(np.abs(was - is_now).max(initial=0.0)) > RELATIVE_TOLERANCE * scale:
             return f"its {name} moved"
     return None

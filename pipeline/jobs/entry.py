@@ -7,7 +7,9 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TypeVar
+
+Config = TypeVar("Config")
 
 
 def job_arguments(prog: str, description: str, argv: Sequence[str] | None) -> tuple[str | None, list[str]]:
@@ -24,7 +26,11 @@ def job_arguments(prog: str, description: str, argv: Sequence[str] | None) -> tu
 
 
 def run_configured_job(
-    argv: Sequence[str] | None, name: str, description: str, schema: type, run: Callable[[Any], Sequence[str]]
+    argv: Sequence[str] | None,
+    name: str,
+    description: str,
+    schema: type[Config],
+    run: Callable[[Config], Sequence[str]],
 ) -> int:
     """Parse argv, load and check the config, run, print the summary lines.
 

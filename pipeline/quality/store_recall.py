@@ -27,14 +27,17 @@ def indexed_recall(
         among: search only these ids (a prefilter), so tables of different sizes are compared on the same rows.
     """
     import lancedb
+    from lancedb.query import LanceVectorQueryBuilder
 
     table = lancedb.connect(ref.path).open_table(ref.table)
     where = None if among is None else " OR ".join(sql_in_lists(ID_COLUMN, list(among)))
     hits = 0
     for query, want in zip(queries, expected, strict=True):
+        vector_search = table.search(query, vector_column_name=EMBEDDING_COLUMN)
+        if not isinstance(vector_search, LanceVectorQueryBuilder):  # what a vector query gives
+            raise TypeError(f"lancedb gave a {type(vector_search).__name__} for a vector query")
         search = (
-            table.search(query, vector_column_name=EMBEDDING_COLUMN)
-            .distance_type("cosine")
+            vector_search.distance_type("cosine")
             .limit(k)
             .nprobes(NPROBES)
             .refine_factor(REFINE_FACTOR)

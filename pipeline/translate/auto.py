@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -159,7 +159,7 @@ def cross_validated_quality(
     if auto:
         row = next(r for r in auto["cv"] if r["method"] == method and r["options"] == dict(options))
         return {**row, "folds": auto["folds"], "repeats": auto.get("repeats", 1)}
-    parsed = parse_options(ESTIMATORS[method].options, dict(options), method)
+    parsed: object = parse_options(ESTIMATORS[method].options, dict(options), method)
     source, target = np.asarray(source, np.float64), np.asarray(target, np.float64)
     partitions = fold_partitions(source, target, folds, repeats, seed)
     return {
@@ -297,8 +297,9 @@ def _row(method: str, options: object, scores: list[dict[str, float] | str]) -> 
     }
     if scores and isinstance(scores[-1], str):
         return {**row, "error": scores[-1]}
+    folds = cast(list[dict[str, float]], scores)  # a failure is only ever the last entry, and ends the list
     for metric in METRICS:
-        values = np.array([fold[metric] for fold in scores])
+        values = np.array([fold[metric] for fold in folds])
         row[metric] = float(values.mean())
         row[f"{metric}_se"] = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
         row[f"{metric}_folds"] = values.tolist()
@@ -306,7 +307,8 @@ def _row(method: str, options: object, scores: list[dict[str, float] | str]) -> 
 
 
 def _parse_candidates(candidates: tuple[Mapping[str, Any], ...]) -> list[tuple[str, object]]:
-    parsed, problems = [], []
+    parsed: list[tuple[str, object]] = []
+    problems: list[str] = []
     for i, candidate in enumerate(candidates):
         options = dict(candidate)
         method = options.pop("method")

@@ -18,7 +18,7 @@ def as_matrix(x: object, name: str, dtype: type = np.float64) -> np.ndarray:
         ValueError: ``x`` is not 2-D or is empty.
     """
     try:
-        array = np.asarray(x, dtype=dtype)
+        array: np.ndarray = np.asarray(x, dtype=dtype)
     except (TypeError, ValueError) as e:
         raise TypeError(f"{name} must be a numeric (n, d) array; got {type(x).__name__}") from e
     if array.ndim != 2:

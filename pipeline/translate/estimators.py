@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -50,7 +50,8 @@ def fit_irp(source: np.ndarray, target: np.ndarray, options: IRPOptions, memo: M
     sender = RelativeProjector.fit(source, receiver=False, **as_dict(options))  # composing needs no inverse
     receiver = RelativeProjector.fit(target, **as_dict(options))
     report = {"source": dict(sender.report), "target": dict(receiver.report)}
-    return Fit(compose_plan(sender, receiver), {"target_inverse": receiver.inverse}, report)
+    # compose_plan has already raised when the receiver has no inverse.
+    return Fit(compose_plan(sender, receiver), {"target_inverse": receiver.require_inverse()}, report)
 
 
 def fit_procrustes(source: np.ndarray, target: np.ndarray, options: ProcrustesOptions, memo: Memo | None = None) -> Fit:
@@ -149,6 +150,12 @@ def _remembered(memo: Memo | None, key: tuple[Any, ...], compute: Callable[[], A
     return memo[key]
 
 
+class FitFunction(Protocol):
+    """An estimator's fit: ``(source, target, parsed options, memo=None) -> Fit``."""
+
+    def __call__(self, source: np.ndarray, target: np.ndarray, options: Any, memo: Memo | None = None) -> Fit: ...
+
+
 @dataclass(frozen=True)
 class Estimator:
     """A registry entry: how to parse options for a method, how to fit it, and how far it is from an isometry.
@@ -161,7 +168,7 @@ class Estimator:
     """
 
     options: type
-    fit: Callable[[np.ndarray, np.ndarray, Any, Memo | None], Fit]
+    fit: FitFunction
     isometry_rank: Callable[[Any], float]
 
 

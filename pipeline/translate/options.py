@@ -204,5 +204,7 @@ def parse_options(kind: type[Options], given: Mapping[str, Any], method: str) ->
 
 def as_dict(options: object) -> dict[str, Any]:
     """JSON-ready dict of an options dataclass, without what its other settings leave unused (its ``unused()``)."""
+    if not dataclasses.is_dataclass(options) or isinstance(options, type):
+        raise TypeError(f"as_dict() needs an options dataclass instance; got {type(options).__name__}")
     unused = options.unused() if hasattr(options, "unused") else ()
     return {key: value for key, value in dataclasses.asdict(options).items() if key not in unused}

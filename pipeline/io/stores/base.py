@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from pipeline.config import IndexSpec
+from pipeline.config import IndexSpec, OutputFormat
 
 CONTENT_HASH_COLUMN = "content_hash"
 # Text columns a nightly store carries per row, when its rows have them: the space the vector is in, ``native`` or
@@ -47,7 +47,7 @@ class StoreRef:
             the parts of a version before it publishes them.
     """
 
-    format: str
+    format: OutputFormat
     path: str = ""
     table: str = ""
     dsn: str = dataclasses.field(default="", repr=False)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import posixpath
 
-from pipeline.config import OutputConfig, SourceConfig
+from pipeline.config import STORE_FORMATS, OutputConfig, SourceConfig
 from pipeline.io.stores.base import StoreRef
 
 RECORDS_DIR = "_irp"
@@ -57,10 +57,11 @@ def output_store(output: OutputConfig) -> StoreRef:
 
 def source_store(source: SourceConfig) -> StoreRef | None:
     """The store table a source block reads, or None for files."""
-    if not source.is_store:
+    fmt = source.format
+    if fmt not in STORE_FORMATS:  # source.is_store, spelled so that the type checker narrows the format
         return None
     return StoreRef(
-        source.format,
+        fmt,
         source.path,
         source.table or "",
         source.dsn or "",

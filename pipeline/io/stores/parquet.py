@@ -159,7 +159,7 @@ class ParquetStore:
         replaced_ids = pa.array(sorted(upserted), pa.string())
         live, rewritten, deleted = (self.manifest() if self.exists() else {}), {}, 0
         for name in self.part_names() if live else []:
-            part = self.table.read_table(f"{name}.parquet")
+            part = self._read_part(name, None, None)  # raises FileNotFoundError if the part vanished
             ids = part.column(ID_COLUMN).cast(pa.string())
             gone = pc.is_in(ids, value_set=deleted_ids)
             hit = pc.or_(gone, pc.is_in(ids, value_set=replaced_ids))

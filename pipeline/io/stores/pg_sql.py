@@ -92,7 +92,8 @@ def connect(dsn: str, table: str) -> psycopg.Connection:
         params = conninfo_to_dict(dsn)
     except psycopg.ProgrammingError:  # its message would quote the DSN
         raise ValueError(f"malformed PostgreSQL DSN for table {table}") from None
-    extra = {} if "connect_timeout" in params else {"connect_timeout": CONNECT_TIMEOUT_S}
+    # psycopg.connect's own keyword parameters: the DSN's connect_timeout wins over ours.
+    extra: dict[str, Any] = {} if "connect_timeout" in params else {"connect_timeout": CONNECT_TIMEOUT_S}
     try:
         conn = psycopg.connect(dsn, autocommit=True, **extra)
     except psycopg.OperationalError as exc:
@@ -110,10 +111,14 @@ def _register_vectors(conn: psycopg.Connection) -> None:
     """pgvector's adapters (creating the extension when missing), then faster numpy ones for ``vector``."""
     from pgvector.psycopg import register_vector
 
-    if conn.execute("SELECT to_regtype('vector')").fetchone()[0] is None:
+    row = conn.execute("SELECT to_regtype('vector')").fetchone()  # one row: the type, or NULL
+    if row is None or row[0] is None:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     register_vector(conn)
-    oid = TypeInfo.fetch(conn, "vector").oid
+    info = TypeInfo.fetch(conn, "vector")
+    if info is None:
+        raise RuntimeError("PostgreSQL has no 'vector' type although the pgvector extension was created")
+    oid = info.oid
     conn.adapters.register_dumper(np.ndarray, type("NumpyVectorDumper", (_NumpyVectorDumper,), {"oid": oid}))
     conn.adapters.register_loader(oid, _NumpyVectorLoader)
 
@@ -231,6 +236,7 @@ def index_statement(index: IndexSpec, table: TableName, name: str, dim: int, row
         raise ValueError(f"pgvector index kind must be 'hnsw' or 'ivfflat', not {index.kind!r}")
     if index.metric not in _OPCLASS:
         raise ValueError(f"index metric must be one of {sorted(_OPCLASS)}, not {index.metric!r}")
+    target: sql.Composable
     if dim <= VECTOR_INDEX_MAX_DIM:
         target, opclass = sql.Identifier(EMBEDDING_COLUMN), f"vector_{_OPCLASS[index.metric]}"
     elif dim <= HALFVEC_INDEX_MAX_DIM:

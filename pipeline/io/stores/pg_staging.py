@@ -172,7 +172,10 @@ def delete_ids(cur: psycopg.Cursor, table: TableName, id_type: str, ids: Sequenc
 
 def transaction_id(db: psycopg.Connection) -> int:
     """The current transaction's 32-bit id: the kind of number a publish's ``version`` (``pg_class.xmin``) is."""
-    return int(db.execute("SELECT pg_current_xact_id()::text::bigint & 4294967295").fetchone()[0])
+    row = db.execute("SELECT pg_current_xact_id()::text::bigint & 4294967295").fetchone()
+    if row is None:  # a SELECT of one expression always gives one row
+        raise RuntimeError("PostgreSQL returned no current transaction id")
+    return int(row[0])
 
 
 def go_live(
@@ -209,7 +212,7 @@ def keep_parts(db: psycopg.Connection, staging: TableName, staged: Mapping[str, 
         RuntimeError: a part's stage record says ``rows`` but the staging table holds another count.
     """
     part = sql.Identifier(PART_COLUMN)
-    counts = dict(
+    counts: dict[str, int] = dict(
         db.execute(sql.SQL("SELECT {0}, count(*) FROM {1} GROUP BY {0}").format(part, staging.ident())).fetchall()
     )
     wrong = {

@@ -130,7 +130,8 @@ class PgVectorStore:
         names = list(columns) if columns is not None else list(types)
         check_columns(names, types, self._name)
         key = sql.Identifier(self.ref.id_column)
-        where, params = sql.SQL(""), []
+        where: sql.Composable = sql.SQL("")
+        params: list[Any] = []
         if ids is not None:
             where, params = sql.SQL(" WHERE {} = ANY(%s)").format(key), [list(ids)]
         query = sql.SQL("SELECT {} FROM {}{} ORDER BY {}").format(
@@ -144,7 +145,7 @@ class PgVectorStore:
             raise LookupError(f"PostgreSQL table {self._name} does not exist")
         return types
 
-    def _fetch(self, query: sql.Composable, params: Sequence[Any] = ()) -> list[tuple]:
+    def _fetch(self, query: sql.SQL | sql.Composed, params: Sequence[Any] = ()) -> list[tuple]:
         """One statement with binary results: vectors arrive as float32 numpy arrays, not text to parse."""
         with self._db().cursor(binary=True) as cur:
             cur.execute(query, params)
@@ -227,7 +228,10 @@ class PgVectorStore:
         return published_version(self._db(), self._name)
 
     def _count(self) -> int:
-        return int(self._db().execute(sql.SQL("SELECT count(*) FROM {}").format(self._name.ident())).fetchone()[0])
+        row = self._db().execute(sql.SQL("SELECT count(*) FROM {}").format(self._name.ident())).fetchone()
+        if row is None:  # count(*) always gives one row
+            raise RuntimeError(f"PostgreSQL returned no count for table {self._name}")
+        return int(row[0])
 
     # -- incremental writes --------------------------------------------------------------------------------
 
@@ -336,7 +340,8 @@ class PgVectorStore:
 
         Args:
             pages: one ``(start, end)`` of :meth:`plan_pages`.
-            id_column, content_column: the two columns to read; or ``id_column`` a list of column names.
+            id_column, content_column: the two columns to read (``content_column`` None: the ids alone); or
+                ``id_column`` a list of column names.
 
         Returns:
             The columns under their own names: vectors as ``fixed_size_list<float32>[d]``, text as string,
@@ -345,7 +350,10 @@ class PgVectorStore:
         start, end = (int(page) for page in pages)
         if not 0 <= start < end:
             raise ValueError(f"page range must be [start, end) with 0 <= start < end, not {pages!r}")
-        names = [id_column, content_column] if isinstance(id_column, str) else list(id_column)
+        if isinstance(id_column, str):
+            names = [id_column] if content_column is None else [id_column, content_column]
+        else:
+            names = list(id_column)
         types = self._types_or_raise()
         check_columns(names, types, self._name)
         query = sql.SQL("SELECT {} FROM {} WHERE ctid >= %s::tid AND ctid < %s::tid").format(

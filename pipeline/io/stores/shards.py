@@ -9,12 +9,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pyarrow as pa
 
 from pipeline.io.shard import Shard
 from pipeline.io.stores import StoreRef, open_store
+
+if TYPE_CHECKING:
+    from pipeline.io.stores.lance import LanceStore
+    from pipeline.io.stores.pgvector import PgVectorStore
 
 PG_SHARD_PREFIX = "pgvector:"
 
@@ -37,11 +41,11 @@ def plan_store_shards(store: StoreRef, chunk_rows: int, parquet_shards: Any) -> 
     if store.format == "delta":
         shards = _delta_shards(handle, parquet_shards)
     elif store.format == "lancedb":
-        shards = _lance_shards(handle, chunk_rows)
+        shards = _lance_shards(cast("LanceStore", handle), chunk_rows)
     else:
         shards = [
-            Shard(i, (f"{PG_SHARD_PREFIX}{store.table}",), rows=tuple(pages))
-            for i, pages in enumerate(handle.plan_pages(chunk_rows))
+            Shard(i, (f"{PG_SHARD_PREFIX}{store.table}",), rows=pages)
+            for i, pages in enumerate(cast("PgVectorStore", handle).plan_pages(chunk_rows))
         ]
     if not shards:
         raise ValueError(f"{store.describe()}: the table has no rows; there is nothing to translate")
@@ -58,7 +62,7 @@ def _delta_shards(handle: Any, parquet_shards: Any) -> list[Shard]:
     return parquet_shards(sorted(table.file_uris()), f"delta-v{table.version()}")
 
 
-def _lance_shards(handle: Any, chunk_rows: int) -> list[Shard]:
+def _lance_shards(handle: LanceStore, chunk_rows: int) -> list[Shard]:
     """One shard per fragment, or per ``chunk_rows`` of a large one; empty fragments give none."""
     dataset = handle.dataset()
     pieces = [
@@ -73,12 +77,18 @@ def _lance_shards(handle: Any, chunk_rows: int) -> list[Shard]:
     ]
 
 
-def read_store_shard(store: StoreRef, shard: Shard, columns: list[str]) -> pa.Table:
+def read_store_shard(store: StoreRef, shard: Shard, columns: list[str] | None) -> pa.Table:
     """Read one shard of :func:`plan_store_shards` (Delta shards are read as Parquet by the caller)."""
     handle = open_store(store)
+    if shard.rows is None:
+        raise ValueError(
+            f"{store.describe()}: shard {shard.name} names no rows; it was not planned by plan_store_shards"
+        )
     if store.format == "lancedb":
         version = int(shard.version.removeprefix("lance-v"))
         start, stop = shard.rows
-        fragment = handle.dataset(version).get_fragment(shard.row_group)
+        fragment = cast("LanceStore", handle).dataset(version).get_fragment(shard.row_group)
         return fragment.to_table(columns=columns, offset=start, limit=stop - start)
-    return handle.read_pages(shard.rows, columns)
+    if columns is None:
+        raise ValueError(f"{store.describe()}: a pgvector shard is read by named columns; none were given")
+    return cast("PgVectorStore", handle).read_pages(shard.rows, columns)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from pipeline.config import ExecutionConfig, OutputConfig, SourceConfig
+from pipeline.config import ExecutionConfig, OutputConfig, SourceConfig, SourceFormat
 from pipeline.engine.summary import Summary
 from pipeline.io.tables import embedding_table
 from pipeline.jobs.benchmark.config import BenchmarkConfig
@@ -29,7 +29,7 @@ def vector_corpus(work: Path, rows: int, rows_per_shard: int, dim: int) -> Path:
 
 
 def translate_job(
-    config: BenchmarkConfig, work: Path, corpus: Path, fmt: str = "parquet", output: OutputConfig | None = None
+    config: BenchmarkConfig, work: Path, corpus: Path, fmt: SourceFormat = "parquet", output: OutputConfig | None = None
 ) -> Summary:
     """The translate_corpus job with ridge on random anchors (``1000 x dims``), into ``output`` (default Parquet)."""
     rng = np.random.default_rng(1)

@@ -49,19 +49,20 @@ def run(config: BenchmarkConfig, say: Callable[[str], None] = print) -> list[str
     work = Path(config.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     warm_up(ExecutionConfig())  # Ray's start-up (Ray Data's too) is paid once here, outside every timed section
+    sections: dict[str, dict[str, Any]] = {}
     results = {
         "title": "CPU benchmark: our jobs against bare baselines",
         "machine": machine_info(),
         "config": config_snapshot(config),
-        "sections": {},
+        "sections": sections,
     }
     texts = benchmark_texts(config.texts)
     for name, measure in SECTIONS.items():
         if name not in config.chosen_sections():
             continue
         say(f"[benchmark] {name} ...")
-        results["sections"][name] = measure(config, work / name, texts)
-        say("  " + ratio_line(name, results["sections"][name]))
+        sections[name] = measure(config, work / name, texts)
+        say("  " + ratio_line(name, sections[name]))
     output = Path(config.output)
     lines = write_reports(output, results)
     return [*lines, f"\nwritten: {output.with_suffix('.md')} and {output.with_suffix('.json')}"]

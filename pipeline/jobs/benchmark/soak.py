@@ -31,7 +31,8 @@ class Watcher(threading.Thread):
 
     def __init__(self, shards: Path) -> None:
         super().__init__(daemon=True)
-        self.shards, self.samples, self.stopped = shards, [], threading.Event()
+        self.shards, self.stopped = shards, threading.Event()
+        self.samples: list[dict[str, float]] = []
         self.started = time.perf_counter()
 
     def run(self) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.config import OutputConfig
+from pipeline.config import OutputConfig, OutputFormat
 from pipeline.io.tables import embedding_array, vectors_of
 from pipeline.jobs.benchmark.config import BenchmarkConfig
 from pipeline.jobs.benchmark.inputs import translate_job, vector_corpus
@@ -32,7 +32,7 @@ from pipeline.jobs.benchmark.report import section
 SHARDS = 8  # shards of the store sections' corpus: a few per write task
 
 
-def store_write(fmt: str) -> Callable[[BenchmarkConfig, Path, list[str]], dict[str, Any]]:
+def store_write(fmt: OutputFormat) -> Callable[[BenchmarkConfig, Path, list[str]], dict[str, Any]]:
     """The write section of one store format."""
 
     def measure(config: BenchmarkConfig, work: Path, texts: list[str]) -> dict[str, Any]:
@@ -64,7 +64,7 @@ def store_write(fmt: str) -> Callable[[BenchmarkConfig, Path, list[str]], dict[s
     return measure
 
 
-def _output(fmt: str, work: Path, table: str, dsn: str | None) -> OutputConfig:
+def _output(fmt: OutputFormat, work: Path, table: str, dsn: str | None) -> OutputConfig:
     if fmt == "pgvector":
         return OutputConfig(str(work / "records"), format="pgvector", table=table, dsn=dsn)
     path = work / ("lancedb" if fmt == "lancedb" else table)
@@ -86,6 +86,8 @@ def _copy_bare(rows: pa.Table, work: Path, table: str, dsn: str | None) -> None:
     import psycopg
     from pgvector.psycopg import register_vector
 
+    if dsn is None:  # the config refuses pgvector_write without a dsn
+        raise ValueError("the pgvector_write section needs a dsn")
     vectors = vectors_of(rows.column("embedding"))
     with psycopg.connect(dsn) as conn:
         register_vector(conn)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from pipeline.io.passage_files import write_passages
 from pipeline.io.passages import MIN_PASSAGE_CHARS, owners_in
 from pipeline.io.sources import resolve_path
 from pipeline.jobs.embed import EmbedConfig, run_embed
-from pipeline.jobs.evaluate.config import EvaluateConfig
+from pipeline.jobs.evaluate.config import EvaluateConfig, RetrievalSetConfig
 from pipeline.jobs.evaluate.protocol import AnchorPool, EvaluationPlan, evaluate_direction
 from pipeline.jobs.evaluate.report import (
     aggregate,
@@ -52,10 +52,11 @@ def run(config: EvaluateConfig, say: Callable[[str], None] = print) -> list[str]
         seed=config.seed,
     )
     pools = load_anchor_pools(config)
-    retrieval_set = load_retrieval_set(config, say) if config.retrieval is not None else None
+    retrieval = config.retrieval
+    retrieval_set = load_retrieval_set(config, say) if retrieval is not None else None
     passages = (
         load_passages(config, retrieval_set[0], say)
-        if retrieval_set is not None and config.retrieval.anchor_passages
+        if retrieval is not None and retrieval_set is not None and retrieval.anchor_passages
         else None
     )
     rows, migration_rows, directions = [], [], []
@@ -64,7 +65,7 @@ def run(config: EvaluateConfig, say: Callable[[str], None] = print) -> list[str]
         started = time.perf_counter()
         pool = AnchorPool(pools[source], pools[target]) if pools else None
         rows += evaluate_direction(vectors[source], vectors[target], labels, plan, direction, pool)
-        if retrieval_set is not None:
+        if retrieval is not None and retrieval_set is not None:
             _, documents, queries = retrieval_set
             pieces = None if passages is None else Passages(passages[0], passages[1][source], passages[1][target])
             migration_rows += evaluate_migration(
@@ -72,7 +73,7 @@ def run(config: EvaluateConfig, say: Callable[[str], None] = print) -> list[str]
                 (queries[source], queries[target]),
                 plan,
                 direction,
-                config.retrieval.anchor_queries,
+                retrieval.anchor_queries,
                 pieces,
             )
         directions.append(direction)
@@ -100,11 +101,12 @@ def load_retrieval_set(
     config: EvaluateConfig, say: Callable[[str], None]
 ) -> tuple[list[Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """``(ids, documents, queries)``, each ``{space: (n, d)}``, for the ids every table shares, sorted."""
+    retrieval = retrieval_of(config)
     tables = {}
     for name in config.spaces:
         for part in ("documents", "queries"):
             tables[(name, part)] = read_table(
-                embedded(config, getattr(config.retrieval, part), posixpath.join(name, part), f"{name} {part}", say)
+                embedded(config, getattr(retrieval, part), posixpath.join(name, part), f"{name} {part}", say)
             )
     ids, vectors = aligned(tables, config.test)
     return (
@@ -119,7 +121,7 @@ def load_passages(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """``(owners (m,), {space: (m, d)})``: the retrieval documents' paragraphs, embedded by every space, and the
     row of each one's document in ``document_ids``; a paragraph some space set aside is left out."""
-    source = write_passages(config.retrieval.documents, posixpath.join(config.work_dir, "_paragraphs"))
+    source = write_passages(retrieval_of(config).documents, posixpath.join(config.work_dir, "_paragraphs"))
     tables = {
         name: read_table(embedded(config, source, posixpath.join(name, "passages"), f"{name} paragraphs", say))
         for name in config.spaces
@@ -131,7 +133,10 @@ def load_passages(
 
 def embedded(config: EvaluateConfig, source: Any, where: str, what: str, say: Callable[[str], None]) -> str:
     """Embed ``source`` with the space's encoder (``where`` starts with the space's name) into ``work_dir``."""
-    space = config.spaces[where.split("/", 1)[0]]
+    name = where.split("/", 1)[0]
+    space = config.spaces[name]
+    if space.encoder is None:  # the config gives an encoder to every space this job embeds into
+        raise ValueError(f"space {name!r} has no encoder to embed {what} with")
     url = posixpath.join(config.work_dir, where)
     # work_dir is this job's cache: embeddings of a changed corpus or encoder replace the old ones.
     summary = run_embed(EmbedConfig(source, space.encoder, OutputConfig(url, overwrite=True), config.execution))
@@ -142,7 +147,7 @@ def embedded(config: EvaluateConfig, source: Any, where: str, what: str, say: Ca
     return url
 
 
-def read_table(url: str, storage_options: dict[str, Any] | None = None) -> dict[Any, np.ndarray]:
+def read_table(url: str, storage_options: Mapping[str, Any] | None = None) -> dict[Any, np.ndarray]:
     """``{id: (d,) vector}`` of the embedding table at ``url`` (see :func:`by_id`)."""
     ids, vectors, _ = read_embeddings(url, storage_options)
     return by_id(ids, vectors, url)
@@ -191,11 +196,11 @@ def load_anchor_pools(config: EvaluateConfig) -> dict[str, np.ndarray]:
 
 def load_labels(config: EvaluateConfig, ids: list[Any]) -> np.ndarray:
     """``(n,)`` class of each id: from the labels table, or the first folder of each id."""
-    if config.labels.path is None:
+    labels = config.labels
+    if labels.path is None:
         return np.array([str(i).split("/", 1)[0] for i in ids])
     import pyarrow.dataset as ds
 
-    labels = config.labels
     table = ds.dataset(resolve_path(labels.path), format=labels.format).to_table(
         columns=[labels.id_column, labels.label_column]
     )
@@ -259,8 +264,16 @@ def write_report(
     return [*lines, "", f"written: {output / 'report.md'}, report.json, anchors.png, irp_grid.png"]
 
 
+def retrieval_of(config: EvaluateConfig) -> RetrievalSetConfig:
+    """The config's retrieval block, for the steps that only run when it has one."""
+    if config.retrieval is None:
+        raise ValueError("the config has no retrieval block")
+    return config.retrieval
+
+
 def migration_intro(config: EvaluateConfig) -> str:
-    queries, documents = config.retrieval.queries, config.retrieval.documents
+    retrieval = retrieval_of(config)
+    queries, documents = retrieval.queries, retrieval.documents
     return (
         f"Queries ({queries.path}, `{queries.text_column or queries.image_column}`) embedded by the new "
         f"model search {config.test} held-out documents ({documents.path}, "
@@ -274,13 +287,13 @@ def migration_intro(config: EvaluateConfig) -> str:
         + (
             " `+ queries`: the same translator fitted on the anchor documents and their "
             f"queries ({2 * config.anchors} pairs from the same {config.anchors} items)."
-            if config.retrieval.anchor_queries
+            if retrieval.anchor_queries
             else ""
         )
         + (
             " `+ passages`: fitted on the anchor documents and their own paragraphs (blank-line separated, at "
             f"least {MIN_PASSAGE_CHARS} characters; pipeline/io/passages.py), no queries."
-            if config.retrieval.anchor_passages
+            if retrieval.anchor_passages
             else ""
         )
     )

@@ -36,7 +36,10 @@ def hash_export_shard(
     Args:
         op_column: in a changes export, the column whose ``delete`` marks a row to delete; None for a full one.
     """
-    columns = [source.id_column, source.content_column, *([op_column] if op_column else [])]
+    content_column = source.content_column
+    if content_column is None:  # a checked config names exactly one content column
+        raise ValueError("the source names no content column (text_column, image_column or vector_column)")
+    columns = [source.id_column, content_column, *([op_column] if op_column else [])]
     table = read_source(source, shard, columns)
     marked = (
         pc.fill_null(pc.equal(table.column(op_column), "delete"), False)
@@ -46,7 +49,7 @@ def hash_export_shard(
     rows = pa.table(
         {
             "id": table.column(source.id_column),
-            CONTENT_HASH_COLUMN: content_hashes(table.column(source.content_column)),
+            CONTENT_HASH_COLUMN: content_hashes(table.column(content_column)),
             "delete": marked,
         }
     )

@@ -180,7 +180,7 @@ def store_source(ref: StoreRef) -> SourceConfig:
         ref.format,
         ref.table or None,
         ref.dsn or None,
-        vector_column="embedding",  # type: ignore[arg-type]
+        vector_column="embedding",
         content_hash_column="content_hash",
         storage_options=ref.storage_options,
     )

@@ -36,6 +36,13 @@ def records_of(table: Path) -> Path:
     return table.parent / "_irp" / table.name
 
 
+def staged_parts(table: Path) -> list[Path]:
+    """The parts a Parquet output holds staged for the shards its records count as finished: what a run with a
+    failed shard wrote, since such a run publishes nothing."""
+    finished = {path.stem for path in (records_of(table) / "shards").glob("part-*.json")}
+    return sorted(p for p in (records_of(table) / "staging").glob("*/part-*.parquet") if p.stem in finished)
+
+
 def build_tiny_bert(path: Path, seed: int = 0, width: int = 32, words: list[str] | None = None) -> Path:
     """Save a 2-layer, ``width``-wide BERT with its own word-level vocabulary (``words``, by default a handful)
     into ``path``."""

@@ -23,7 +23,7 @@ from pipeline.jobs.embed import EmbedConfig, run_embed
 from pipeline.jobs.embed import main as embed_main
 from pipeline.jobs.translate_corpus import TranslateConfig, run_translate
 
-from tests.conftest import records_of
+from tests.conftest import records_of, staged_parts
 
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -172,7 +172,8 @@ def test_an_unreadable_file_fails_its_own_shard_by_name(local_ray, tmp_path, tin
         run_embed(embed_config(tmp_path / "src", tmp_path / "out", tiny_bert_dir))
     [reason] = failed.value.summary.failed.values()
     assert "1.parquet" in reason
-    written = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "out").glob("part-*.parquet")))
+    assert not (tmp_path / "out").exists()  # nothing published; the finished shards wait staged
+    written = pa.concat_tables(pq.read_table(p) for p in staged_parts(tmp_path / "out"))
     tally.rows(
         case,
         [f"{i}-{j}" for i in range(3) for j in range(4)],
@@ -181,7 +182,6 @@ def test_an_unreadable_file_fails_its_own_shard_by_name(local_ray, tmp_path, tin
         failed=[f"1-{j}" for j in range(4)],
     )
     assert sorted(written.column("id").to_pylist()) == [f"{i}-{j}" for i in (0, 2) for j in range(4)]
-    assert not (tmp_path / "out" / "_SUCCESS").exists()
 
 
 def test_a_file_that_vanishes_after_planning_fails_its_shard_and_a_rerun_finishes(
@@ -194,22 +194,22 @@ def test_a_file_that_vanishes_after_planning_fails_its_shard_and_a_rerun_finishe
         pq.write_table(
             pa.table({"id": [f"{i}-{j}" for j in range(4)], "text": ["the cat"] * 4}), tmp_path / "src" / f"{i}.parquet"
         )
-    planned = driver.plan_shards
+    planned = driver.plan_source
 
     def plan_then_lose_a_file(*args, **kwargs):
         shards = planned(*args, **kwargs)
         (tmp_path / "src" / "1.parquet").unlink()  # gone after planning, before any shard reads it
         return shards
 
-    monkeypatch.setattr(driver, "plan_shards", plan_then_lose_a_file)
+    monkeypatch.setattr(driver, "plan_source", plan_then_lose_a_file)
     with pytest.raises(ShardsFailed) as failed:
         run_embed(embed_config(tmp_path / "src", tmp_path / "out", tiny_bert_dir))
     [(shard, reason)] = failed.value.summary.failed.items()
     assert shard == "part-00001" and "1.parquet" in reason
-    assert not (tmp_path / "out" / "_SUCCESS").exists()
+    assert not (tmp_path / "out").exists()
 
     # The rerun plans what is there now: file 2's rows move to part-00001, and nothing is in the table twice.
-    monkeypatch.setattr(driver, "plan_shards", planned)
+    monkeypatch.setattr(driver, "plan_source", planned)
     summary = run_embed(embed_config(tmp_path / "src", tmp_path / "out", tiny_bert_dir))
     assert (summary.shards, summary.shards_skipped, summary.rows_out) == (2, 1, 4)  # file 0's part is kept
     written = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "out").glob("part-*.parquet")))

@@ -89,6 +89,9 @@ def ray_head():
             f"--port={gcs_port}",
             "--dashboard-host=127.0.0.1",
             f"--dashboard-port={dashboard}",
+            # Its agent's own port too: the agent's default (52365) is taken whenever another Ray runs here, the
+            # session's local_ray among them, and a head whose agent cannot bind never takes a job.
+            f"--dashboard-agent-listen-port={free_port()}",
             "--num-cpus=4",
             f"--temp-dir={temp_dir}",
             "--disable-usage-stats",

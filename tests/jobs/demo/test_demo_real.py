@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+
+from tests.support.readers import assert_every_reader_reads_exactly
 
 pytestmark = [pytest.mark.ray, pytest.mark.real, pytest.mark.slow, pytest.mark.timeout(900)]
 CONFIG = Path(__file__).resolve().parents[3] / "configs" / "demo.yaml"
@@ -41,9 +46,15 @@ def test_demo_migrates_the_bbc_store_and_scores_it(tmp_path):
     recall = re.search(r"migrated table ([0-9.]+), native table ([0-9.]+) -> ratio ([0-9.]+)", first.stdout)
     assert float(recall.group(1)) >= 0.9 and float(recall.group(3)) >= 0.9, first.stdout
     records = tmp_path / "demo" / "lancedb" / "_irp"
-    for table in ("bbc_old", "bbc_migrated", "bbc_migrated/_anchors/target", "bbc_native_heldout"):
-        assert (records / table / "_SUCCESS").exists(), table
-    assert (tmp_path / "demo" / "heldout_titles_target" / "_SUCCESS").exists()
+    for table in ("bbc_old", "bbc_migrated", "bbc_native_heldout"):  # each store table published, its run whole
+        manifest = json.loads((records / table / "manifest.json").read_text())
+        assert manifest["failed"] == {} and manifest["published"]["published"], table
+    assert (records / "bbc_migrated" / "anchors" / "target" / "_SUCCESS").exists()
+    titles = tmp_path / "demo" / "heldout_titles_target"
+    assert (titles / "_SUCCESS").exists()
+    ids = pa.concat_tables(pq.read_table(p) for p in sorted(titles.glob("part-*.parquet"))).column("id").to_pylist()
+    assert len(ids) == 260 and not list((tmp_path / "demo").rglob("*repeats*"))  # scratch gone with its run
+    assert_every_reader_reads_exactly(titles, ids)
     assert "the job embeds the 150 anchor articles" in first.stdout
 
     import lancedb

@@ -25,12 +25,17 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# Two workers by default (TEST_WORKERS=0 runs in one process). Tests of the BBC embeddings stay on one worker
+# (their xdist group), which encodes the corpus once.
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
+
 test: setup
-	$(OFFLINE) $(PY) -m pytest
+	$(OFFLINE) $(PY) -m pytest $(XDIST)
 
 # The pure tests: no Ray, no PostgreSQL, no real models (a test that starts Ray unmarked fails).
 test-fast: setup
-	$(OFFLINE) $(PY) -m pytest -m "not ray and not pg and not real and not slow and not gpu"
+	$(OFFLINE) $(PY) -m pytest $(XDIST) -m "not ray and not pg and not real and not slow and not gpu"
 
 demo: setup
 	$(OFFLINE) $(PY) -m jobs.demo --config configs/demo.yaml

@@ -91,6 +91,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "bbc_embeddings" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.timeout(ENCODING_TIMEOUT_S))
+            # Under pytest-xdist (``--dist loadgroup``) every test of the embeddings runs on the same worker, so
+            # a fresh clone encodes the corpus once, not once per worker.
+            item.add_marker(pytest.mark.xdist_group("bbc_embeddings"))
 
 
 @pytest.fixture(scope="session")

@@ -104,6 +104,24 @@ def tally() -> Tally:
     return TALLY
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On a pytest-xdist worker, hand this worker's tally to the controller, which prints the sum."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["hostile_tally"] = {**dataclasses.asdict(TALLY), "cases": sorted(TALLY.cases)}
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: absent when the suite runs in one process
+def pytest_testnodedown(node, error) -> None:
+    """Add a finished worker's tally to the controller's."""
+    theirs = getattr(node, "workeroutput", {}).get("hostile_tally")
+    if theirs is None:
+        return
+    TALLY.cases.update(theirs.pop("cases"))
+    for name, count in theirs.items():
+        setattr(TALLY, name, getattr(TALLY, name) + count)
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     if TALLY.cases or TALLY.fuzzed:
         terminalreporter.write_line(TALLY.line())
